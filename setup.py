@@ -1,0 +1,40 @@
+"""meta_rfft: Meta Rule-Following Fine-Tuning in JAX (Flax NNX), from Hugging Face checkpoints and back."""
+import setuptools
+
+# Ranges are "compatible" pins: the lower bound is what the code uses (NNX APIs such as
+# nnx.get_named_sharding appeared in flax 0.12.4; jax.set_mesh in jax 0.7), the upper bound is the next
+# major series, whose API changes we have not yet followed.
+INSTALL_REQUIRES = [
+    "jax>=0.7.2,<0.12",
+    "flax>=0.12.4,<0.14",
+    "optax>=0.2.5,<0.3",
+    "orbax-checkpoint>=0.11.20,<0.13",
+    "seqio>=0.0.19",
+    "tensorflow>=2.18,<2.22",
+    "tensorflow-datasets>=4.9.7,<5",
+    "ml-collections>=1.0,<2",
+    "tokenizers>=0.20,<1",
+    "safetensors>=0.4.5,<1",
+    "numpy>=1.26,<3",
+    "absl-py>=2.1",
+    "tensorboardX>=2.6",
+    "matplotlib>=3.8",
+]
+
+EXTRAS = {
+    # Parity with Hugging Face is checked against transformers on the CPU build of torch; never pull the
+    # CUDA build (gigabytes) just to compare logits.
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "transformers>=4.48", "torch==2.13.0"],
+    "tpu": ["jax[tpu]>=0.7.2,<0.12"],
+    "gpu": ["jax[cuda12]>=0.7.2,<0.12"],
+}
+
+setuptools.setup(
+    name="meta_rfft",
+    version="0.1.0",
+    description=__doc__,
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["meta_rfft", "meta_rfft.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+)
