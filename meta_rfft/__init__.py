@@ -1,0 +1,1 @@
+"""meta_rfft: Meta Rule-Following Fine-Tuning in JAX (Flax NNX)."""

@@ -1,0 +1,121 @@
+"""The decoder: embedding, a stack of pre-norm (attention + SwiGLU) layers, final norm, LM head.
+
+One implementation serves Llama 1/2/3, Qwen2/2.5 and Mistral; the differences (biases, tied embeddings, RoPE
+scaling, sliding window) are numbers in ModelConfig. Layer parameters are stacked over layers; the forward pass
+either scans over the stack (one compiled layer, fast compiles for deep models) or unrolls it.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from meta_rfft.model.attention import Attention, KVCache
+from meta_rfft.model.config import ModelConfig
+from meta_rfft.model.layers import MLP, RMSNorm, param
+from meta_rfft.model.visibility import Visibility
+from meta_rfft.sharding.rules import constrain
+
+# Named rematerialisation policies (what the backward pass may keep instead of recomputing).
+REMAT_POLICIES = {
+    "none": None,  # no remat: keep every activation
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+class DecoderLayer(nnx.Module):
+  """All layers' parameters, stacked; `__call__` runs one layer given that layer's slice."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    pdt, dt = jnp.dtype(cfg.param_dtype), jnp.dtype(cfg.dtype)
+    self.input_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=cfg.num_layers, param_dtype=pdt,
+                              dtype=dt)
+    self.attn = Attention(cfg, rngs=rngs)
+    self.post_attention_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=cfg.num_layers,
+                                       param_dtype=pdt, dtype=dt)
+    self.mlp = MLP(cfg.hidden_size, cfg.intermediate_size, num_layers=cfg.num_layers, use_bias=cfg.mlp_bias,
+                   std=cfg.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs)
+
+  def __call__(self, x, positions, segment_ids, visibility, layer_cache, cache):
+    h, new_layer_cache = self.attn(self.input_norm(x), positions, segment_ids, visibility, layer_cache, cache)
+    x = x + h
+    x = x + self.mlp(self.post_attention_norm(x))
+    return constrain(x, ("act_batch", "act_length", "act_embed")), new_layer_cache
+
+
+class Decoder(nnx.Module):
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    if cfg.remat_policy not in REMAT_POLICIES:
+      raise ValueError(f"model.remat_policy {cfg.remat_policy!r} unknown; choose from {sorted(REMAT_POLICIES)}")
+    self.config = cfg
+    pdt = jnp.dtype(cfg.param_dtype)
+    self.embed = param(rngs, (cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), pdt,
+                       std=cfg.initializer_range)
+    self.layers = DecoderLayer(cfg, rngs=rngs)
+    self.final_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=None, param_dtype=pdt,
+                              dtype=jnp.dtype(cfg.dtype))
+    self.lm_head = (None if cfg.tie_word_embeddings else
+                    param(rngs, (cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), pdt,
+                          std=cfg.initializer_range))
+
+  def __call__(self, tokens, positions=None, segment_ids=None, visibility: Visibility | None = None,
+               cache: KVCache | None = None):
+    """tokens [B, L] -> (logits float32 [B, L, vocab], updated cache or None)."""
+    hidden, cache = self.hidden_states(tokens, positions, segment_ids, visibility, cache)
+    return self.logits(hidden), cache
+
+  def logits(self, hidden: jax.Array) -> jax.Array:
+    dt = jnp.dtype(self.config.dtype)
+    if self.lm_head is None:
+      out = jnp.einsum("ble,ve->blv", hidden, self.embed[...].astype(dt))
+    else:
+      out = jnp.einsum("ble,ev->blv", hidden, self.lm_head[...].astype(dt))
+    return constrain(out.astype(jnp.float32), ("act_batch", "act_length", "act_vocab"))
+
+  def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None):
+    cfg = self.config
+    b, length = tokens.shape
+    if positions is None:
+      positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
+    if segment_ids is None:
+      segment_ids = jnp.ones((b, length), jnp.int32)
+    if cache is not None:
+      if visibility is not None and visibility.rule != "causal":
+        raise ValueError("a custom visibility rule cannot be combined with a KV cache")
+      cache = cache.replace(
+          segment_ids=jax.lax.dynamic_update_slice_in_dim(cache.segment_ids, segment_ids, cache.end, axis=1),
+          positions=jax.lax.dynamic_update_slice_in_dim(cache.positions, positions, cache.end, axis=1),
+          end=cache.end + length)
+
+    x = jnp.take(self.embed[...], tokens, axis=0).astype(jnp.dtype(cfg.dtype))
+    x = constrain(x, ("act_batch", "act_length", "act_embed"))
+
+    graphdef, stacked = nnx.split(self.layers)
+
+    def one_layer(x, layer_state, layer_cache):
+      layer = nnx.merge(graphdef, layer_state)
+      return layer(x, positions, segment_ids, visibility, layer_cache, cache)
+
+    policy = REMAT_POLICIES[cfg.remat_policy]
+    if cfg.remat_policy != "none":
+      one_layer = jax.checkpoint(one_layer, policy=policy, prevent_cse=not cfg.scan_layers)
+
+    layer_caches = None if cache is None else (cache.k, cache.v)
+    if cfg.scan_layers:
+      def body(x, xs):
+        return one_layer(x, *xs)
+      x, new_caches = jax.lax.scan(body, x, (stacked, layer_caches))
+    else:
+      outs = []
+      for i in range(cfg.num_layers):
+        slice_i = jax.tree.map(lambda a: a[i], (stacked, layer_caches))
+        x, out = one_layer(x, *slice_i)
+        outs.append(out)
+      new_caches = None if cache is None else jax.tree.map(lambda *a: jnp.stack(a), *outs)
+
+    if cache is not None:
+      cache = cache.replace(k=new_caches[0], v=new_caches[1])
+    return self.final_norm(x), cache
