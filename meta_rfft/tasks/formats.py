@@ -1,0 +1,144 @@
+"""Prompt formats: how a task instance becomes an (inputs, targets) pair.
+
+Formats (contracts.md): `rf` (rule + mechanical trace), `rf_1shot` (rule, one worked example with fewer than
+5 loop iterations, then the question), `scratchpad` (intermediate values, no rule), `direct` (answer only).
+More formats are added with `register_format(name, fn)`; `fn(task, instance, seed) -> Example`.
+
+Every `targets` ends with `So the answer is <answer>`, where the answer is the rule's actual return value
+rendered by `format_answer`. Instances are drawn with `sample_instance(task, length, seed)`, seeded by a
+string so that the same (task, length, seed) gives the same instance on every machine and Python run.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+from typing import Any, Callable, Mapping
+
+from meta_rfft.tasks import tracer
+from meta_rfft.tasks.answers import ANSWER_PREFIX, format_answer
+from meta_rfft.tasks.rule_program import analyse
+from meta_rfft.tasks.spec import RuleTask
+
+RF_INSTRUCTION = "Follow the given rule to solve the question."
+SCRATCHPAD_INSTRUCTION = "Solve the question. Show the intermediate values, then the answer."
+DIRECT_INSTRUCTION = "Solve the question. Give only the answer."
+ONE_SHOT_MAX_ITERATIONS = 5  # the worked example has fewer loop iterations than this (paper: "< 5 steps")
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  inputs: str
+  targets: str
+  answer: str
+
+
+RenderFn = Callable[[RuleTask, Mapping[str, Any], int], Example]
+_FORMATS: dict[str, RenderFn] = {}
+
+
+def register_format(name: str, render_fn: RenderFn) -> None:
+  """Registers a prompt format. Re-registering a name with a different function is an error."""
+  if name in _FORMATS and _FORMATS[name] is not render_fn:
+    raise ValueError(f"format {name!r} is already registered")
+  _FORMATS[name] = render_fn
+
+
+def format_names() -> tuple[str, ...]:
+  return tuple(_FORMATS)
+
+
+def render(task: RuleTask, instance: Mapping[str, Any], fmt: str, seed: int = 0) -> Example:
+  """Renders one instance of `task` in format `fmt`; `seed` picks format-level randomness (1-shot example)."""
+  if fmt not in _FORMATS:
+    raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(_FORMATS)}")
+  example = _FORMATS[fmt](task, instance, seed)
+  if not example.targets.endswith(ANSWER_PREFIX + example.answer):
+    raise AssertionError(f"format {fmt!r} for task {task.id!r}: targets do not end with the answer line")
+  return example
+
+
+def sample_instance(task: RuleTask, length: int, seed: int) -> dict[str, Any]:
+  """Draws the instance of `task` for (length, seed); raises naming the task if the length is impossible."""
+  task.check_length(length)
+  return dict(task.sample(random.Random(f"{task.id}/{length}/{seed}"), length))
+
+
+def make_example(task: RuleTask, length: int, seed: int, fmt: str) -> Example:
+  return render(task, sample_instance(task, length, seed), fmt, seed)
+
+
+def check_instance(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
+  """Traces the rule and raises if its answer differs from the independent reference answer."""
+  trace = tracer.trace_rule(task.rule, dict(instance))
+  ref = format_answer(task.reference(copy.deepcopy(dict(instance))))
+  if ref != trace.answer:
+    raise AssertionError(
+        f"task {task.id!r}: rule answer {trace.answer} != reference answer {ref} on instance {instance!r}")
+  return trace
+
+
+def rule_text(task: RuleTask) -> str:
+  return analyse(task.rule).source.rstrip("\n")
+
+
+def _rf_header(task: RuleTask) -> str:
+  return f"{RF_INSTRUCTION}\nrule:\n{rule_text(task)}\n\n"
+
+
+def _qa(question: str) -> str:
+  return f"Q: {question}\nA:\n"
+
+
+def _render_rf(task, instance, seed):
+  trace = tracer.trace_rule(task.rule, dict(instance))
+  return Example(_rf_header(task) + _qa(task.question(instance)), tracer.render_rf(trace), trace.answer)
+
+
+def one_shot_instance(task: RuleTask, seed: int) -> tuple[dict[str, Any], tracer.Trace]:
+  """The worked example for rf_1shot: a short instance (< 5 loop iterations) drawn from `seed`.
+
+  Lengths are tried from a seed-chosen small length upwards, then from the minimum; if no instance with
+  fewer than 5 iterations exists (a task whose shortest instances already loop more), the instance with
+  the fewest iterations seen is used.
+  """
+  rng = random.Random(f"{task.id}/1shot/{seed}")
+  lo = task.min_length
+  hi = lo + 3 if task.max_length is None else min(lo + 3, task.max_length)
+  start = rng.randint(lo, min(lo + 2, hi))
+  best = None
+  for length in list(range(start, hi + 1)) + list(range(lo, start)):
+    for attempt in range(3):
+      inst = dict(task.sample(random.Random(f"{task.id}/1shot/{seed}/{length}/{attempt}"), length))
+      trace = tracer.trace_rule(task.rule, dict(inst))
+      if trace.loop_iterations < ONE_SHOT_MAX_ITERATIONS:
+        return inst, trace
+      if best is None or trace.loop_iterations < best[1].loop_iterations:
+        best = (inst, trace)
+  return best
+
+
+def _render_rf_1shot(task, instance, seed):
+  shot, shot_trace = one_shot_instance(task, seed)
+  trace = tracer.trace_rule(task.rule, dict(instance))
+  inputs = (_rf_header(task) + _qa(task.question(shot)) + tracer.render_rf(shot_trace) + "\n\n"
+            + _qa(task.question(instance)))
+  return Example(inputs, tracer.render_rf(trace), trace.answer)
+
+
+def _render_scratchpad(task, instance, seed):
+  trace = tracer.trace_rule(task.rule, dict(instance))
+  return Example(f"{SCRATCHPAD_INSTRUCTION}\n" + _qa(task.question(instance)),
+                 tracer.render_scratchpad(trace), trace.answer)
+
+
+def _render_direct(task, instance, seed):
+  # The answer still comes from running the rule, so that all formats agree on every instance.
+  answer = format_answer(task.rule(**copy.deepcopy(dict(instance))))
+  return Example(f"{DIRECT_INSTRUCTION}\n" + _qa(task.question(instance)), ANSWER_PREFIX + answer, answer)
+
+
+register_format("rf", _render_rf)
+register_format("rf_1shot", _render_rf_1shot)
+register_format("scratchpad", _render_scratchpad)
+register_format("direct", _render_direct)
