@@ -1,0 +1,6 @@
+"""Entry point of `python -m meta_rfft.multiturn` (see meta_rfft/multiturn/cli.py)."""
+import sys
+
+from meta_rfft.multiturn.cli import main
+
+sys.exit(main())
