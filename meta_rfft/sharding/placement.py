@@ -49,6 +49,7 @@ def abstract_with_shardings(make_module: Callable[[], nnx.Module], mesh: Mesh, r
   abstract = nnx.eval_shape(make_module)
   graphdef, abstract_state = nnx.split(abstract)
   shardings = state_shardings(abstract_state, mesh, rules)
-  target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state,
-                        shardings)
+  # Map over Variables (not their values): `shardings` has one NamedSharding where the state has a Variable.
+  target = jax.tree.map(lambda v, s: v.replace(jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s)),
+                        abstract_state, shardings, is_leaf=lambda x: isinstance(x, nnx.Variable))
   return graphdef, target
