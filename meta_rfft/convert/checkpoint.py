@@ -1,0 +1,143 @@
+"""Orbax checkpoints of the model's params: streamed saving, sharded loading, one-param reads.
+
+Saving streams: each leaf of the tree handed to Orbax is a `LazyArray` (shape, dtype and a function that builds
+the array). A TypeHandler registered for that type builds, writes and drops the leaves one after another, so
+the host holds one (stacked) parameter at a time while Orbax still writes one ordinary PyTree checkpoint (its
+metadata says `np.ndarray`, so any Orbax restore reads it, sharded or not).
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Mapping
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+from orbax.checkpoint._src.serialization import type_handlers as ocp_type_handlers
+
+from meta_rfft.convert.errors import ConversionError
+
+
+class LazyArray:
+  """A leaf to save whose values are produced only when Orbax writes it."""
+
+  def __init__(self, shape, dtype, build: Callable[[], np.ndarray]):
+    self.shape, self.dtype, self.build = tuple(shape), np.dtype(dtype), build
+
+  @property
+  def size(self) -> int:
+    return math.prod(self.shape)
+
+  @property
+  def ndim(self) -> int:
+    return len(self.shape)
+
+
+class _StreamingNumpyHandler(ocp_type_handlers.NumpyHandler):
+  """Writes LazyArrays strictly one at a time: build, write, release (the stock handler writes all at once)."""
+
+  def __init__(self):
+    super().__init__(deepcopy_host_arrays=False)
+
+  async def _background_serialize(self, values, infos, args=None):
+    for value, info, arg in zip(values, infos, args):
+      array = value.build()
+      if array.shape != value.shape or array.dtype != value.dtype:
+        raise AssertionError(f"{info.name}: built {array.dtype}{array.shape}, declared {value.dtype}{value.shape}")
+      await super()._background_serialize([array], [info], [arg])
+      del array
+
+
+def save_streaming(path: str, tree: Mapping[str, Any]) -> None:
+  """Writes a nested dict of LazyArrays as an Orbax PyTree checkpoint at `path` (which must not exist)."""
+  registry = ocp.type_handlers.create_type_handler_registry((LazyArray, _StreamingNumpyHandler()))
+  handler = ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
+  with ocp.Checkpointer(handler) as ckptr:
+    ckptr.save(os.path.abspath(path), args=ocp.args.PyTreeSave(dict(tree)))
+
+
+def _pure(target):
+  return target.to_pure_dict() if isinstance(target, nnx.State) else target
+
+
+def load_params(params_dir: str, target):
+  """Restores the params checkpoint at `params_dir` directly onto the shardings (and dtypes) of `target`.
+
+  `target`: the abstract state from meta_rfft.sharding.placement.abstract_with_shardings (an nnx.State of
+  ShapeDtypeStructs with shardings) or a pure nested dict of them. Returns the same kind, with jax.Arrays.
+  Each device reads only its own shards; dtypes are cast to the target's (e.g. bfloat16 file -> float32 run).
+  """
+  params_dir = os.path.abspath(params_dir)
+  if not os.path.isdir(params_dir):
+    raise ConversionError(f"no params checkpoint at {params_dir}")
+  pure = _pure(target)
+  stored = param_shapes(params_dir)
+  flat_target = flatten(pure)
+  missing = sorted(set(flat_target) - set(stored))
+  extra = sorted(set(stored) - set(flat_target))
+  if missing or extra:
+    raise ConversionError(f"{params_dir}: checkpoint and model differ: missing params {missing}, "
+                          f"params the model lacks {extra}")
+  for k, t in flat_target.items():
+    if tuple(stored[k]) != tuple(t.shape):
+      raise ConversionError(f"{params_dir}: param {k} has shape {tuple(stored[k])}, the model wants {t.shape}")
+  restore_args = ocp.checkpoint_utils.construct_restore_args(pure)
+  with ocp.PyTreeCheckpointer() as ckptr:
+    restored = ckptr.restore(params_dir, args=ocp.args.PyTreeRestore(item=pure, restore_args=restore_args))
+  if isinstance(target, nnx.State):
+    state = jax.tree.map(lambda x: x, target)
+    nnx.replace_by_pure_dict(state, restored)
+    return state
+  return restored
+
+
+def param_shapes(params_dir: str) -> dict[str, tuple[int, ...]]:
+  """Dotted path -> stored shape, read from the checkpoint's metadata (no array data is read)."""
+  with ocp.PyTreeCheckpointer() as ckptr:
+    meta = ckptr.metadata(os.path.abspath(params_dir))
+  tree = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta.tree
+  return {k: tuple(v.shape) for k, v in flatten(tree).items()}
+
+
+def read_param(params_dir: str, dotted: str) -> np.ndarray:
+  """One parameter as a host numpy array (stored dtype), without reading the others."""
+  keys = dotted.split(".")
+  item: dict = {}
+  args: dict = {}
+  node_i, node_a = item, args
+  for k in keys[:-1]:
+    node_i = node_i.setdefault(k, {})
+    node_a = node_a.setdefault(k, {})
+  node_i[keys[-1]] = 0
+  node_a[keys[-1]] = ocp.RestoreArgs(restore_type=np.ndarray)
+  with ocp.PyTreeCheckpointer() as ckptr:
+    out = ckptr.restore(os.path.abspath(params_dir),
+                        args=ocp.args.PyTreeRestore(item=item, restore_args=args, partial_restore=True))
+  for k in keys:
+    out = out[k]
+  return np.asarray(out)
+
+
+def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+  """Nested dict -> {"a.b.c": leaf}; None leaves (e.g. lm_head of a tied model) are dropped."""
+  out = {}
+  for k, v in tree.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, Mapping):
+      out.update(flatten(v, key + "."))
+    elif v is not None:
+      out[key] = v
+  return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict:
+  out: dict = {}
+  for key, v in flat.items():
+    node = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+      node = node.setdefault(p, {})
+    node[parts[-1]] = v
+  return out

@@ -1,0 +1,136 @@
+"""Where a checkpoint's pieces are, for the three kinds of folder users pass, and loading a model from one.
+
+- a converted checkpoint CKPT/ (meta_rfft.json, params/, hf/), written by `hf_to_orbax`;
+- a trainer step WORKDIR/checkpoints/<step>/ (items params, optionally adapters, meta); HF files in WORKDIR/hf/;
+- a trainer WORKDIR/: its latest complete step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from meta_rfft.convert.checkpoint import flatten, load_params, read_param, unflatten
+from meta_rfft.convert.errors import ConversionError
+from meta_rfft.model.config import ModelConfig, from_hf_config, load_hf_config
+from meta_rfft.model.decoder import Decoder
+from meta_rfft.sharding.placement import abstract_with_shardings
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  params_dir: str
+  hf_dir: str
+  adapters_dir: str | None = None
+  adapter_cfg: dict | None = None   # the `adapter` block stored in the trainer's meta item
+  dtype: str | None = None          # the stored dtype of a converted checkpoint
+
+  def hf_config(self) -> dict:
+    return load_hf_config(os.path.join(self.hf_dir, "config.json"))
+
+
+def _complete_steps(ckpt_root: str) -> list[int]:
+  # Orbax finalises a step by renaming its temporary folder to the bare step number.
+  return sorted(int(n) for n in os.listdir(ckpt_root)
+                if n.isdigit() and os.path.isdir(os.path.join(ckpt_root, n, "params")))
+
+
+def _read_meta(step_dir: str) -> dict:
+  meta_dir = os.path.join(step_dir, "meta")
+  if not os.path.isdir(meta_dir):
+    return {}
+  with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:
+    return dict(ckptr.restore(meta_dir) or {})
+
+
+def resolve(path: str) -> Source:
+  """The Source of a converted checkpoint, trainer step folder or trainer WORKDIR (latest complete step)."""
+  path = os.path.abspath(path)
+  if not os.path.isdir(path):
+    raise ConversionError(f"checkpoint {path} does not exist")
+  meta_file = os.path.join(path, "meta_rfft.json")
+  if os.path.exists(meta_file):
+    with open(meta_file) as f:
+      meta = json.load(f)
+    return Source(os.path.join(path, "params"), os.path.join(path, "hf"), dtype=meta.get("dtype"))
+  if os.path.isdir(os.path.join(path, "checkpoints")):
+    steps = _complete_steps(os.path.join(path, "checkpoints"))
+    if not steps:
+      raise ConversionError(f"{path}/checkpoints holds no complete step (a numbered folder with params/)")
+    return resolve(os.path.join(path, "checkpoints", str(steps[-1])))
+  if os.path.isdir(os.path.join(path, "params")):
+    workdir = os.path.dirname(os.path.dirname(path))
+    hf_dir = os.path.join(workdir, "hf")
+    if not os.path.exists(os.path.join(hf_dir, "config.json")):
+      raise ConversionError(f"trainer step {path}: no HF config at {hf_dir}/config.json (the trainer copies "
+                            f"the HF config and tokenizer there)")
+    meta = _read_meta(path)
+    adapters_dir = os.path.join(path, "adapters")
+    return Source(os.path.join(path, "params"), hf_dir,
+                  adapters_dir=adapters_dir if os.path.isdir(adapters_dir) else None,
+                  adapter_cfg=meta.get("adapter"))
+  raise ConversionError(f"{path} is neither a converted checkpoint (meta_rfft.json), a trainer step folder "
+                        f"(params/) nor a trainer WORKDIR (checkpoints/)")
+
+
+def adapter_config(src: Source) -> dict | None:
+  """The adapter settings to fold in, or None for plain params."""
+  if src.adapters_dir is None:
+    return None
+  if not src.adapter_cfg or src.adapter_cfg.get("method", "none") == "none":
+    raise ConversionError(f"{src.adapters_dir}: adapters saved but the step's meta item has no `adapter` "
+                          f"settings (method, rank, alpha, targets) to fold them in with")
+  return dict(src.adapter_cfg)
+
+
+def read_merged_param(src: Source, dotted: str, adapter_cfg: dict | None) -> Any:
+  """One param, with its adapter (if any) folded in via meta_rfft.train.adapters.merge_adapters."""
+  value = read_param(src.params_dir, dotted)
+  if adapter_cfg is None or not dotted.endswith(".kernel"):
+    return value
+  from meta_rfft.train import adapters as adapters_lib  # the trainer's module: only needed for adapters
+  module_path = tuple(dotted.split(".")[:-1])
+  targets = [t for t, p in adapters_lib.TARGETS.items() if p == module_path and t in adapter_cfg["targets"]]
+  if not targets:
+    return value
+  a = read_param(src.adapters_dir, ".".join(module_path + ("adapter", "a")))
+  b = read_param(src.adapters_dir, ".".join(module_path + ("adapter", "b")))
+  # merge_adapters on a one-projection tree: the same arithmetic as the trainer, without the whole model.
+  one_cfg = {**adapter_cfg, "targets": tuple(targets)}
+  merged = adapters_lib.merge_adapters(unflatten({dotted: value}),
+                                       unflatten({".".join(module_path + ("adapter", "a")): a,
+                                                  ".".join(module_path + ("adapter", "b")): b}), one_cfg)
+  return jax.device_get(flatten(merged)[dotted])
+
+
+def load_model(ckpt_dir: str, mesh: jax.sharding.Mesh, rules, *, seed: int = 0, **run_options) -> Decoder:
+  """A Decoder with the checkpoint's weights, each param restored straight onto its sharding on `mesh`.
+
+  `ckpt_dir`: converted checkpoint, trainer step or trainer WORKDIR. `run_options`: ModelConfig run fields
+  (param_dtype, dtype, scan_layers, remat_policy); param_dtype defaults to a converted checkpoint's dtype.
+  Trainer adapters, if present, are folded into the weights (the returned model has no adapters).
+  """
+  src = resolve(ckpt_dir)
+  if src.dtype and "param_dtype" not in run_options:
+    run_options["param_dtype"] = src.dtype
+  try:
+    cfg: ModelConfig = from_hf_config(src.hf_config(), **run_options)
+  except ValueError as e:
+    raise ConversionError(f"{src.hf_dir}/config.json: {e}") from e
+  graphdef, target = abstract_with_shardings(lambda: Decoder(cfg, rngs=nnx.Rngs(seed)), mesh, rules)
+  ad_cfg = adapter_config(src)
+  if ad_cfg is None:
+    state = load_params(src.params_dir, target)
+    return nnx.merge(graphdef, state)
+  # Adapters: fold each targeted kernel on the host, then place every param on its sharding.
+  flat_target = flatten(target.to_pure_dict())
+  values = {k: jax.device_put(read_merged_param(src, k, ad_cfg).astype(t.dtype), t.sharding)
+            for k, t in flat_target.items()}
+  state = jax.tree.map(lambda x: x, target)
+  nnx.replace_by_pure_dict(state, unflatten(values))
+  return nnx.merge(graphdef, state)
