@@ -1,0 +1,134 @@
+"""The gcloud command lines of the TPU launcher, built as argv lists (never shell strings) so quoting is exact.
+
+Only `--command=` of `tpu-vm ssh` is a shell script, run by each worker's shell; every piece of it that comes
+from the user (workdir, config overrides, env values) goes through shlex.quote.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from typing import Sequence
+
+# Where the project lives on every worker, relative to the login user's home (ssh starts there; a relative path
+# avoids quoting '~').
+REMOTE_DIR = "meta_rfft"
+REMOTE_TARBALL = "meta_rfft_src.tar.gz"
+REMOTE_LOGS = "meta_rfft_logs"
+
+# States in which the slice can run our command; anything else after a failed run means it was preempted,
+# is under maintenance or is gone, and the launcher recreates it.
+HEALTHY_STATES = {"tpu-vm": {"READY"}, "queued": {"ACTIVE"}}
+# States worth waiting in after (re)creation, rather than giving up.
+PENDING_STATES = {"tpu-vm": {"CREATING", "STARTING", "RESTARTING", "REPAIRING"},
+                  "queued": {"ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "CREATING"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+  """Which TPU slice, and how to (re)create it."""
+  name: str
+  zone: str
+  project: str = ""
+  queued: bool = False  # create it through a queued resource (needed for large or spot slices)
+  accelerator_type: str = ""  # e.g. v5litepod-256, v5p-64, v4-32
+  runtime_version: str = ""  # e.g. v2-alpha-tpuv5-lite, v2-alpha-tpuv5, tpu-ubuntu2204-base
+  provisioning: str = "standard"  # standard | spot | preemptible
+  extra_create_flags: tuple[str, ...] = ()
+
+  @property
+  def kind(self) -> str:
+    return "queued" if self.queued else "tpu-vm"
+
+  def where(self) -> list[str]:
+    return [f"--zone={self.zone}"] + ([f"--project={self.project}"] if self.project else [])
+
+
+def check_slice(s: Slice, for_create: bool) -> None:
+  if not s.name or not s.zone:
+    raise ValueError("--name and --zone are required")
+  if for_create:
+    if not s.accelerator_type or not s.runtime_version:
+      raise ValueError("creating a slice needs --accelerator-type (e.g. v5litepod-16) and --runtime-version "
+                       "(e.g. v2-alpha-tpuv5-lite)")
+    if s.provisioning not in ("standard", "spot", "preemptible"):
+      raise ValueError(f"--provisioning={s.provisioning!r} is not one of standard, spot, preemptible")
+    if s.queued and s.provisioning == "preemptible":
+      raise ValueError("--provisioning=preemptible exists only for plain TPU VMs; queued resources use spot")
+
+
+def create(s: Slice) -> list[str]:
+  check_slice(s, for_create=True)
+  if s.queued:
+    cmd = ["gcloud", "compute", "tpus", "queued-resources", "create", s.name, f"--node-id={s.name}",
+           *s.where(), f"--accelerator-type={s.accelerator_type}", f"--runtime-version={s.runtime_version}"]
+  else:
+    cmd = ["gcloud", "compute", "tpus", "tpu-vm", "create", s.name, *s.where(),
+           f"--accelerator-type={s.accelerator_type}", f"--version={s.runtime_version}"]
+  if s.provisioning != "standard":
+    cmd.append(f"--{s.provisioning}")
+  return cmd + list(s.extra_create_flags)
+
+
+def describe_state(s: Slice) -> list[str]:
+  if s.queued:
+    return ["gcloud", "compute", "tpus", "queued-resources", "describe", s.name, *s.where(),
+            "--format=value(state.state)"]
+  return ["gcloud", "compute", "tpus", "tpu-vm", "describe", s.name, *s.where(), "--format=value(state)"]
+
+
+def delete(s: Slice) -> list[str]:
+  if s.queued:  # --force also deletes the TPU VM the queued resource holds
+    return ["gcloud", "compute", "tpus", "queued-resources", "delete", s.name, *s.where(), "--force", "--quiet"]
+  return ["gcloud", "compute", "tpus", "tpu-vm", "delete", s.name, *s.where(), "--quiet"]
+
+
+def ssh_all(s: Slice, script: str) -> list[str]:
+  """Runs `script` on every worker of the slice at once (bash, so pipefail and $(hostname) work)."""
+  return ["gcloud", "compute", "tpus", "tpu-vm", "ssh", s.name, *s.where(), "--worker=all",
+          f"--command=bash -c {shlex.quote(script)}"]
+
+
+def scp_to_all(s: Slice, local: str, remote: str) -> list[str]:
+  return ["gcloud", "compute", "tpus", "tpu-vm", "scp", local, f"{s.name}:{remote}", *s.where(), "--worker=all"]
+
+
+def scp_from_all(s: Slice, remote: str, local: str) -> list[str]:
+  return ["gcloud", "compute", "tpus", "tpu-vm", "scp", f"{s.name}:{remote}", local, *s.where(), "--worker=all",
+          "--recurse"]
+
+
+def setup_script(extras: str = "tpu", pip_args: Sequence[str] = ()) -> str:
+  """Unpacks the shipped source over the previous copy (keeping its venv) and installs it with `.[extras]`."""
+  q = shlex.quote
+  return "; ".join([
+      "set -euo pipefail",
+      f"mkdir -p {REMOTE_DIR}",
+      # Remove the old source but keep .venv, so files deleted locally disappear and reinstalls stay fast.
+      f"find {REMOTE_DIR} -mindepth 1 -maxdepth 1 ! -name .venv -exec rm -rf {{}} +",
+      f"tar -xzf {REMOTE_TARBALL} -C {REMOTE_DIR}",
+      f"cd {REMOTE_DIR}",
+      # Base TPU images may lack python3-venv; install it only when creating the venv fails.
+      "test -x .venv/bin/python || python3 -m venv .venv || (sudo apt-get update -qq && "
+      "sudo apt-get install -y -qq python3-venv && python3 -m venv .venv)",
+      ".venv/bin/pip install --quiet --upgrade pip",
+      " ".join([".venv/bin/pip", "install", "--quiet", *map(q, pip_args), "-e", q(f".[{extras}]")]),
+      # An import check only: touching the TPU here would grab it from a run that may be going on.
+      ".venv/bin/python -c 'import jax, meta_rfft; print(\"meta_rfft installed, jax\", jax.__version__)'",
+  ])
+
+
+def run_script(module: str, workdir: str, args: Sequence[str], run_id: str,
+               env: Sequence[tuple[str, str]] = ()) -> str:
+  """The training/evaluation command every worker runs, its output tee'd to a per-host log on the worker."""
+  q = shlex.quote
+  log_dir = f"{REMOTE_LOGS}/{q(run_id)}"
+  assignments = [f"{k}={q(v)}" for k, v in (("META_RFFT_DISTRIBUTED", "tpu"), ("PYTHONUNBUFFERED", "1"), *env)]
+  command = " ".join([*assignments, ".venv/bin/python", "-m", q(module), q(f"--workdir={workdir}"),
+                      *map(q, args)])
+  return "; ".join([
+      "set -o pipefail",
+      f"mkdir -p {log_dir}",
+      f"cd {REMOTE_DIR}",
+      # $(hostname) stays unquoted: each worker names its own log.
+      f"{command} 2>&1 | tee ../{log_dir}/$(hostname).log",
+  ])

@@ -1,0 +1,237 @@
+"""Launch meta_rfft on a Cloud TPU VM or pod slice: one command runs the same program on every worker.
+
+  python launch/tpu_vm.py create --name=rfft --zone=us-east5-b --accelerator-type=v5p-64 \
+      --runtime-version=v2-alpha-tpuv5 --queued --provisioning=spot
+  python launch/tpu_vm.py setup  --name=rfft --zone=us-east5-b --queued
+  python launch/tpu_vm.py run    --name=rfft --zone=us-east5-b --queued --accelerator-type=v5p-64 \
+      --runtime-version=v2-alpha-tpuv5 --provisioning=spot --max-restarts=5 \
+      --workdir=gs://my-bucket/runs/rfft7b -- --config=configs/rf_pretrain.py:7b --config.train.steps=800
+  python launch/tpu_vm.py delete --name=rfft --zone=us-east5-b --queued
+
+`--dry-run` prints the exact commands instead of running them. Options can live in a file: `@launch/my.args`
+(one option per line). `run` streams every worker's output and keeps it under --log-dir (the interleaved stream,
+plus each worker's own log copied back). When the command fails and the slice is no longer READY/ACTIVE
+(preempted, maintenance), `run` deletes, recreates and sets up the slice and runs the same command again: the
+trainer resumes from the last checkpoint in --workdir, which therefore must be on shared storage (gs://) -- a
+recreated VM has a new, empty disk.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from typing import Sequence
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tpu_commands as tc  # noqa: E402  (sibling module of this script)
+from shell import Shell  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEAD_PEER = "JAX distributed service detected fatal errors"
+
+
+def _parser() -> argparse.ArgumentParser:
+  common = argparse.ArgumentParser(add_help=False)
+  g = common.add_argument_group("slice")
+  g.add_argument("--name", required=True, help="TPU VM (and queued resource) name")
+  g.add_argument("--zone", required=True)
+  g.add_argument("--project", default="", help="default: gcloud's configured project")
+  g.add_argument("--queued", action="store_true", help="use a queued resource (large or spot slices)")
+  g.add_argument("--accelerator-type", default="", help="e.g. v5litepod-16, v5p-64, v4-32")
+  g.add_argument("--runtime-version", default="", help="e.g. v2-alpha-tpuv5-lite, v2-alpha-tpuv5")
+  g.add_argument("--provisioning", default="standard", choices=("standard", "spot", "preemptible"))
+  g.add_argument("--create-flag", action="append", default=[], dest="create_flags",
+                 help="extra flag for the create command, e.g. --create-flag=--network=my-net (repeatable)")
+  g.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
+  inst = argparse.ArgumentParser(add_help=False)
+  inst.add_argument("--extras", default="tpu", help="pip extras installed on the workers: .[EXTRAS]")
+  inst.add_argument("--pip-arg", action="append", default=[], dest="pip_args",
+                    help="extra pip install argument (repeatable), e.g. --pip-arg=--find-links=URL")
+
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0], fromfile_prefix_chars="@",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = p.add_subparsers(dest="command", required=True)
+  c = sub.add_parser("create", parents=[common], help="create the TPU VM or queued resource")
+  c.add_argument("--no-wait", action="store_true", help="do not wait for a queued resource to become ACTIVE")
+  c.add_argument("--wait-timeout-s", type=int, default=6 * 3600)
+  sub.add_parser("setup", parents=[common, inst], help="ship this checkout to every worker and pip install it")
+  r = sub.add_parser("run", parents=[common, inst], help="run train/evaluate on every worker, with retries")
+  r.add_argument("--module", default="meta_rfft.train", help="python -m MODULE (e.g. meta_rfft.evaluate)")
+  r.add_argument("--workdir", required=True, help="the run's work directory, on gs:// so restarts find it")
+  r.add_argument("--allow-local-workdir", action="store_true",
+                 help="accept a non-gs:// workdir (single-host experiments; lost if the VM is recreated)")
+  r.add_argument("--run-id", default="", help="names the logs (default: a UTC timestamp)")
+  r.add_argument("--log-dir", default="", help="local log folder (default: logs/tpu/NAME/RUN_ID)")
+  r.add_argument("--max-restarts", type=int, default=0, help="recreate-and-rerun attempts after preemption")
+  r.add_argument("--env", action="append", default=[], help="KEY=VALUE set for the command on every worker")
+  r.add_argument("--wait-timeout-s", type=int, default=6 * 3600)
+  sub.add_parser("status", parents=[common], help="print the slice's state")
+  sub.add_parser("delete", parents=[common], help="delete the TPU VM or queued resource")
+  return p
+
+
+def _slice(a: argparse.Namespace) -> tc.Slice:
+  return tc.Slice(name=a.name, zone=a.zone, project=a.project, queued=a.queued,
+                  accelerator_type=a.accelerator_type, runtime_version=a.runtime_version,
+                  provisioning=a.provisioning, extra_create_flags=tuple(a.create_flags))
+
+
+def state_of(sh: Shell, s: tc.Slice) -> str:
+  code, out = sh.capture(tc.describe_state(s))
+  return out.splitlines()[-1].strip() if code == 0 and out else "NOT_FOUND"
+
+
+def create(sh: Shell, s: tc.Slice, wait: bool = True, timeout_s: int = 6 * 3600) -> None:
+  sh.run(tc.create(s))
+  if not s.queued or not wait:
+    return  # `tpu-vm create` itself returns once the VM is READY
+  if sh.dry_run:
+    sh.note(f"then poll every 30 s until it prints ACTIVE: {' '.join(tc.describe_state(s))}")
+    return
+  deadline = time.monotonic() + timeout_s
+  while True:
+    state = state_of(sh, s)
+    if state in tc.HEALTHY_STATES["queued"]:
+      return
+    if state not in tc.PENDING_STATES["queued"] or time.monotonic() > deadline:
+      raise SystemExit(f"error: queued resource {s.name} is {state}, not ACTIVE; see "
+                       f"`gcloud compute tpus queued-resources describe {s.name} --zone={s.zone}`")
+    time.sleep(30)
+
+
+def source_files(repo: str) -> list[str]:
+  """Tracked and untracked files of the checkout, .gitignore respected (no venv, workdirs or caches)."""
+  try:
+    out = subprocess.run(["git", "-C", repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout
+  except (OSError, subprocess.CalledProcessError) as e:
+    raise SystemExit(f"error: cannot list the files of {repo} with git ({e}); setup ships a git checkout")
+  return sorted(f for f in out.decode().split("\0") if f and os.path.isfile(os.path.join(repo, f)))
+
+
+def setup(sh: Shell, s: tc.Slice, extras: str, pip_args: Sequence[str], repo: str = REPO) -> None:
+  files = source_files(repo)
+  tarball = os.path.join(tempfile.gettempdir(), f"meta_rfft_src_{s.name}.tar.gz")
+  sh.note(f"pack {len(files)} files of {repo} (git ls-files: tracked + untracked, .gitignore respected) "
+          f"into {tarball}")
+  if not sh.dry_run:
+    with tarfile.open(tarball + ".tmp", "w:gz") as tar:
+      for f in files:
+        tar.add(os.path.join(repo, f), arcname=f)
+    os.replace(tarball + ".tmp", tarball)
+  sh.run(tc.scp_to_all(s, tarball, tc.REMOTE_TARBALL))
+  script = tc.setup_script(extras, pip_args)
+  if sh.dry_run:
+    sh.note(f"each worker runs: {script}")
+  sh.run(tc.ssh_all(s, script))
+
+
+def _env_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
+  pairs = []
+  for item in items:
+    key, eq, value = item.partition("=")
+    if not eq or not key.isidentifier():
+      raise SystemExit(f"error: --env {item!r} must be KEY=VALUE with KEY a valid variable name")
+    pairs.append((key, value))
+  return pairs
+
+
+def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]) -> int:
+  if not a.workdir.startswith("gs://") and not a.allow_local_workdir:
+    raise SystemExit(f"error: --workdir={a.workdir!r} is not on gs://: every worker must see the same "
+                     "checkpoints, and a preempted slice comes back with empty disks (or pass "
+                     "--allow-local-workdir for a single-host experiment)")
+  if any(x == "--workdir" or x.startswith("--workdir=") for x in entry_args):
+    raise SystemExit("error: give the work directory as the launcher's --workdir, not after '--'")
+  if a.max_restarts > 0:
+    try:
+      tc.check_slice(s, for_create=True)  # fail now, not after the first preemption
+    except ValueError as e:
+      raise SystemExit(f"error: --max-restarts recreates the slice: {e}") from None
+  run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+  log_dir = a.log_dir or os.path.join("logs", "tpu", s.name, run_id)
+  script = tc.run_script(a.module, a.workdir, entry_args, run_id, _env_pairs(a.env))
+  attempt = 0
+  while True:
+    stream_log = os.path.join(log_dir, f"attempt{attempt}.log")
+    if sh.dry_run:
+      sh.note(f"each worker runs: {script}")
+    code = sh.stream(tc.ssh_all(s, script), stream_log)
+    if not sh.dry_run:
+      os.makedirs(os.path.join(log_dir, "workers"), exist_ok=True)
+    sh.run(tc.scp_from_all(s, f"{tc.REMOTE_LOGS}/{run_id}", os.path.join(log_dir, "workers")), check=False)
+    if sh.dry_run:
+      _explain_recovery(sh, s, a, script)
+      return 0
+    if code == 0:
+      print(f"[launch] run {run_id} finished on every worker; logs in {log_dir}")
+      return 0
+    state = state_of(sh, s)
+    if state in tc.HEALTHY_STATES[s.kind]:
+      hint = ""
+      if os.path.exists(stream_log) and DEAD_PEER in open(stream_log, errors="replace").read():
+        hint = " One worker died and the others stopped (JAX heartbeat); look for the first error in the logs."
+      print(f"[launch] the command failed (exit {code}) while {s.name} is {state}: not a preemption, so not "
+            f"retrying.{hint} Logs: {log_dir}", file=sys.stderr)
+      return code
+    if attempt >= a.max_restarts:
+      print(f"[launch] {s.name} is {state} after the command failed (exit {code}); no restarts left "
+            f"(--max-restarts={a.max_restarts}). Logs: {log_dir}", file=sys.stderr)
+      return code
+    attempt += 1
+    print(f"[launch] {s.name} is {state}: recreating it (restart {attempt} of {a.max_restarts}); the run "
+          f"resumes from the last checkpoint in {a.workdir}", file=sys.stderr)
+    sh.run(tc.delete(s), check=False)
+    create(sh, s, wait=True, timeout_s=a.wait_timeout_s)
+    setup(sh, s, a.extras, a.pip_args)
+
+
+def _explain_recovery(sh: Shell, s: tc.Slice, a: argparse.Namespace, script: str) -> None:
+  sh.note(f"if it fails: query the state; {'/'.join(sorted(tc.HEALTHY_STATES[s.kind]))} means a real error "
+          "(stop and report), anything else means preempted")
+  sh.note(f"  {' '.join(tc.describe_state(s))}")
+  if a.max_restarts <= 0:
+    sh.note("no restarts (--max-restarts=0)")
+    return
+  sh.note(f"when preempted, up to {a.max_restarts} times: delete, create, setup, and run again:")
+  for cmd in (tc.delete(s), tc.create(s), tc.scp_to_all(s, "<packed source>", tc.REMOTE_TARBALL),
+              tc.ssh_all(s, tc.setup_script(a.extras, a.pip_args)), tc.ssh_all(s, script)):
+    sh.note("  " + shlex.join(cmd))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  entry_args: list[str] = []
+  if "--" in argv:  # everything after `--` goes to the program on the workers, untouched
+    cut = argv.index("--")
+    argv, entry_args = argv[:cut], argv[cut + 1:]
+  a = _parser().parse_args(argv)
+  if entry_args and a.command != "run":
+    raise SystemExit(f"error: arguments after '--' are only for `run`, not `{a.command}`")
+  s = _slice(a)
+  try:
+    tc.check_slice(s, for_create=(a.command == "create"))
+  except ValueError as e:
+    raise SystemExit(f"error: {e}") from None
+  sh = Shell(a.dry_run)
+  if a.command == "create":
+    create(sh, s, wait=not a.no_wait, timeout_s=a.wait_timeout_s)
+  elif a.command == "setup":
+    setup(sh, s, a.extras, a.pip_args)
+  elif a.command == "run":
+    return run(sh, s, a, entry_args)
+  elif a.command == "status":
+    print(state_of(sh, s))
+  elif a.command == "delete":
+    sh.run(tc.delete(s))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
