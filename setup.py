@@ -26,7 +26,8 @@ EXTRAS = {
     # CUDA build (gigabytes) just to compare logits.
     "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "transformers>=4.48", "torch==2.13.0"],
     "tpu": ["jax[tpu]>=0.7.2,<0.12"],
-    "gpu": ["jax[cuda12]>=0.7.2,<0.12"],
+    "gpu": ["jax[cuda12]>=0.7.2,<0.12"],        # CUDA 12 wheels (driver >= 525)
+    "gpu-cuda13": ["jax[cuda13]>=0.7.2,<0.12"],  # CUDA 13 wheels (driver >= 580)
 }
 
 setuptools.setup(
