@@ -26,6 +26,9 @@ def mesh_section(shape=(1, -1, 1), axes=DEFAULT_AXES) -> ml_collections.ConfigDi
   c = ml_collections.ConfigDict()
   c.shape = tuple(shape)     # one entry may be -1: all remaining devices
   c.axes = tuple(axes)
+  # Multi-slice: how many slices (TPU slices / GPU nodes) each axis spans over the data-centre network; then
+  # `shape` is per slice. All ones = one slice. See meta_rfft.distributed.make_global_mesh.
+  c.dcn_shape = tuple(1 for _ in axes)
   return c
 
 
