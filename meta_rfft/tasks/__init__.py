@@ -6,3 +6,6 @@ Public entry points:
   meta_rfft.tasks.answers: format_answer, extract_answer
   meta_rfft.tasks.tracer: trace_rule, render_rf, render_scratchpad
 """
+
+# Registers the `rf_nl` format (issue 5) wherever the task machinery is used (CLI, seqio tasks).
+from meta_rfft.tasks import nl_format  # noqa: E402,F401

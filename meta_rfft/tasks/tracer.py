@@ -42,6 +42,7 @@ class Step:
   reads: tuple[tuple[str, str], ...]
   decision: str | None
   writes: tuple[tuple[str, str], ...]
+  lineno: int = 0  # the line's number relative to the `def` line (= 1); lets rf_nl map a step to its line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +138,7 @@ def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any]) -> Trace:
     stores = info.stores if decision != SKIP else frozenset()
     writes = tuple((n, v) for n, v in after.items() if before.get(n) != v or n in stores)
     last_shown.update(writes)
-    steps.append(Step(text=info.text, reads=tuple(reads), decision=decision, writes=writes))
+    steps.append(Step(text=info.text, reads=tuple(reads), decision=decision, writes=writes, lineno=lineno))
   return Trace(steps=tuple(steps), result=result, answer=format_answer(result), loop_iterations=iterations)
 
 
