@@ -7,12 +7,10 @@ NAMES = ("Alice", "Bob", "Carol", "Dan", "Eve", "Frank", "Grace", "Heidi", "Ivan
 
 
 def sort_people(names, heights):
-  by_height = {}
-  for name, h in zip(names, heights):
-    by_height[h] = name
+  pairs = sorted(zip(heights, names), reverse=True)
   res = []
-  for h in sorted(heights, reverse=True):
-    res.append(by_height[h])
+  for h, name in pairs:
+    res.append(name)
   return res
 
 

@@ -6,12 +6,11 @@ ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 
 def find_words(words):
-  rows = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
   res = []
   for word in words:
-    for row in rows:
-      if set(word.lower()) <= set(row):
-        res.append(word)
+    letters = set(word.lower())
+    if letters <= set("qwertyuiop") or letters <= set("asdfghjkl") or letters <= set("zxcvbnm"):
+      res.append(word)
   return res
 
 
