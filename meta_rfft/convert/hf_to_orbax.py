@@ -11,24 +11,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 
-import ml_dtypes
 import numpy as np
 from flax import nnx
 
 from meta_rfft.convert import mapping
 from meta_rfft.convert.checkpoint import LazyArray, flatten, save_streaming, unflatten
 from meta_rfft.convert.errors import ConversionError
-from meta_rfft.convert.safetensors_io import INDEX_NAME, Reader, TensorEntry, index_folder
+from meta_rfft.convert.files import DTYPES, check_dtype, check_output_free, side_files, staged_output
+from meta_rfft.convert.safetensors_io import Reader, TensorEntry, index_folder
 from meta_rfft.model.config import ModelConfig, from_hf_config, load_hf_config
 from meta_rfft.model.decoder import Decoder
 
 FORMAT = "meta_rfft.converted"
-DTYPES = {"float32": np.dtype(np.float32), "bfloat16": np.dtype(ml_dtypes.bfloat16),
-          "float16": np.dtype(np.float16)}
-# Files of a HF folder that are weights (never copied into CKPT/hf).
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt", ".gguf")
 
 
 def model_config(hf: dict, source: str, **run_options) -> ModelConfig:
@@ -88,29 +83,17 @@ def default_dtype(entries: dict[str, TensorEntry]) -> str:
   return "float32"
 
 
-def _copy_side_files(hf_dir: str, dest: str) -> list[str]:
+def _copy_side_files(hf_dir: str, dest: str) -> None:
   os.makedirs(dest)
-  copied = []
-  for name in sorted(os.listdir(hf_dir)):
-    src = os.path.join(hf_dir, name)
-    if (not os.path.isfile(src) or name.startswith(".") or name == INDEX_NAME
-        or name.endswith(_WEIGHT_SUFFIXES)):
-      continue
-    shutil.copy2(src, os.path.join(dest, name))
-    copied.append(name)
-  return copied
-
-
-def check_output_free(out: str) -> None:
-  if os.path.lexists(out):
-    raise ConversionError(f"output folder {out} already exists; remove it or choose another --out")
-  parent = os.path.dirname(os.path.abspath(out))
-  if not os.path.isdir(parent):
-    raise ConversionError(f"the parent folder of --out {out} does not exist")
+  for name in side_files(hf_dir):
+    shutil.copy2(os.path.join(hf_dir, name), os.path.join(dest, name))
 
 
 def hf_to_orbax(hf_dir: str, out: str, dtype: str | None = None) -> str:
-  """Converts the HF folder `hf_dir` into the checkpoint folder `out` (must not exist); returns `out`."""
+  """Converts the HF folder `hf_dir` into the checkpoint folder `out` (must not exist); returns `out`.
+
+  `dtype`: float32 | bfloat16 | float16 for the stored params; default: the HF tensors' own dtype.
+  """
   check_output_free(out)
   config_path = os.path.join(hf_dir, "config.json")
   if not os.path.exists(config_path):
@@ -118,29 +101,20 @@ def hf_to_orbax(hf_dir: str, out: str, dtype: str | None = None) -> str:
   hf = load_hf_config(config_path)
   entries = index_folder(hf_dir)
   dtype = dtype or default_dtype(entries)
-  if dtype not in DTYPES:
-    raise ConversionError(f"--dtype {dtype!r} unsupported; choose from {sorted(DTYPES)}")
+  np_dtype = check_dtype(dtype)
   cfg = model_config(hf, config_path, param_dtype=dtype)
   rows = mapping.rows_for(cfg)
   shapes = our_shapes(cfg)
   mapping.check_rows_cover(rows, shapes, cfg)
   check_tensors(entries, rows, cfg, hf_dir)
 
-  out = os.path.abspath(out)
-  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
-  try:
-    with Reader() as reader:
-      flat = {r.ours: LazyArray(shapes[r.ours], DTYPES[dtype],
-                                _builder(r, mapping.hf_names(r, cfg), shapes[r.ours], DTYPES[dtype], entries,
-                                         reader))
-              for r in rows}
-      save_streaming(os.path.join(tmp, "params"), unflatten(flat))
+  with staged_output(out) as tmp, Reader() as reader:
+    flat = {r.ours: LazyArray(shapes[r.ours], np_dtype,
+                              _builder(r, mapping.hf_names(r, cfg), shapes[r.ours], np_dtype, entries, reader))
+            for r in rows}
+    save_streaming(os.path.join(tmp, "params"), unflatten(flat))
     _copy_side_files(hf_dir, os.path.join(tmp, "hf"))
     with open(os.path.join(tmp, "meta_rfft.json"), "w") as f:
       json.dump({"format": FORMAT, "dtype": dtype, "source": os.path.abspath(hf_dir),
                  "model_type": cfg.model_type}, f, indent=2)
-    os.rename(tmp, out)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  return out
+  return os.path.abspath(out)

@@ -1,0 +1,61 @@
+"""`python -m meta_rfft.convert hf_to_orbax | orbax_to_hf | verify` (flags: --help on each command)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from meta_rfft.convert.errors import ConversionError
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="python -m meta_rfft.convert", description=__doc__)
+  sub = p.add_subparsers(dest="command", required=True)
+  a = sub.add_parser("hf_to_orbax", help="HF folder -> converted Orbax checkpoint (streaming)")
+  a.add_argument("--hf_dir", required=True, help="folder with config.json, *.safetensors, tokenizer files")
+  a.add_argument("--out", required=True, help="checkpoint folder to create (must not exist)")
+  a.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                 help="stored param dtype (default: the HF tensors' dtype)")
+  b = sub.add_parser("orbax_to_hf", help="converted checkpoint / trainer step / trainer WORKDIR -> HF folder")
+  b.add_argument("--ckpt", required=True)
+  b.add_argument("--out", required=True, help="HF folder to create (must not exist)")
+  b.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                 help="exported dtype (default: the dtype of the original config.json, else float32)")
+  b.add_argument("--max_shard_size", default="5GB", help="largest safetensors file, e.g. 5GB, 500MB")
+  v = sub.add_parser("verify", help="compare our logits with transformers' on the same prompts")
+  v.add_argument("--hf_dir", required=True)
+  v.add_argument("--ckpt", required=True)
+  v.add_argument("--prompts", nargs="*", default=None, help="texts (tokenized with the HF tokenizer)")
+  v.add_argument("--num_random", type=int, default=4, help="random token rows when no --prompts")
+  v.add_argument("--length", type=int, default=32, help="longest random row")
+  v.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+  v.add_argument("--atol", type=float, default=1e-3, help="largest allowed max |logit difference|")
+  v.add_argument("--min_top1", type=float, default=0.99, help="smallest allowed top-1 agreement")
+  return p
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    if args.command == "hf_to_orbax":
+      from meta_rfft.convert.hf_to_orbax import hf_to_orbax
+      print(hf_to_orbax(args.hf_dir, args.out, dtype=args.dtype))
+    elif args.command == "orbax_to_hf":
+      from meta_rfft.convert.orbax_to_hf import orbax_to_hf
+      print(orbax_to_hf(args.ckpt, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size))
+    else:
+      from meta_rfft.convert.verify import verify
+      result = verify(args.hf_dir, args.ckpt, prompts=args.prompts, num_random=args.num_random,
+                      length=args.length, dtype=args.dtype)
+      ok = result.passed(args.atol, args.min_top1)
+      print(json.dumps({**result.__dict__, "atol": args.atol, "min_top1": args.min_top1,
+                        "passed": ok}, indent=2))
+      return 0 if ok else 1
+  except ConversionError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
