@@ -1,0 +1,125 @@
+"""The multi-turn batch iterator: contract keys, no dense mask, same data for both methods, exact resume,
+disjoint hosts, and one training step with the same token-weighted loss and gradients under both methods."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from meta_rfft.model import Decoder, from_hf_config
+from meta_rfft.multiturn import layout
+from meta_rfft.multiturn.batches import MultiTurnBatches, from_data_config
+from meta_rfft.multiturn.conversation import write_jsonl
+from meta_rfft.multiturn.model_io import weighted_nll
+from meta_rfft.multiturn.tokenize import tokenize_conversation
+
+SEQ_LEN = 512
+CONTRACT = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
+
+
+@pytest.fixture(scope="module")
+def tokenized(conversations, encoder):
+  return [tokenize_conversation(c, encoder[0]) for c in conversations]
+
+
+def one_epoch(tokenized, method, rows=4, **kw):
+  return list(MultiTurnBatches(tokenized, method, rows, SEQ_LEN, repeat=False, **kw))
+
+
+@pytest.mark.parametrize("method", ["single_pass", "n_pass"])
+def test_batches_follow_the_contract(tokenized, method):
+  batches = one_epoch(tokenized, method)
+  extra = layout.VISIBILITY_KEYS if method == "single_pass" else ()
+  for b in batches:
+    assert set(b) == set(CONTRACT + extra)
+    for k, v in b.items():  # per-token arrays only: no L x L mask anywhere
+      assert v.shape == (4, SEQ_LEN), k
+      assert v.dtype == (np.float32 if k == "loss_weights" else np.int32), k
+    pad = b["segment_ids"] == 0
+    assert not b["loss_weights"][pad].any()
+    for k in extra:
+      assert (b[k][pad] == 0).all() and (b[k][~pad] > 0).all()
+
+
+def test_both_methods_train_the_same_tokens(tokenized):
+  it = MultiTurnBatches(tokenized, "single_pass", 4, SEQ_LEN)
+  assert it.dropped >= 1  # the fixture has a conversation longer than SEQ_LEN: dropped for both methods
+  kept = [c for c in tokenized if layout.single_pass_length(c) <= SEQ_LEN]
+  want = sum(layout.trained_tokens(c) for c in kept)
+  for method in ("single_pass", "n_pass"):
+    got = sum(b["loss_weights"].sum() for b in one_epoch(tokenized, method))
+    assert got == want, method
+  assert len(one_epoch(tokenized, "n_pass")) > len(one_epoch(tokenized, "single_pass"))
+
+
+@pytest.mark.parametrize("method", ["single_pass", "n_pass"])
+def test_resume_is_exact(tokenized, method, tmp_path):
+  run = MultiTurnBatches(tokenized, method, 2, SEQ_LEN, seed=3)
+  straight = [next(run) for _ in range(12)]  # more than one epoch
+  first = MultiTurnBatches(tokenized, method, 2, SEQ_LEN, seed=3)
+  for _ in range(5):
+    next(first)
+  first.save(str(tmp_path))
+  resumed = MultiTurnBatches(tokenized, method, 2, SEQ_LEN, seed=3)
+  resumed.restore(str(tmp_path))
+  for i in range(5, 12):
+    b = next(resumed)
+    for k in b:
+      np.testing.assert_array_equal(b[k], straight[i][k], err_msg=f"batch {i} key {k}")
+  other = MultiTurnBatches(tokenized, "n_pass" if method == "single_pass" else "single_pass", 2, SEQ_LEN, seed=3)
+  with pytest.raises(ValueError, match="method"):
+    other.restore(str(tmp_path))
+
+
+def test_hosts_read_disjoint_conversations(tokenized):
+  seen = []
+  for p in range(2):
+    it = MultiTurnBatches(tokenized, "single_pass", 4, SEQ_LEN, repeat=False, shuffle=False, process_index=p,
+                          process_count=2)
+    seen.append({tuple(turns[0].user[:120]) + tuple(turns[-1].reasoning) for turns in it.conversations})
+  assert not seen[0] & seen[1]
+
+
+def test_config_errors_name_the_key(tokenized, encoder, tmp_path):
+  import ml_collections
+  cfg = ml_collections.ConfigDict({"multi_turn": "one_pass", "conversations": ""})
+  with pytest.raises(ValueError, match="config.data.multi_turn"):
+    from_data_config(cfg, encoder[0], 2, SEQ_LEN)
+  cfg.multi_turn = "single_pass"
+  with pytest.raises(ValueError, match="config.data.conversations"):
+    from_data_config(cfg, encoder[0], 2, SEQ_LEN)
+
+
+def test_training_step_agrees_between_methods(conversations, encoder, tmp_path):
+  """Same conversations through the file -> iterator path; one step: same loss, same gradients."""
+  import ml_collections
+  path = tmp_path / "convs.jsonl"
+  write_jsonl(conversations[:4] + conversations[-1:], path)  # 1-3 turns, one without reasoning
+  enc, vocab = encoder
+  model = Decoder(from_hf_config(dict(model_type="llama", vocab_size=vocab, hidden_size=32,
+                                      intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, rope_theta=1000.0, initializer_range=0.2)),
+                  rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(model)
+
+  @jax.jit
+  def loss_and_grads(params, batch):
+    def loss(p):
+      total, tokens = weighted_nll(nnx.merge(graphdef, p), batch)
+      return total / tokens, tokens
+    return jax.value_and_grad(loss, has_aux=True)(params)
+
+  results = {}
+  for method in ("single_pass", "n_pass"):
+    cfg = ml_collections.ConfigDict({"multi_turn": method, "conversations": str(path)})
+    it = from_data_config(cfg, enc, 6, SEQ_LEN, seed=0)
+    it.repeat, it.shuffle = False, False
+    batches = list(it)
+    assert len(batches) == 1, f"{method}: the whole set must fit one batch for a one-step comparison"
+    (loss, tokens), grads = loss_and_grads(params, batches[0])
+    results[method] = (float(loss), float(tokens), grads)
+  (l1, n1, g1), (l2, n2, g2) = results["single_pass"], results["n_pass"]
+  assert n1 == n2 > 0
+  assert abs(l1 - l2) < 1e-5 * max(1.0, abs(l2)), (l1, l2)
+  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-4)
