@@ -21,6 +21,23 @@ HEALTHY_STATES = {"tpu-vm": {"READY"}, "queued": {"ACTIVE"}}
 # States worth waiting in after (re)creation, rather than giving up.
 PENDING_STATES = {"tpu-vm": {"CREATING", "STARTING", "RESTARTING", "REPAIRING"},
                   "queued": {"ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "CREATING"}}
+# 143: the trainer got SIGTERM (a preemption notice), saved and exited; 255: ssh lost the workers.
+INTERRUPTED_CODES = (143, 255)
+
+
+def decide(code: int, state: str, kind: str, attempt: int, max_restarts: int) -> str:
+  """What `run` does after an attempt: done | fail (a real error) | give_up | rerun (in place) | recreate.
+
+  `state` is the slice's state after the attempt (for an interrupted run, after waiting for it to settle).
+  """
+  if code == 0:
+    return "done"
+  healthy = state in HEALTHY_STATES[kind]
+  if healthy and code not in INTERRUPTED_CODES:
+    return "fail"  # the program failed on a working slice: running it again would fail again
+  if attempt >= max_restarts:
+    return "give_up"
+  return "rerun" if healthy else "recreate"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,16 +136,36 @@ def setup_script(extras: str = "tpu", pip_args: Sequence[str] = ()) -> str:
 
 def run_script(module: str, workdir: str, args: Sequence[str], run_id: str,
                env: Sequence[tuple[str, str]] = ()) -> str:
-  """The training/evaluation command every worker runs, its output tee'd to a per-host log on the worker."""
+  """The training/evaluation command every worker runs, its output tee'd to a per-host log on the worker.
+
+  The shell execs the program, so the pid it records is the program's (for `stop`) and ssh exits with the
+  program's exit code.
+  """
   q = shlex.quote
   log_dir = f"{REMOTE_LOGS}/{q(run_id)}"
   assignments = [f"{k}={q(v)}" for k, v in (("META_RFFT_DISTRIBUTED", "tpu"), ("PYTHONUNBUFFERED", "1"), *env)]
-  command = " ".join([*assignments, ".venv/bin/python", "-m", q(module), q(f"--workdir={workdir}"),
+  command = " ".join(["exec", "env", *assignments, ".venv/bin/python", "-m", q(module), q(f"--workdir={workdir}"),
                       *map(q, args)])
   return "; ".join([
-      "set -o pipefail",
+      "set -eu",
       f"mkdir -p {log_dir}",
+      # $(hostname) stays unquoted: each worker names its own files.
+      f"echo $$ > {log_dir}/$(hostname).pid",
+      f"exec > >(tee -a {log_dir}/$(hostname).log) 2>&1",
       f"cd {REMOTE_DIR}",
-      # $(hostname) stays unquoted: each worker names its own log.
-      f"{command} 2>&1 | tee ../{log_dir}/$(hostname).log",
+      command,
+  ])
+
+
+def stop_script(run_id: str) -> str:
+  """Stops the run's program on a worker (if it is still there): SIGTERM (the trainer saves), then SIGKILL."""
+  pidfile = f"{REMOTE_LOGS}/{shlex.quote(run_id)}/$(hostname).pid"
+  return "; ".join([
+      f"pid=$(cat {pidfile} 2>/dev/null || true)",
+      # Only a process that is still our program: pids are reused.
+      # (A zombie has an empty cmdline, so the wait also ends once the program has exited but is not reaped.)
+      'ours() { grep -qa meta_rfft /proc/$pid/cmdline 2>/dev/null; }',
+      'if [ -n "$pid" ] && ours; then kill -TERM $pid; for i in $(seq 60); do ours || break; sleep 1; done; '
+      "if ours; then kill -KILL $pid; fi; fi",
+      "true",
   ])

@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
   r.add_argument("--max-restarts", type=int, default=0, help="recreate-and-rerun attempts after preemption")
   r.add_argument("--env", action="append", default=[], help="KEY=VALUE set for the command on every worker")
   r.add_argument("--wait-timeout-s", type=int, default=6 * 3600)
+  r.add_argument("--settle-s", type=int, default=300,
+                 help="after an interrupted run (exit 143/255) on a READY slice, wait this long for it to show "
+                      "whether it is being preempted")
+  st = sub.add_parser("stop", parents=[common], help="stop a run on every worker (SIGTERM: the trainer saves)")
+  st.add_argument("--run-id", required=True, help="the run's id, as given to (or printed by) `run`")
   sub.add_parser("status", parents=[common], help="print the slice's state")
   sub.add_parser("delete", parents=[common], help="delete the TPU VM or queued resource")
   return p
@@ -157,6 +162,8 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
   run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
   log_dir = a.log_dir or os.path.join("logs", "tpu", s.name, run_id)
   script = tc.run_script(a.module, a.workdir, entry_args, run_id, _env_pairs(a.env))
+  print(f"[launch] run id {run_id}; stop it with: python launch/tpu_vm.py stop --name={s.name} "
+        f"--zone={s.zone}{' --queued' if s.queued else ''} --run-id={run_id}", file=sys.stderr)
   attempt = 0
   while True:
     stream_log = os.path.join(log_dir, f"attempt{attempt}.log")
@@ -169,22 +176,33 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
     if sh.dry_run:
       _explain_recovery(sh, s, a, script)
       return 0
-    if code == 0:
+    state = "" if code == 0 else state_of(sh, s)
+    if code in tc.INTERRUPTED_CODES and state in tc.HEALTHY_STATES[s.kind]:
+      # The preemption notice (SIGTERM, on which the trainer saves and exits 143) comes before the state
+      # changes: give the slice a few minutes to show whether it is really going away.
+      state = _settle(sh, s, a.settle_s)
+    action = tc.decide(code, state, s.kind, attempt, a.max_restarts)
+    if action == "done":
       print(f"[launch] run {run_id} finished on every worker; logs in {log_dir}")
       return 0
-    state = state_of(sh, s)
-    if state in tc.HEALTHY_STATES[s.kind]:
+    if action == "fail":
       hint = ""
       if os.path.exists(stream_log) and DEAD_PEER in open(stream_log, errors="replace").read():
         hint = " One worker died and the others stopped (JAX heartbeat); look for the first error in the logs."
       print(f"[launch] the command failed (exit {code}) while {s.name} is {state}: not a preemption, so not "
             f"retrying.{hint} Logs: {log_dir}", file=sys.stderr)
       return code
-    if attempt >= a.max_restarts:
-      print(f"[launch] {s.name} is {state} after the command failed (exit {code}); no restarts left "
+    if action == "give_up":
+      print(f"[launch] {s.name} is {state} after the command stopped (exit {code}); no restarts left "
             f"(--max-restarts={a.max_restarts}). Logs: {log_dir}", file=sys.stderr)
       return code
     attempt += 1
+    if action == "rerun":  # interrupted (SIGTERM / lost ssh) but the slice stayed up
+      print(f"[launch] the run was interrupted (exit {code}) but {s.name} is {state}: running it again "
+            f"(restart {attempt} of {a.max_restarts}); it resumes from the last checkpoint in {a.workdir}",
+            file=sys.stderr)
+      sh.run(tc.ssh_all(s, tc.stop_script(run_id)), check=False)  # a worker may still run the old attempt
+      continue
     print(f"[launch] {s.name} is {state}: recreating it (restart {attempt} of {a.max_restarts}); the run "
           f"resumes from the last checkpoint in {a.workdir}", file=sys.stderr)
     sh.run(tc.delete(s), check=False)
@@ -192,9 +210,20 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
     setup(sh, s, a.extras, a.pip_args)
 
 
+def _settle(sh: Shell, s: tc.Slice, seconds: int) -> str:
+  deadline = time.monotonic() + seconds
+  state = state_of(sh, s)
+  while state in tc.HEALTHY_STATES[s.kind] and time.monotonic() < deadline:
+    time.sleep(30)
+    state = state_of(sh, s)
+  return state
+
+
 def _explain_recovery(sh: Shell, s: tc.Slice, a: argparse.Namespace, script: str) -> None:
-  sh.note(f"if it fails: query the state; {'/'.join(sorted(tc.HEALTHY_STATES[s.kind]))} means a real error "
-          "(stop and report), anything else means preempted")
+  sh.note(f"if it fails: query the state; {'/'.join(sorted(tc.HEALTHY_STATES[s.kind]))} after a failure means "
+          f"a real error (stop and report), anything else means preempted; after an interruption (exit "
+          f"{' or '.join(map(str, tc.INTERRUPTED_CODES))}) wait up to --settle-s={a.settle_s} s for the state to "
+          f"change, and if it stays healthy run again in place")
   sh.note(f"  {' '.join(tc.describe_state(s))}")
   if a.max_restarts <= 0:
     sh.note("no restarts (--max-restarts=0)")
@@ -202,6 +231,9 @@ def _explain_recovery(sh: Shell, s: tc.Slice, a: argparse.Namespace, script: str
   sh.note(f"when preempted, up to {a.max_restarts} times: delete, create, setup, and run again:")
   for cmd in (tc.delete(s), tc.create(s), tc.scp_to_all(s, "<packed source>", tc.REMOTE_TARBALL),
               tc.ssh_all(s, tc.setup_script(a.extras, a.pip_args)), tc.ssh_all(s, script)):
+    sh.note("  " + shlex.join(cmd))
+  sh.note("when interrupted but the slice stays healthy: stop what is left of the attempt, then run again:")
+  for cmd in (tc.ssh_all(s, tc.stop_script(a.run_id or "RUN_ID")), tc.ssh_all(s, script)):
     sh.note("  " + shlex.join(cmd))
 
 
@@ -226,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup(sh, s, a.extras, a.pip_args)
   elif a.command == "run":
     return run(sh, s, a, entry_args)
+  elif a.command == "stop":
+    sh.run(tc.ssh_all(s, tc.stop_script(a.run_id)))
   elif a.command == "status":
     print(state_of(sh, s))
   elif a.command == "delete":

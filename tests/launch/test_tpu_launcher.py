@@ -36,19 +36,16 @@ def remote_script(argv):
 
 
 def program_argv(script):
-  """What the worker's shell executes for the program: the words between `.venv/bin/python` and `2>&1 |`."""
+  """What the worker's shell executes for the program: (env assignments, argv) of the final `exec`."""
   lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
   lexer.whitespace_split = True
   tokens = list(lexer)
   start = tokens.index(".venv/bin/python")
   env_start = start
-  while env_start > 0 and "=" in tokens[env_start - 1] and tokens[env_start - 1] != ";":
+  while "=" in tokens[env_start - 1]:
     env_start -= 1
-  end = tokens.index("|")
-  argv = tokens[start:end]
-  assert argv[-2:] == ["2>&1"] or argv[-3:] == ["2", ">&", "1"], argv
-  argv = argv[:-1] if argv[-1] == "2>&1" else argv[:-3]
-  return tokens[env_start:start], argv
+  assert tokens[env_start - 2:env_start] == ["exec", "env"], tokens
+  return tokens[env_start:start], tokens[start:]
 
 
 def test_run_targets_every_worker_and_passes_overrides_exactly():
@@ -65,7 +62,7 @@ def test_run_targets_every_worker_and_passes_overrides_exactly():
   assert argv == [".venv/bin/python", "-m", "meta_rfft.train", "--workdir=gs://bucket/runs/7b", *TRICKY]
   assert env == ["META_RFFT_DISTRIBUTED=tpu", "PYTHONUNBUFFERED=1", "XLA_FLAGS=--xla_a=1 --xla_b"]
   script = remote_script(ssh[0])
-  assert "set -o pipefail" in script and "tee ../meta_rfft_logs/r1/$(hostname).log" in script
+  assert "tee -a meta_rfft_logs/r1/$(hostname).log" in script and "echo $$ > meta_rfft_logs/r1/$(hostname).pid" in script
   # Worker logs come back into the local log folder.
   assert scp[0][5:7] == ["rfft-7b:meta_rfft_logs/r1", os.path.join("logs", "tpu", "rfft-7b", "r1", "workers")]
   assert "--recurse" in scp[0]
@@ -79,7 +76,7 @@ def test_evaluate_module_and_recovery_plan_with_restarts():
   notes = [shlex.split(line[3:].strip()) for line in out.splitlines() if line.startswith("#   ")]
   verbs = [n[3:5] for n in notes if n and n[0] == "gcloud"]
   assert verbs == [["queued-resources", "describe"], ["queued-resources", "delete"], ["queued-resources", "create"],
-                   ["tpu-vm", "scp"], ["tpu-vm", "ssh"], ["tpu-vm", "ssh"]]
+                   ["tpu-vm", "scp"], ["tpu-vm", "ssh"], ["tpu-vm", "ssh"], ["tpu-vm", "ssh"], ["tpu-vm", "ssh"]]
   create = next(n for n in notes if n[3:5] == ["queued-resources", "create"])
   assert {"--node-id=rfft-7b", "--accelerator-type=v5p-64", "--runtime-version=v2-alpha-tpuv5", "--spot"} <= set(
       create)
@@ -139,3 +136,9 @@ def test_bad_arguments_fail_naming_the_flag(args, message):
   done = launch(*args, ok=False)
   assert done.returncode != 0 and message in done.stderr, done.stderr
   assert not commands(done.stdout)  # nothing was (or would have been) run
+
+
+def test_stop_runs_the_stop_script_on_every_worker():
+  [ssh] = commands(launch("stop", *SLICE, "--dry-run", "--run-id=r 7").stdout)
+  assert ssh[3:6] == ["tpu-vm", "ssh", "rfft-7b"] and "--worker=all" in ssh
+  assert "meta_rfft_logs/'r 7'/$(hostname).pid" in remote_script(ssh)
