@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
+
+from meta_rfft.distributed import topology
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -69,10 +71,19 @@ def memory_report(compiled: Any) -> MemoryReport:
                       peak=int(getattr(stats, "peak_memory_in_bytes", 0) or 0))
 
 
-def device_memory_limit() -> int | None:
-  """The first local device's memory limit as the runtime reports it (TPU/GPU); None on CPU."""
-  stats = jax.local_devices()[0].memory_stats()
-  return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
+def device_memory_limit(devices: Sequence[jax.Device] | None = None) -> int | None:
+  """The smallest memory limit among `devices` (default: the local ones); None if none is known (CPU)."""
+  limits = [topology.device_memory(d) for d in (devices if devices is not None else jax.local_devices())]
+  return min(limits) if limits and all(l is not None for l in limits) else None
+
+
+def input_devices(tree: Any) -> list[jax.Device]:
+  """The devices the abstract inputs are laid out on (those of the first leaf that carries a sharding)."""
+  for leaf in jax.tree.leaves(tree):
+    sharding = getattr(leaf, "sharding", None)
+    if sharding is not None:
+      return sorted(sharding.device_set, key=lambda d: d.id)
+  return list(jax.devices())
 
 
 def measure(step_fn: Callable, *abstract_args: Any, name: str = "train_step",
@@ -92,8 +103,9 @@ def compile_only(step_fn: Callable, *abstract_args: Any, budget: int | float | s
     step_fn: the jitted step, with its in/out shardings and donation exactly as training uses it.
     *abstract_args, **abstract_kwargs: pytrees of jax.ShapeDtypeStruct with `sharding=` set (or concrete
       arrays); e.g. `jax.eval_shape` of the state with the shardings attached, and the global batch.
-    budget: per-device bytes allowed ('16GiB', '80GB' or an int). None: the device's own limit when the
-      runtime reports one (TPU, GPU); on CPU, no limit.
+    budget: per-device bytes allowed ('16GiB', '80GB' or an int). None: the devices' own limit when the
+      runtime reports one (TPU, GPU), or the published HBM of compile-only TPU devices (`target_devices`);
+      on CPU, no limit.
     name: what to call the function in the report.
     print_fn: where the report goes (default: stdout, process 0 only, so a pod prints it once).
 
@@ -102,11 +114,10 @@ def compile_only(step_fn: Callable, *abstract_args: Any, budget: int | float | s
   """
   if print_fn is None:
     print_fn = (lambda s: print(s, flush=True)) if jax.process_index() == 0 else (lambda s: None)
-  limit = parse_bytes(budget) if budget is not None else device_memory_limit()
+  devices = input_devices((abstract_args, abstract_kwargs))
+  limit = parse_bytes(budget) if budget is not None else device_memory_limit(devices)
   report = measure(step_fn, *abstract_args, name=name, **abstract_kwargs)
-  devices = jax.devices()
-  print_fn(f"[compile_only] {name}: compiled for {len(devices)} {devices[0].platform} devices "
-           f"({jax.process_count()} processes); memory per device:")
+  print_fn(f"[compile_only] {name}: compiled for {topology.describe_devices(devices)}; memory per device:")
   for line in report.lines():
     print_fn(line)
   if limit is None:

@@ -70,10 +70,14 @@ def make_global_mesh(ici_shape: Sequence[int], dcn_shape: Sequence[int] | None =
   return Mesh(np.asarray(device_array), tuple(axes), axis_types=(AxisType.Auto,) * len(axes))
 
 
-def global_mesh_from_config(mesh_cfg) -> Mesh:
-  """`mesh_cfg` is the run config's `mesh` section: `shape`, `axes` and optionally `dcn_shape`."""
+def global_mesh_from_config(mesh_cfg, devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """`mesh_cfg` is the run config's `mesh` section: `shape`, `axes` and optionally `dcn_shape`.
+
+  `devices` defaults to all devices of all processes; pass `target_devices(...)` to compile for a TPU slice
+  that is not attached.
+  """
   dcn = tuple(mesh_cfg.dcn_shape) if "dcn_shape" in mesh_cfg else None
-  return make_global_mesh(tuple(mesh_cfg.shape), dcn, tuple(mesh_cfg.axes))
+  return make_global_mesh(tuple(mesh_cfg.shape), dcn, tuple(mesh_cfg.axes), devices=devices)
 
 
 def describe(mesh: Mesh) -> str:

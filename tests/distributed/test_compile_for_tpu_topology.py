@@ -1,0 +1,59 @@
+"""compile_only for a TPU slice that is not attached: compile-only devices of a named topology (needs libtpu).
+
+libtpu is what `pip install -e '.[tpu]'` brings; the CPU test environment does not install it, so these tests
+skip there. Run them with libtpu importable, e.g. `pip install libtpu==0.0.42.*` in a separate venv.
+"""
+import importlib.util
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from meta_rfft.distributed import topology
+
+HAS_LIBTPU = importlib.util.find_spec("libtpu") is not None
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+  # A fresh process: the TPU plugin is loaded next to the test session's CPU-only backend otherwise.
+  return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.skipif(not HAS_LIBTPU, reason="libtpu not installed (pip install -e '.[tpu]')")
+def test_two_v5p_slices_over_dcn_compile_and_fit_the_published_hbm():
+  done = _run("""
+      import jax, jax.numpy as jnp
+      from jax.sharding import NamedSharding, PartitionSpec as P
+      from meta_rfft import distributed
+      devices = distributed.target_devices("v5p:2x2x2", num_slices=2)
+      assert len(devices) == 16 and {d.slice_index for d in devices} == {0, 1}
+      mesh = distributed.make_global_mesh((1, 8, 1), (2, 1, 1), devices=devices)
+      assert dict(mesh.shape) == {"data": 2, "fsdp": 8, "tensor": 1}
+      # Each data row of the mesh is one slice: only `data` crosses the data-centre network.
+      assert [{d.slice_index for d in row.flat} for row in mesh.devices] == [{0}, {1}]
+      step = jax.jit(lambda w, x: jnp.mean(jnp.tanh(x @ w) ** 2))
+      w = jax.ShapeDtypeStruct((8192, 8192), jnp.float32, sharding=NamedSharding(mesh, P("fsdp", None)))
+      x = jax.ShapeDtypeStruct((256, 8192), jnp.bfloat16, sharding=NamedSharding(mesh, P(("data", "fsdp"))))
+      assert distributed.compile_only(step, w, x) == 0                 # within v5p's 95 GiB
+      assert distributed.compile_only(step, w, x, budget="8MiB") == 1  # 8192*8192*4/8 = 32 MiB of w alone
+      print("OK")
+      """)
+  assert done.returncode == 0 and "OK" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+  assert "16 x TPU v5 devices" in done.stdout and "DOES NOT FIT" in done.stdout
+
+
+@pytest.mark.skipif(not HAS_LIBTPU, reason="libtpu not installed (pip install -e '.[tpu]')")
+def test_bad_topology_names_are_explained():
+  done = _run("""
+      from meta_rfft import distributed
+      distributed.target_devices("v5litepod-256")
+      """)
+  assert done.returncode != 0 and "v5e:16x16" in done.stderr
+
+
+def test_published_hbm_by_generation_and_missing_libtpu_message():
+  assert topology.TPU_HBM_BYTES["TPU v5 lite"] == 16 * 2**30
+  if not HAS_LIBTPU:
+    with pytest.raises(RuntimeError, match=r"needs libtpu on this machine"):
+      topology.target_devices("v5e:4x4")
