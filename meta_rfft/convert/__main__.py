@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   try:
     if args.command == "hf_to_orbax":
-      from meta_rfft.convert.hf_to_orbax import hf_to_orbax
+      from meta_rfft.convert.importer import hf_to_orbax
       print(hf_to_orbax(args.hf_dir, args.out, dtype=args.dtype))
     elif args.command == "orbax_to_hf":
-      from meta_rfft.convert.orbax_to_hf import orbax_to_hf
+      from meta_rfft.convert.exporter import orbax_to_hf
       print(orbax_to_hf(args.ckpt, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size))
     else:
       from meta_rfft.convert.verify import verify

@@ -1,30 +1,44 @@
-"""Orbax checkpoints of the model's params: streamed saving, sharded loading, one-param reads.
+"""Orbax checkpoints of the model's params: streamed saving, sharded loading, block-wise reads.
 
-Saving streams: each leaf of the tree handed to Orbax is a `LazyArray` (shape, dtype and a function that builds
-the array). A TypeHandler registered for that type builds, writes and drops the leaves one after another, so
-the host holds one (stacked) parameter at a time while Orbax still writes one ordinary PyTree checkpoint (its
-metadata says `np.ndarray`, so any Orbax restore reads it, sharded or not).
+Saving streams: each leaf of the tree handed to Orbax is a `LazyArray` (shape, dtype and a generator of
+pieces). A TypeHandler registered for that type writes the leaves one after another, and each leaf piece by
+piece (one layer of a stacked param, a block of vocabulary rows), every piece being one zarr chunk of the
+array. The host holds one piece at a time, while Orbax still writes one ordinary PyTree checkpoint (its
+metadata says `np.ndarray`), so any Orbax restore reads it, sharded or not.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
+from etils import epath
 from flax import nnx
+from orbax.checkpoint._src.serialization import ocdbt_utils
+from orbax.checkpoint._src.serialization import tensorstore_utils as ts_utils
 from orbax.checkpoint._src.serialization import type_handlers as ocp_type_handlers
+from orbax.checkpoint._src.serialization import types as ocp_types
 
 from meta_rfft.convert.errors import ConversionError
 
+Index = tuple[slice, ...]
+
 
 class LazyArray:
-  """A leaf to save whose values are produced only when Orbax writes it."""
+  """A leaf to save, produced piece by piece only when Orbax writes it.
 
-  def __init__(self, shape, dtype, build: Callable[[], np.ndarray]):
-    self.shape, self.dtype, self.build = tuple(shape), np.dtype(dtype), build
+  `pieces()` yields (index, array) pairs covering the array once; each index selects a block of shape
+  `piece_shape` (smaller at the array's far edges), which is also the stored chunk shape.
+  """
+
+  def __init__(self, shape, dtype, piece_shape, pieces: Callable[[], Iterator[tuple[Index, np.ndarray]]]):
+    self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+    self.piece_shape, self.pieces = tuple(piece_shape), pieces
 
   @property
   def size(self) -> int:
@@ -36,18 +50,29 @@ class LazyArray:
 
 
 class _StreamingNumpyHandler(ocp_type_handlers.NumpyHandler):
-  """Writes LazyArrays strictly one at a time: build, write, release (the stock handler writes all at once)."""
+  """Writes LazyArrays one at a time and piece by piece (the stock handler writes whole arrays, all at once)."""
 
   def __init__(self):
     super().__init__(deepcopy_host_arrays=False)
 
   async def _background_serialize(self, values, infos, args=None):
     for value, info, arg in zip(values, infos, args):
-      array = value.build()
-      if array.shape != value.shape or array.dtype != value.dtype:
-        raise AssertionError(f"{info.name}: built {array.dtype}{array.shape}, declared {value.dtype}{value.shape}")
-      await super()._background_serialize([array], [info], [arg])
-      del array
+      await info.await_path_creation()
+      # As NumpyHandler does, except that the write shape (= zarr chunk) is one piece, not the whole array.
+      spec = ts_utils.build_array_write_spec(
+          info=info, arg=arg, global_shape=value.shape, local_shape=value.piece_shape, dtype=value.dtype,
+          use_ocdbt=info.is_ocdbt_checkpoint,
+          process_index=ocdbt_utils.get_process_index_for_subdir(use_ocdbt=info.is_ocdbt_checkpoint))
+      store = await ts.open(ts.Spec(spec.json), create=True, open=True, context=info.ts_context)
+      covered = 0
+      for index, piece in value.pieces():
+        if piece.dtype != value.dtype:
+          raise AssertionError(f"{info.name}: piece of dtype {piece.dtype}, declared {value.dtype}")
+        await store[index].write(piece)
+        covered += piece.size
+        del piece
+      if covered != value.size:
+        raise AssertionError(f"{info.name}: pieces covered {covered} of {value.size} values")
 
 
 def save_streaming(path: str, tree: Mapping[str, Any]) -> None:
@@ -118,6 +143,33 @@ def read_param(params_dir: str, dotted: str) -> np.ndarray:
   for k in keys:
     out = out[k]
   return np.asarray(out)
+
+
+def _stored_layout(params_dir: str) -> dict:
+  with open(os.path.join(params_dir, "_METADATA")) as f:
+    meta = json.load(f)
+  return {"use_ocdbt": bool(meta.get("use_ocdbt", True)), "use_zarr3": bool(meta.get("use_zarr3", False))}
+
+
+def open_param(params_dir: str, dotted: str) -> ts.TensorStore:
+  """The stored array of one param, opened lazily (reads fetch only the chunks they touch)."""
+  params_dir = os.path.abspath(params_dir)
+  layout = _stored_layout(params_dir)
+  info = ocp_types.ParamInfo(name=dotted, parent_dir=epath.Path(params_dir),
+                             is_ocdbt_checkpoint=layout["use_ocdbt"], use_zarr3=layout["use_zarr3"])
+  spec = ts_utils.build_array_read_spec(info, use_ocdbt=layout["use_ocdbt"])
+  return ts.open(ts.Spec(spec.json), open=True,
+                 context=ts_utils.get_ts_context(use_ocdbt=layout["use_ocdbt"])).result()
+
+
+def read_blocks(params_dir: str, dotted: str, axis: int) -> Iterator[tuple[int, np.ndarray]]:
+  """(start, block) along `axis`, blocks as wide as the stored chunks on that axis (a converted checkpoint:
+  one layer, or one vocabulary block; a trainer checkpoint: usually the whole array)."""
+  store = open_param(params_dir, dotted)
+  step = max(1, int(store.chunk_layout.read_chunk.shape[axis] or store.shape[axis]))
+  for start in range(0, store.shape[axis], step):
+    index = (slice(None),) * axis + (slice(start, min(start + step, store.shape[axis])),)
+    yield start, store[index].read().result()
 
 
 def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import struct
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Iterable, Sequence
 
 import ml_dtypes
 import numpy as np
@@ -116,6 +116,13 @@ class Reader:
       raise ConversionError(f"{e.path}: truncated while reading tensor {e.name} ({got} of {e.nbytes} bytes)")
     return buf.view(e.dtype).reshape(e.shape)
 
+  def read_rows(self, e: TensorEntry, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of a tensor (contiguous in the file, so one read)."""
+    row_bytes = e.nbytes // e.shape[0]
+    sub = TensorEntry(f"{e.name}[{start}:{stop}]", e.path, e.dtype, (stop - start, *e.shape[1:]),
+                      e.start + start * row_bytes, (stop - start) * row_bytes)
+    return self.read(sub)
+
   def close(self):
     for f in self._files.values():
       f.close()
@@ -183,13 +190,19 @@ class ShardedWriter:
     self._file.write(struct.pack("<Q", len(raw)) + raw)
     self._file_k = k
 
-  def write(self, name: str, x: np.ndarray) -> None:
+  def write(self, name: str, row_blocks: Iterable[np.ndarray]) -> None:
+    """Writes the next planned tensor from consecutive blocks of its rows (a whole tensor is one block)."""
     k, t = self._order[self._pos]
-    if name != t.name or x.dtype != t.dtype or tuple(x.shape) != t.shape:
-      raise AssertionError(f"export wrote {name} {x.dtype} {x.shape}, planned {t.name} {t.dtype} {t.shape}")
     if k != self._file_k:
       self._open(k)
-    self._file.write(memoryview(np.ascontiguousarray(x).reshape(-1).view(np.uint8)))
+    rows = 0
+    for x in row_blocks:
+      if name != t.name or x.dtype != t.dtype or tuple(x.shape[1:]) != t.shape[1:] or x.ndim != len(t.shape):
+        raise AssertionError(f"export wrote {name} {x.dtype} {x.shape}, planned {t.name} {t.dtype} {t.shape}")
+      self._file.write(memoryview(np.ascontiguousarray(x).reshape(-1).view(np.uint8)))
+      rows += x.shape[0] if x.ndim else 1
+    if rows != (t.shape[0] if t.shape else 1):
+      raise AssertionError(f"export wrote {rows} rows of {name}, planned {t.shape}")
     self._pos += 1
 
   def close(self) -> dict:

@@ -88,16 +88,23 @@ def adapter_config(src: Source) -> dict | None:
   return dict(src.adapter_cfg)
 
 
-def read_merged_param(src: Source, dotted: str, adapter_cfg: dict | None) -> Any:
-  """One param, with its adapter (if any) folded in via meta_rfft.train.adapters.merge_adapters."""
-  value = read_param(src.params_dir, dotted)
+def adapted_targets(dotted: str, adapter_cfg: dict | None) -> list[str]:
+  """The adapter targets (e.g. ["q"]) whose adapter folds into param `dotted`; [] for most params."""
   if adapter_cfg is None or not dotted.endswith(".kernel"):
-    return value
+    return []
   from meta_rfft.train import adapters as adapters_lib  # the trainer's module: only needed for adapters
   module_path = tuple(dotted.split(".")[:-1])
-  targets = [t for t, p in adapters_lib.TARGETS.items() if p == module_path and t in adapter_cfg["targets"]]
+  return [t for t, p in adapters_lib.TARGETS.items() if p == module_path and t in adapter_cfg["targets"]]
+
+
+def read_merged_param(src: Source, dotted: str, adapter_cfg: dict | None) -> Any:
+  """One param (whole), with its adapter (if any) folded in via meta_rfft.train.adapters.merge_adapters."""
+  value = read_param(src.params_dir, dotted)
+  targets = adapted_targets(dotted, adapter_cfg)
   if not targets:
     return value
+  from meta_rfft.train import adapters as adapters_lib
+  module_path = tuple(dotted.split(".")[:-1])
   a = read_param(src.adapters_dir, ".".join(module_path + ("adapter", "a")))
   b = read_param(src.adapters_dir, ".".join(module_path + ("adapter", "b")))
   # merge_adapters on a one-projection tree: the same arithmetic as the trainer, without the whole model.

@@ -7,9 +7,8 @@ import pytest
 from convert_helpers import random_model, save_hf
 from safetensors.numpy import load_file, save_file
 
-from meta_rfft.convert import ConversionError, hf_to_orbax
+from meta_rfft.convert import ConversionError, hf_to_orbax, orbax_to_hf
 from meta_rfft.convert.__main__ import main
-from meta_rfft.convert.orbax_to_hf import orbax_to_hf
 
 
 @pytest.fixture(scope="module")

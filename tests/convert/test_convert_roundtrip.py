@@ -10,8 +10,7 @@ import transformers
 from convert_helpers import VARIANTS, hf_logits, random_model, save_hf, state_dict_np, tokens
 from flax import nnx
 
-from meta_rfft.convert import hf_to_orbax, load_model
-from meta_rfft.convert.orbax_to_hf import orbax_to_hf
+from meta_rfft.convert import hf_to_orbax, load_model, orbax_to_hf
 from meta_rfft.model.config import from_hf_config
 from meta_rfft.sharding.mesh import make_mesh
 from meta_rfft.sharding.rules import DEFAULT_RULES

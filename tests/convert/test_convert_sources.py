@@ -11,10 +11,9 @@ import torch
 import transformers
 from convert_helpers import hf_logits, random_model, save_hf, state_dict_np, tokens
 
-from meta_rfft.convert import hf_to_orbax, load_model, read_param
+from meta_rfft.convert import hf_to_orbax, importer, load_model, orbax_to_hf, read_param
 from meta_rfft.convert.__main__ import main
-from meta_rfft.convert.checkpoint import param_shapes
-from meta_rfft.convert.orbax_to_hf import orbax_to_hf
+from meta_rfft.convert.checkpoint import open_param, param_shapes
 from meta_rfft.sharding.mesh import make_mesh
 from meta_rfft.sharding.rules import DEFAULT_RULES
 
@@ -29,10 +28,13 @@ def qwen(tmp_path_factory):
               ckpt=hf_to_orbax(single, str(root / "ckpt_single")))
 
 
-def test_sharded_folder_converts_like_a_single_file(qwen):
+def test_sharded_folder_converts_like_a_single_file(qwen, monkeypatch):
   files = [n for n in os.listdir(qwen["sharded"]) if n.endswith(".safetensors")]
   assert len(files) > 2 and os.path.exists(os.path.join(qwen["sharded"], "model.safetensors.index.json"))
+  # Also streams the embedding and LM head in several blocks of rows (96 rows of 128 bytes: 8 blocks).
+  monkeypatch.setattr(importer, "BLOCK_BYTES", 12 * 128)
   ckpt = hf_to_orbax(qwen["sharded"], str(qwen["root"] / "ckpt_sharded"))
+  assert open_param(os.path.join(ckpt, "params"), "lm_head").chunk_layout.read_chunk.shape == (32, 12)
   shapes = param_shapes(os.path.join(ckpt, "params"))
   assert shapes == param_shapes(os.path.join(qwen["ckpt"], "params"))
   for name in shapes:

@@ -1,8 +1,8 @@
 """HF folder (config.json + safetensors + tokenizer) -> converted checkpoint CKPT/{params, hf, meta_rfft.json}.
 
-Streams: each of our (stacked) parameters is built from its per-layer HF tensors, read one at a time into a
-preallocated array of that one parameter, written by Orbax and released before the next one is built. Peak
-host memory is about the largest stacked parameter, not the model. Everything is checked before any array is
+Streams: each of our (stacked) parameters is written piece by piece, one layer's HF tensor (or one block of
+vocabulary rows) at a time, read from the safetensors file, reshaped, written into the Orbax checkpoint as one
+zarr chunk and released. Peak host memory is a few times the largest single HF tensor block, not the model. Everything is checked before any array is
 read (model_type, every tensor present, none extra, every shape as config.json implies, no truncated file), and
 the output is written to a temporary folder renamed at the end, so a failure leaves nothing behind.
 """
@@ -62,16 +62,37 @@ def check_tensors(entries: dict[str, TensorEntry], rows: list[mapping.Row], cfg:
                             f"{entries[name].shape}, config.json implies {want} (symbols {r.hf_shape})")
 
 
-def _builder(row: mapping.Row, names: list[str], shape: tuple[int, ...], dtype: np.dtype,
-             entries: dict[str, TensorEntry], reader: Reader):
-  def build() -> np.ndarray:
-    if not row.stacked:
-      return mapping.to_ours(reader.read(entries[names[0]]), row, shape).astype(dtype)
-    out = np.empty(shape, dtype)
-    for i, name in enumerate(names):
-      out[i] = mapping.to_ours(reader.read(entries[name]), row, shape[1:])
-    return out
-  return build
+# Vocabulary-sized params (embedding, LM head) are streamed in blocks of rows of about this many bytes.
+BLOCK_BYTES = 16 << 20
+
+
+def lazy_param(row: mapping.Row, cfg: ModelConfig, shape: tuple[int, ...], dtype: np.dtype,
+               entries: dict[str, TensorEntry], reader: Reader) -> LazyArray:
+  """Our param of `row`, produced piece by piece from the HF tensors: a stacked param one layer at a time, a
+  vocabulary-sized matrix in blocks of HF rows, anything else whole."""
+  names = mapping.hf_names(row, cfg)
+  hf = mapping.hf_shape(row, cfg)
+  if row.stacked:
+    def layers():
+      for i, name in enumerate(names):
+        piece = mapping.to_ours(reader.read(entries[name]), row, shape[1:])
+        yield (slice(i, i + 1),), piece.astype(dtype, copy=False)[None]
+    return LazyArray(shape, dtype, (1, *shape[1:]), layers)
+  if len(hf) == 2 and shape == (hf[::-1] if row.transpose else hf):
+    rows = max(1, min(hf[0], BLOCK_BYTES // (hf[1] * entries[names[0]].dtype.itemsize)))
+
+    def blocks():
+      for r0 in range(0, hf[0], rows):
+        block = reader.read_rows(entries[names[0]], r0, min(r0 + rows, hf[0]))
+        if row.transpose:  # HF rows r0:r1 are our columns r0:r1
+          yield (slice(None), slice(r0, r0 + block.shape[0])), block.T.astype(dtype)
+        else:
+          yield (slice(r0, r0 + block.shape[0]),), block.astype(dtype, copy=False)
+    return LazyArray(shape, dtype, (hf[1], rows) if row.transpose else (rows, hf[1]), blocks)
+
+  def whole():
+    yield (slice(None),) * len(shape), mapping.to_ours(reader.read(entries[names[0]]), row, shape).astype(dtype)
+  return LazyArray(shape, dtype, shape, whole)
 
 
 def default_dtype(entries: dict[str, TensorEntry]) -> str:
@@ -109,9 +130,7 @@ def hf_to_orbax(hf_dir: str, out: str, dtype: str | None = None) -> str:
   check_tensors(entries, rows, cfg, hf_dir)
 
   with staged_output(out) as tmp, Reader() as reader:
-    flat = {r.ours: LazyArray(shapes[r.ours], np_dtype,
-                              _builder(r, mapping.hf_names(r, cfg), shapes[r.ours], np_dtype, entries, reader))
-            for r in rows}
+    flat = {r.ours: lazy_param(r, cfg, shapes[r.ours], np_dtype, entries, reader) for r in rows}
     save_streaming(os.path.join(tmp, "params"), unflatten(flat))
     _copy_side_files(hf_dir, os.path.join(tmp, "hf"))
     with open(os.path.join(tmp, "meta_rfft.json"), "w") as f:
