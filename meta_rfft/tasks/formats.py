@@ -78,6 +78,20 @@ def check_instance(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
   return trace
 
 
+_TRACE_CACHE: dict[tuple[int, str], tracer.Trace] = {}
+
+
+def _trace(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
+  """trace_rule with a small cache, so that rendering several formats of one instance traces it once."""
+  key = (id(task.rule), repr(sorted(instance.items())))
+  hit = _TRACE_CACHE.get(key)
+  if hit is None:
+    if len(_TRACE_CACHE) > 64:
+      _TRACE_CACHE.clear()
+    hit = _TRACE_CACHE[key] = tracer.trace_rule(task.rule, dict(instance))
+  return hit
+
+
 def rule_text(task: RuleTask) -> str:
   return analyse(task.rule).source.rstrip("\n")
 
@@ -91,7 +105,7 @@ def _qa(question: str) -> str:
 
 
 def _render_rf(task, instance, seed):
-  trace = tracer.trace_rule(task.rule, dict(instance))
+  trace = _trace(task, instance)
   return Example(_rf_header(task) + _qa(task.question(instance)), tracer.render_rf(trace), trace.answer)
 
 
@@ -110,7 +124,7 @@ def one_shot_instance(task: RuleTask, seed: int) -> tuple[dict[str, Any], tracer
   for length in list(range(start, hi + 1)) + list(range(lo, start)):
     for attempt in range(3):
       inst = dict(task.sample(random.Random(f"{task.id}/1shot/{seed}/{length}/{attempt}"), length))
-      trace = tracer.trace_rule(task.rule, dict(inst))
+      trace = _trace(task, inst)
       if trace.loop_iterations < ONE_SHOT_MAX_ITERATIONS:
         return inst, trace
       if best is None or trace.loop_iterations < best[1].loop_iterations:
@@ -120,21 +134,21 @@ def one_shot_instance(task: RuleTask, seed: int) -> tuple[dict[str, Any], tracer
 
 def _render_rf_1shot(task, instance, seed):
   shot, shot_trace = one_shot_instance(task, seed)
-  trace = tracer.trace_rule(task.rule, dict(instance))
+  trace = _trace(task, instance)
   inputs = (_rf_header(task) + _qa(task.question(shot)) + tracer.render_rf(shot_trace) + "\n\n"
             + _qa(task.question(instance)))
   return Example(inputs, tracer.render_rf(trace), trace.answer)
 
 
 def _render_scratchpad(task, instance, seed):
-  trace = tracer.trace_rule(task.rule, dict(instance))
+  trace = _trace(task, instance)
   return Example(f"{SCRATCHPAD_INSTRUCTION}\n" + _qa(task.question(instance)),
                  tracer.render_scratchpad(trace), trace.answer)
 
 
 def _render_direct(task, instance, seed):
   # The answer still comes from running the rule, so that all formats agree on every instance.
-  answer = format_answer(task.rule(**copy.deepcopy(dict(instance))))
+  answer = _trace(task, instance).answer
   return Example(f"{DIRECT_INSTRUCTION}\n" + _qa(task.question(instance)), ANSWER_PREFIX + answer, answer)
 
 

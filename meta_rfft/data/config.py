@@ -1,0 +1,64 @@
+"""Default data settings, as an ml_collections ConfigDict that experiment configs embed as `config.data`.
+
+Keys:
+  mixture: what to train on: "rf_pretrain" (every RF-pretraining task), "heldout" (every held-out task),
+    one task id (adaptation on that task), a comma-separated list of task ids, or a full seqio name
+    ("meta_rfft.rf_pretrain.rf"). Combined with `format` into a seqio mixture name (see seqio_tasks.py).
+  format: the prompt format trained on: rf, rf_1shot, scratchpad or direct.
+  split: the split the training iterator reads ("train"; "validation" for validation loss).
+  data_dir: where the TFDS data is built and read; "" = $META_RFFT_DATA_DIR or ~/.cache/meta_rfft/tfds.
+  vocab: "char" (byte-level character vocabulary for from-scratch models) or a path to a tokenizer.json.
+  seq_len: tokens per packed row.
+  pack: pack several examples into one row (segment ids, restarting positions); else one example a row.
+  pack_bins: rows kept open while packing (first fit); more bins fill rows better.
+  shuffle_buffer: per-task shuffle buffer (examples). The TFDS files are already stored in a shuffled order;
+    the buffer is kept small because every task's buffer is part of the iterator checkpoint.
+  seed: shuffling and mixture-sampling seed.
+  mixing_rates: per-task overrides of the mixing rate, "task_id=rate,task_id=rate" (a dict works too);
+    default rate = the number of examples of the task in the split read.
+  build: what the TFDS builder materialises (a change builds a new dataset beside the old one):
+    seed: instance seed; tasks: "" (every registered task) or comma-separated ids;
+    rf_pretrain_formats / heldout_formats: formats stored for each kind of task;
+    splits.<split>.<kind>.lengths ("1-15") and .per_length (examples per length), kind = rf_pretrain or
+    heldout. Defaults are the paper's: RF-pretraining 1-15 x 300, adaptation 1-5 x 1000, test 1-30 x 100.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+ALL_FORMATS = "rf,rf_1shot,scratchpad,direct"
+
+
+def default_build_config() -> ml_collections.ConfigDict:
+  split = lambda rf_lengths, rf_n, ho_lengths, ho_n: ml_collections.ConfigDict({  # noqa: E731
+      "rf_pretrain": {"lengths": rf_lengths, "per_length": rf_n},
+      "heldout": {"lengths": ho_lengths, "per_length": ho_n}})
+  return ml_collections.ConfigDict({
+      "seed": 0,
+      "tasks": "",
+      "rf_pretrain_formats": "rf,rf_1shot",
+      "heldout_formats": ALL_FORMATS,
+      "splits": {
+          "train": split("1-15", 300, "1-5", 1000),
+          "validation": split("1-15", 10, "1-5", 20),
+          # Test data of the RF-pretraining tasks is off by default (it would be several GB of long traces).
+          "test": split("1-30", 0, "1-30", 100),
+      },
+  })
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({
+      "mixture": "rf_pretrain",
+      "format": "rf",
+      "split": "train",
+      "data_dir": "",
+      "vocab": "char",
+      "seq_len": 2048,
+      "pack": True,
+      "pack_bins": 8,
+      "shuffle_buffer": 128,
+      "seed": 0,
+      "mixing_rates": "",
+      "build": default_build_config(),
+  })

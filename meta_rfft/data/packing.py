@@ -1,0 +1,131 @@
+"""Feature conversion to the batch contract (contracts.md) and first-fit packing into rows.
+
+An example's token sequence is `[BOS if the vocabulary has one] + prompt + targets + [EOS]`; the model reads
+`input_tokens = seq[:-1]` and predicts `target_tokens = seq[1:]`; `loss_weights` is 1 exactly where the
+predicted token is a target token or the final EOS. Conversion runs in the tf.data graph (`lm_example_fn`).
+
+Packing runs in Python over the tf.data stream (`Packer`): each example goes to the first open row with
+room for it; when none has room, the fullest open row is emitted and a new one opened. An example longer
+than the row is dropped and counted (logged at the 1st, 2nd, 4th, 8th ... drop), never truncated: a cut
+target would teach a wrong answer. The packer's open rows are part of the iterator state (`state` /
+`load_state`), so a restored stream continues exactly.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
+log = logging.getLogger(__name__)
+
+
+def lm_example_fn(vocab: seqio.Vocabulary):
+  """tf.data map fn: {inputs, targets} token ids -> {input_tokens, target_tokens, loss_weights}."""
+  bos = [] if vocab.bos_id is None else [vocab.bos_id]
+  eos = [vocab.eos_id]
+
+  def fn(ex):
+    prompt = tf.concat([tf.constant(bos, tf.int32), tf.cast(ex["inputs"], tf.int32)], 0)
+    seq = tf.concat([prompt, tf.cast(ex["targets"], tf.int32), tf.constant(eos, tf.int32)], 0)
+    n = tf.size(seq) - 1
+    # Position j predicts seq[j + 1]; that token is target-side when j + 1 >= len(prompt).
+    weights = tf.cast(tf.range(n) >= tf.size(prompt) - 1, tf.float32)
+    out = {"input_tokens": seq[:-1], "target_tokens": seq[1:], "loss_weights": weights}
+    if "task" in ex:
+      out["task"] = ex["task"]
+    return out
+  return fn
+
+
+class Packer:
+  """First-fit packing of variable-length examples into rows of `seq_len` (or one example a row)."""
+
+  def __init__(self, seq_len: int, pad_id: int, pack: bool = True, bins: int = 8):
+    if seq_len < 2:
+      raise ValueError(f"data.seq_len must be at least 2, got {seq_len}")
+    if bins < 1:
+      raise ValueError(f"data.pack_bins must be at least 1, got {bins}")
+    self.seq_len, self.pad_id = seq_len, pad_id
+    self.bins = bins if pack else 1
+    self.pack = pack
+    self.open: list[list[dict[str, np.ndarray]]] = []  # examples of each open row
+    self.dropped = 0
+    self.dropped_by_task: dict[str, int] = {}
+
+  def _used(self, row) -> int:
+    return sum(len(e["input_tokens"]) for e in row)
+
+  def add(self, example: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+    """Adds one converted example; returns the rows this completes (zero, one or two)."""
+    n = len(example["input_tokens"])
+    if n > self.seq_len:
+      self.dropped += 1
+      task = example.get("task", b"?")
+      task = task.decode() if isinstance(task, bytes) else str(task)
+      self.dropped_by_task[task] = self.dropped_by_task.get(task, 0) + 1
+      if self.dropped & (self.dropped - 1) == 0:
+        log.warning("dropped %d examples longer than seq_len=%d so far (latest: task %s, %d tokens); per "
+                    "task: %s", self.dropped, self.seq_len, task, n, self.dropped_by_task)
+      return []
+    ex = {k: np.asarray(example[k]) for k in ("input_tokens", "target_tokens", "loss_weights")}
+    done = []
+    if self.pack:
+      for i, row in enumerate(self.open):
+        if self._used(row) + n <= self.seq_len:
+          row.append(ex)
+          if self._used(row) == self.seq_len:
+            done.append(self._finish(self.open.pop(i)))
+          return done
+    if len(self.open) >= self.bins:
+      fullest = max(range(len(self.open)), key=lambda i: self._used(self.open[i]))
+      done.append(self._finish(self.open.pop(fullest)))
+    self.open.append([ex])
+    if not self.pack or n == self.seq_len:
+      done.append(self._finish(self.open.pop()))
+    return done
+
+  def flush(self) -> list[dict[str, np.ndarray]]:
+    """Emits every open row (end of a finite stream)."""
+    rows = [self._finish(row) for row in self.open]
+    self.open = []
+    return rows
+
+  def empty_row(self) -> dict[str, np.ndarray]:
+    return self._finish([])
+
+  def _finish(self, row: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    L = self.seq_len
+    out = {"input_tokens": np.full(L, self.pad_id, np.int32), "target_tokens": np.full(L, self.pad_id, np.int32),
+           "loss_weights": np.zeros(L, np.float32), "segment_ids": np.zeros(L, np.int32),
+           "positions": np.zeros(L, np.int32)}
+    at = 0
+    for seg, ex in enumerate(row, start=1):
+      n = len(ex["input_tokens"])
+      out["input_tokens"][at:at + n] = ex["input_tokens"]
+      out["target_tokens"][at:at + n] = ex["target_tokens"]
+      out["loss_weights"][at:at + n] = ex["loss_weights"]
+      out["segment_ids"][at:at + n] = seg
+      out["positions"][at:at + n] = np.arange(n, dtype=np.int32)
+      at += n
+    return out
+
+  def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(JSON-able metadata, arrays) describing the open rows and drop counts."""
+    arrays = {}
+    sizes = []
+    for b, row in enumerate(self.open):
+      sizes.append(len(row))
+      for e, ex in enumerate(row):
+        for k, v in ex.items():
+          arrays[f"open_{b}_{e}_{k}"] = v
+    return {"open_sizes": sizes, "dropped": self.dropped, "dropped_by_task": self.dropped_by_task}, arrays
+
+  def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    self.open = [[{k: arrays[f"open_{b}_{e}_{k}"] for k in ("input_tokens", "target_tokens", "loss_weights")}
+                  for e in range(size)] for b, size in enumerate(meta["open_sizes"])]
+    self.dropped = int(meta["dropped"])
+    self.dropped_by_task = dict(meta["dropped_by_task"])

@@ -1,0 +1,189 @@
+"""The batch iterator the trainer consumes, and the example iterator evaluation consumes.
+
+`make_batch_iterator(data_cfg, vocab, *, seq_len, host_batch_size, process_index, process_count, seed)`
+returns a `BatchIterator`: `next(it)` gives a dict of numpy arrays [host_batch_size, seq_len] with the
+contract's keys (input_tokens, target_tokens, loss_weights, segment_ids, positions). The stream is the seqio
+mixture named by `data.mixture`/`data.format` (split `data.split`), sharded over processes with
+`seqio.ShardInfo(process_index, process_count)` (each process reads a disjoint part of every task), shuffled
+with `seed`, converted and packed (packing.py). With `num_epochs=None` it never ends; with a finite number
+of epochs (validation) the tasks are read one after the other, each to its end, the last batch is filled
+with empty rows (segment_ids 0, loss_weights 0) and iteration stops.
+
+`it.save(directory)` / `it.restore(directory)` write and read this process's state under
+`directory/process_<index>/`: the tf.data iterator (tf.train.Checkpoint) plus the packer's open rows and the
+rows waiting for the next batch. A restored iterator continues exactly as the uninterrupted one. The
+trainer stores the directory inside its own checkpoint step directory. Restore into an iterator built with
+the same data settings, seq_len, batch size and process layout.
+
+`iterate_examples(data_cfg, vocab, *, task_id, fmt, split, process_index, process_count)` yields, finite and
+unshuffled, one dict per example: prompt_tokens ([BOS] + inputs, what generation starts from), inputs and
+targets (text), answer, task, length, seed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from meta_rfft.data import packing, seqio_tasks
+
+
+def _options() -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = True  # exact resumption needs a deterministic element order
+  options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.FAIL
+  return options
+
+
+class BatchIterator:
+  """Packed training batches; `save`/`restore` make the stream resumable at any step."""
+
+  def __init__(self, dataset: tf.data.Dataset, packer: packing.Packer, batch_size: int, process_index: int,
+               finite: bool):
+    self._dataset = dataset
+    self._it = iter(dataset)
+    self._packer = packer
+    self._batch_size = batch_size
+    self._process_index = process_index
+    self._finite = finite
+    self._rows: list[dict[str, np.ndarray]] = []
+    self._exhausted = False
+    self.batches_served = 0
+
+  @property
+  def dropped_examples(self) -> int:
+    return self._packer.dropped
+
+  def __iter__(self) -> "BatchIterator":
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    while len(self._rows) < self._batch_size and not self._exhausted:
+      try:
+        ex = next(self._it)
+      except StopIteration:
+        self._exhausted = True
+        self._rows.extend(self._packer.flush())
+        break
+      self._rows.extend(self._packer.add({k: v.numpy() for k, v in ex.items()}))
+    if not self._rows:
+      raise StopIteration
+    rows, self._rows = self._rows[:self._batch_size], self._rows[self._batch_size:]
+    rows += [self._packer.empty_row() for _ in range(self._batch_size - len(rows))]
+    self.batches_served += 1
+    return {k: np.stack([r[k] for r in rows]) for k in packing.KEYS}
+
+  def _dir(self, directory: str | os.PathLike) -> pathlib.Path:
+    return pathlib.Path(directory) / f"process_{self._process_index}"
+
+  def save(self, directory: str | os.PathLike) -> None:
+    """Writes this process's iterator state to `directory/process_<i>/` (atomically: temp dir, rename)."""
+    final = self._dir(directory)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
+    try:
+      tf.train.Checkpoint(iterator=self._it).write(str(tmp / "tf_iterator"))
+      meta, arrays = self._packer.state()
+      for r, row in enumerate(self._rows):
+        for k, v in row.items():
+          arrays[f"row_{r}_{k}"] = v
+      meta.update({"rows": len(self._rows), "exhausted": self._exhausted,
+                   "batches_served": self.batches_served, "batch_size": self._batch_size,
+                   "seq_len": self._packer.seq_len})
+      np.savez(tmp / "packer.npz", **arrays)
+      (tmp / "state.json").write_text(json.dumps(meta))
+      if final.exists():
+        shutil.rmtree(final)
+      os.replace(tmp, final)
+    except BaseException:
+      shutil.rmtree(tmp, ignore_errors=True)
+      raise
+
+  def restore(self, directory: str | os.PathLike) -> None:
+    """Loads the state `save` wrote; the next batch is the one the saved iterator would have given."""
+    path = self._dir(directory)
+    if not (path / "state.json").is_file():
+      raise FileNotFoundError(f"no data iterator state for process {self._process_index} in {directory} "
+                              f"(expected {path}/state.json)")
+    meta = json.loads((path / "state.json").read_text())
+    if (meta["batch_size"], meta["seq_len"]) != (self._batch_size, self._packer.seq_len):
+      raise ValueError(f"{path}: saved with batch size {meta['batch_size']} and seq_len {meta['seq_len']}, "
+                       f"restoring into {self._batch_size} and {self._packer.seq_len}")
+    tf.train.Checkpoint(iterator=self._it).read(str(path / "tf_iterator")).assert_consumed()
+    with np.load(path / "packer.npz") as data:
+      arrays = dict(data)
+    self._packer.load_state(meta, arrays)
+    self._rows = [{k: arrays[f"row_{r}_{k}"] for k in packing.KEYS} for r in range(meta["rows"])]
+    self._exhausted = meta["exhausted"]
+    self.batches_served = meta["batches_served"]
+
+
+def _check(process_index: int, process_count: int, host_batch_size: int) -> None:
+  if process_count < 1 or not 0 <= process_index < process_count:
+    raise ValueError(f"process_index {process_index} is not in 0..{process_count - 1}")
+  if host_batch_size < 1:
+    raise ValueError(f"host_batch_size must be at least 1, got {host_batch_size}")
+
+
+def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, seq_len: int,
+                        host_batch_size: int, process_index: int = 0, process_count: int = 1, seed: int = 0,
+                        num_epochs: int | None = None, shuffle: bool = True,
+                        split: str | None = None) -> BatchIterator:
+  """Packed batches of `data.mixture` for this process (see the module docstring)."""
+  _check(process_index, process_count, host_batch_size)
+  reg = seqio_tasks.register(data_cfg, vocab)
+  name = seqio_tasks.mixture_name(data_cfg, reg)
+  provider = seqio.get_mixture_or_task(name)
+  split = split or str(data_cfg["split"])
+  shard = seqio.ShardInfo(index=process_index, num_shards=process_count)
+  kwargs = dict(sequence_length=None, split=split, shuffle=shuffle, seed=seed, shard_info=shard,
+                num_epochs=num_epochs, trim_output_features=False, try_in_mem_cache=False)
+  tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+  if num_epochs is not None or len(tasks) == 1:
+    # Finite streams (validation) read every task to the end, one after the other: seqio's mixture
+    # sampling stops at the first exhausted task.
+    keep = ("inputs", "targets", "task")
+    parts = [t.get_dataset(**kwargs).map(lambda ex: {k: ex[k] for k in keep})
+             for t in tasks if split in t.splits]
+    if not parts:
+      raise ValueError(f"{name}: no task has a {split!r} split")
+    ds = parts[0]
+    for part in parts[1:]:
+      ds = ds.concatenate(part)
+  else:
+    ds = provider.get_dataset(passthrough_features=["task"], **kwargs)
+  ds = ds.map(packing.lm_example_fn(vocab), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+  packer = packing.Packer(seq_len, vocab.pad_id, pack=bool(data_cfg["pack"]), bins=int(data_cfg["pack_bins"]))
+  return BatchIterator(ds, packer, host_batch_size, process_index, finite=num_epochs is not None)
+
+
+def iterate_examples(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, task_id: str, fmt: str,
+                     split: str = "test", process_index: int = 0,
+                     process_count: int = 1) -> Iterator[dict[str, Any]]:
+  """Finite, unshuffled examples of one task and format for evaluation (see the module docstring)."""
+  _check(process_index, process_count, 1)
+  reg = seqio_tasks.register(data_cfg, vocab)
+  name = seqio_tasks.task_name(task_id, fmt)
+  if name not in reg.tasks:
+    raise ValueError(f"no built data for task {task_id!r} in format {fmt!r} (data.build.tasks/formats)")
+  task = seqio.get_mixture_or_task(name)
+  if split not in task.splits:
+    raise ValueError(f"task {task_id!r} has no {split!r} split built (splits: {list(task.splits)})")
+  ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
+                        shard_info=seqio.ShardInfo(index=process_index, num_shards=process_count),
+                        trim_output_features=False, try_in_mem_cache=False)
+  bos = [] if vocab.bos_id is None else [vocab.bos_id]
+  for ex in ds.as_numpy_iterator():
+    yield {"prompt_tokens": np.asarray(bos + list(ex["inputs"]), np.int32),
+           "target_tokens": np.asarray(ex["targets"], np.int32),
+           "inputs": ex["inputs_pretokenized"].decode(), "targets": ex["targets_pretokenized"].decode(),
+           "answer": ex["answer"].decode(), "task": ex["task"].decode(), "length": int(ex["length"]),
+           "seed": int(ex["seed"])}

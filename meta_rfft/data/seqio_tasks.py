@@ -1,0 +1,173 @@
+"""seqio Tasks and Mixtures over the built TFDS data.
+
+Names (stable; `{fmt}` is rf, rf_1shot, scratchpad or direct; splits inside each are train/validation/test):
+  meta_rfft.{task_id}.{fmt}              one Task per task x format, e.g. meta_rfft.lc_258.rf
+  meta_rfft.rf_pretrain.{fmt}            Mixture of every RF-pretraining task built in that format
+  meta_rfft.heldout.{fmt}                Mixture of every held-out task (multi-task baselines)
+  meta_rfft.adapt.{task_id}.{fmt}        the adaptation Mixture of one held-out task (its train split holds
+                                         the lengths 1-5 adaptation data)
+  meta_rfft.mix.{digest}.{fmt}           ad hoc Mixture of a comma-separated task list (data.mixture)
+
+Each Task yields `inputs`, `targets` (token ids, no EOS: the batch conversion adds BOS/EOS per the batch
+contract), `inputs_pretokenized`, `targets_pretokenized`, and `task`, `length`, `seed`, `answer`.
+Mixing rates default to the number of examples each task has in the train split (or, for tasks without
+one, in the first split they have); `data.mixing_rates` overrides them per task.
+
+`register(data_cfg, vocab)` builds the data if needed and (re-)registers everything for that vocabulary and
+data dir; `mixture_name(data_cfg)` turns `data.mixture` + `data.format` into the name to read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import pathlib
+from typing import Any, Mapping
+
+import seqio
+import tensorflow as tf
+
+from meta_rfft.data import materialize, tfds_data
+from meta_rfft.tasks import registry
+
+PREFIX = "meta_rfft"
+PASSTHROUGH = ("task", "length", "seed", "answer")
+
+
+def task_name(task_id: str, fmt: str) -> str:
+  return f"{PREFIX}.{task_id}.{fmt}"
+
+
+def rf_pretrain_mixture(fmt: str) -> str:
+  return f"{PREFIX}.rf_pretrain.{fmt}"
+
+
+def heldout_mixture(fmt: str) -> str:
+  return f"{PREFIX}.heldout.{fmt}"
+
+
+def adapt_mixture(task_id: str, fmt: str) -> str:
+  return f"{PREFIX}.adapt.{task_id}.{fmt}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+  path: pathlib.Path  # the built TFDS dir
+  settings: materialize.BuildSettings
+  vocab: seqio.Vocabulary
+  tasks: tuple[str, ...]  # registered seqio task names
+  mixtures: tuple[str, ...]
+
+
+def parse_rates(value: Any) -> dict[str, float]:
+  """`data.mixing_rates`: "lc_258=2,nupa_add_integer=0.5" or a mapping; errors name the entry."""
+  if not value:
+    return {}
+  items = value.items() if hasattr(value, "items") else (
+      part.split("=", 1) if "=" in part else (part, None) for part in str(value).split(",") if part.strip())
+  rates = {}
+  for key, rate in items:
+    key = key.strip()
+    registry.get_task(key)  # unknown ids fail here, with the nearest names
+    try:
+      rates[key] = float(rate)
+    except (TypeError, ValueError):
+      raise ValueError(f"data.mixing_rates: bad rate {rate!r} for task {key!r}") from None
+    if rates[key] < 0:
+      raise ValueError(f"data.mixing_rates: negative rate for task {key!r}")
+  return rates
+
+
+def _select(dataset: tf.data.Dataset, fmt: str) -> tf.data.Dataset:
+  def fn(ex):
+    out = {"inputs": ex[f"{fmt}_inputs"], "targets": ex[f"{fmt}_targets"]}
+    out.update({k: ex[k] for k in PASSTHROUGH})
+    return out
+  return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _read(path: str, task_id: str, split: str, shuffle_files: bool, seed: int | None = None):
+  return tfds_data.read_split(pathlib.Path(path), task_id, split, shuffle_files=shuffle_files, seed=seed)
+
+
+def _add_task(name: str, **kwargs) -> None:
+  if name in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.remove(name)
+  seqio.TaskRegistry.add(name, **kwargs)
+
+
+def _add_mixture(name: str, tasks: list[tuple[str, float]]) -> None:
+  if name in seqio.MixtureRegistry.names():
+    seqio.MixtureRegistry.remove(name)
+  seqio.MixtureRegistry.add(name, tasks)
+
+
+def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registration:
+  """Builds the TFDS data of `data_cfg.build` if needed, then registers the Tasks and Mixtures above."""
+  settings, path = tfds_data.ensure_built(data_cfg)
+  overrides = parse_rates(data_cfg["mixing_rates"])
+  features = {k: seqio.Feature(vocabulary=vocab, add_eos=False, dtype=tf.int32)
+              for k in ("inputs", "targets")}
+  names, rates = [], {}
+  for task_id, fmts in sorted(settings.task_formats.items()):
+    parts = settings.parts_of(task_id)
+    if not parts:
+      continue
+    counts = {s: p.num_examples for s, p in parts.items()}
+    rates[task_id] = overrides.get(task_id, float(counts.get("train", next(iter(counts.values())))))
+    for fmt in fmts:
+      name = task_name(task_id, fmt)
+      _add_task(
+          name,
+          source=seqio.FunctionDataSource(functools.partial(_read, str(path), task_id), splits=list(parts),
+                                          num_input_examples=counts, caching_permitted=False),
+          preprocessors=[functools.partial(_select, fmt=fmt), seqio.preprocessors.tokenize],
+          output_features=features, shuffle_buffer_size=int(data_cfg["shuffle_buffer"]))
+      names.append((task_id, fmt, name))
+  mixtures = []
+  all_fmts = {fmt for _, fmt, _ in names}
+  for fmt in sorted(all_fmts):
+    for split, mixture in (("rf_pretrain", rf_pretrain_mixture(fmt)), ("heldout", heldout_mixture(fmt))):
+      members = [(n, rates[t]) for t, f, n in names if f == fmt and registry.get_task(t).split == split]
+      if members:
+        _add_mixture(mixture, members)
+        mixtures.append(mixture)
+    for t, f, n in names:
+      if f == fmt and registry.get_task(t).split == "heldout":
+        _add_mixture(adapt_mixture(t, fmt), [(n, rates[t])])
+        mixtures.append(adapt_mixture(t, fmt))
+  return Registration(path=path, settings=settings, vocab=vocab, tasks=tuple(n for _, _, n in names),
+                      mixtures=tuple(mixtures))
+
+
+def mixture_name(data_cfg: Mapping[str, Any], reg: Registration) -> str:
+  """The seqio Task/Mixture that `data.mixture` and `data.format` name (registering ad hoc mixtures)."""
+  fmt, mixture = str(data_cfg["format"]), str(data_cfg["mixture"]).strip()
+  if mixture.startswith(PREFIX + "."):
+    name = mixture
+  elif mixture == "rf_pretrain":
+    name = rf_pretrain_mixture(fmt)
+  elif mixture == "heldout":
+    name = heldout_mixture(fmt)
+  else:
+    ids = [i.strip() for i in mixture.split(",") if i.strip()]
+    for i in ids:
+      registry.get_task(i)
+    if len(ids) == 1:
+      name = task_name(ids[0], fmt)
+    else:
+      overrides = parse_rates(data_cfg["mixing_rates"])
+      members = []
+      for i in ids:
+        if task_name(i, fmt) not in reg.tasks:
+          raise ValueError(f"data.mixture: task {i!r} has no built {fmt!r} data (data.build.tasks / formats)")
+        counts = reg.settings.parts_of(i)
+        default = counts["train"].num_examples if "train" in counts else 1.0
+        members.append((task_name(i, fmt), overrides.get(i, float(default))))
+      name = f"{PREFIX}.mix.{hashlib.sha1(repr(members).encode()).hexdigest()[:10]}.{fmt}"
+      _add_mixture(name, members)
+      return name
+  if name not in reg.tasks and name not in reg.mixtures and name not in seqio.MixtureRegistry.names():
+    raise ValueError(f"data.mixture={mixture!r} with data.format={fmt!r} gives {name!r}, which is not "
+                     f"registered for the built data; registered mixtures: {', '.join(reg.mixtures)}")
+  return name

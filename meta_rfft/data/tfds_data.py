@@ -1,0 +1,93 @@
+"""Builds the TFDS data once per build setting and reads its splits back.
+
+Layout: `<data_dir>/meta_rfft_tfds/<settings.name>/1.0.0/` (TFDS's own). `ensure_built` takes a file lock
+so that concurrent processes on one machine build once; on several hosts with a shared data_dir, let
+process 0 build first (the others then find it built).
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import importlib.util
+import logging
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Mapping
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from meta_rfft.data import materialize
+from meta_rfft.tasks.registry import REPO_ROOT
+
+BUILDER_FILE = REPO_ROOT / "data" / "meta_rfft_tfds" / "meta_rfft_tfds.py"
+DATASET_NAME = "meta_rfft_tfds"
+VERSION = "1.0.0"
+log = logging.getLogger(__name__)
+
+
+def resolve_data_dir(data_dir: str) -> pathlib.Path:
+  """`data.data_dir`, or $META_RFFT_DATA_DIR, or ~/.cache/meta_rfft/tfds."""
+  chosen = data_dir or os.environ.get("META_RFFT_DATA_DIR") or "~/.cache/meta_rfft/tfds"
+  return pathlib.Path(chosen).expanduser().resolve()
+
+
+def _builder_module():
+  name = "meta_rfft_tfds_builder"  # one component: TFDS then finds the code path from the file itself
+  if name not in sys.modules:  # TFDS registers the builder class by name: define it once per process
+    spec = importlib.util.spec_from_file_location(name, BUILDER_FILE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+  return sys.modules[name]
+
+
+def builder_dir(data_dir: pathlib.Path, settings: materialize.BuildSettings) -> pathlib.Path:
+  return data_dir / DATASET_NAME / settings.name / VERSION
+
+
+def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[materialize.BuildSettings, pathlib.Path]:
+  """Resolves `data_cfg.build`, builds the TFDS data if this setting was never built, returns its dir."""
+  settings = materialize.resolve(data_cfg["build"])
+  data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
+  path = builder_dir(data_dir, settings)
+  if (path / "dataset_info.json").exists():
+    return settings, path
+  data_dir.mkdir(parents=True, exist_ok=True)
+  with open(data_dir / ".meta_rfft_build.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (path / "dataset_info.json").exists():
+      n = sum(p.num_examples for p in settings.parts)
+      log.info("building %d examples (%d task splits) into %s", n, len(settings.parts), path)
+      start = time.time()
+      module = _builder_module()
+      builder = module.MetaRfftTfds(config=module.MetaRfftConfig(settings), data_dir=str(data_dir))
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          compute_stats=tfds.download.ComputeStatsMode.SKIP))
+      log.info("built %s in %.1fs", path, time.time() - start)
+  return settings, path
+
+
+@functools.lru_cache(maxsize=8)
+def _reader(path: str) -> tfds.core.DatasetBuilder:
+  return tfds.builder_from_directory(path)
+
+
+def read_split(path: pathlib.Path, task_id: str, split: str, shuffle_files: bool = False,
+               seed: int | None = None) -> tf.data.Dataset:
+  """The stored examples of (task, split) as a tf.data.Dataset of string/int features."""
+  reader = _reader(str(path))
+  name = materialize.tfds_split_name(task_id, split)
+  if name not in reader.info.splits:
+    raise ValueError(f"task {task_id!r} has no {split!r} split in {path} (built with per_length 0, or the "
+                     "task was not in data.build.tasks)")
+  config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
+  return reader.as_dataset(split=name, shuffle_files=shuffle_files, read_config=config)
+
+
+def num_examples(path: pathlib.Path, task_id: str, split: str) -> int:
+  splits = _reader(str(path)).info.splits
+  name = materialize.tfds_split_name(task_id, split)
+  return splits[name].num_examples if name in splits else 0
