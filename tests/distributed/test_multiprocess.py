@@ -14,7 +14,7 @@ import pytest
 import mp_procs
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_worker.py")
-HEARTBEAT_S = 5
+HEARTBEAT_S = 10  # short for the test; long enough that a starved but live process is not declared dead
 # Heartbeat timeout + the service's detection period + process teardown on two shared cores.
 EXIT_BOUND_S = HEARTBEAT_S + 25
 
