@@ -1,0 +1,1 @@
+"""Batched KV-cache decoding and length-generalisation evaluation (`python -m meta_rfft.evaluate`)."""

@@ -1,0 +1,238 @@
+"""Batched greedy decoding with the KV cache: one jitted prefill and an on-device `while_loop`.
+
+Why it is shaped this way:
+- Prompts are LEFT-padded (segment id 0 on the padding) so every row writes its next token into the same cache
+  slot (the model's KVCache keeps one shared `end`).
+- Prompt lengths and generation lengths are rounded up to buckets (powers of two by default, or a configured
+  list), and short batches are filled with dummy rows, so a whole evaluation compiles a handful of programs
+  (one per (prompt bucket, generation bucket)) rather than one per batch.
+- The loop stops when every row has produced EOS or reached its own token limit; rows that are done keep
+  being fed (cheaper than compacting the batch) but their outputs are masked to `pad_id`.
+- On a mesh, the cache and the activations carry the logical-axis constraints of `meta_rfft.sharding.rules`
+  (batch over data/fsdp, KV heads over tensor), so decoding runs on the same mesh as training.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from meta_rfft.model.attention import KVCache
+from meta_rfft.model.decoder import Decoder
+from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, use_sharding
+
+CACHE_AXES = ("layers", "act_batch", "cache_length", "act_kv_heads", None)
+
+
+def bucket_length(n: int, buckets: Sequence[int] | None = None, *, minimum: int = 8, what: str = "length") -> int:
+  """The smallest bucket >= n: from `buckets` if given (an error names `what` if n exceeds them all), else the
+  next power of two (at least `minimum`)."""
+  if n < 0:
+    raise ValueError(f"{what} must be >= 0, got {n}")
+  if buckets:
+    for b in sorted(buckets):
+      if b >= n:
+        return int(b)
+    raise ValueError(f"{what} {n} exceeds the largest configured bucket {max(buckets)}")
+  size = max(minimum, 1)
+  while size < n:
+    size *= 2
+  return size
+
+
+def eos_ids_of(eos) -> tuple[int, ...]:
+  """Normalises an HF-style eos_token_id (None, an int or a list) to a tuple."""
+  if eos is None:
+    return ()
+  if isinstance(eos, (int, np.integer)):
+    return (int(eos),)
+  return tuple(int(e) for e in eos)
+
+
+def left_pad(prompts: Sequence[Sequence[int]], length: int, batch: int, pad_id: int):
+  """(tokens, segment_ids, positions) int32 [batch, length]; rows beyond len(prompts) are dummy copies of
+  the first prompt (their outputs are dropped)."""
+  if not prompts:
+    raise ValueError("no prompts to decode")
+  tokens = np.full((batch, length), pad_id, np.int32)
+  segments = np.zeros((batch, length), np.int32)
+  positions = np.zeros((batch, length), np.int32)
+  for i in range(batch):
+    p = prompts[i] if i < len(prompts) else prompts[0]
+    n = len(p)
+    if n == 0:
+      raise ValueError(f"prompt {i} is empty: decoding needs at least one token (e.g. BOS)")
+    if n > length:
+      raise ValueError(f"prompt {i} has {n} tokens, more than the padded length {length}")
+    tokens[i, length - n:] = p
+    segments[i, length - n:] = 1
+    positions[i, length - n:] = np.arange(n)
+  return tokens, segments, positions
+
+
+def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: int, eos_ids: tuple[int, ...],
+              pad_id: int, mesh: Mesh | None, rules: Rules | None):
+  """The traced program: prefill, then decode until all rows are done. Returns (out [B, max_new], steps)."""
+  model = nnx.merge(graphdef, state)
+  cfg = model.config
+  b, prompt_len = tokens.shape
+  eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
+
+  def is_eos(tok):
+    return jnp.any(tok[:, None] == eos[None, :], axis=-1)
+
+  with use_sharding(mesh, rules):
+    tokens = constrain(tokens, ("act_batch", "act_length"))
+    cache = KVCache.empty(cfg, b, prompt_len + max_new)
+    cache = cache.replace(k=constrain(cache.k, CACHE_AXES), v=constrain(cache.v, CACHE_AXES))
+    logits, cache = model(tokens, positions=positions, segment_ids=segments, cache=cache)
+    first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
+    done = is_eos(first) | (limits <= 1)
+    out = jnp.full((b, max_new), pad_id, jnp.int32).at[:, 0].set(first)
+    next_pos = jnp.max(positions, axis=1) + 1  # each row's own next position (prompts differ in length)
+
+    def cond(carry):
+      step, _, done, _, _ = carry
+      return (step < max_new) & ~jnp.all(done)
+
+    def body(carry):
+      step, cache, done, out, pos = carry
+      prev = jax.lax.dynamic_index_in_dim(out, step - 1, axis=1, keepdims=True)
+      logits, cache = model(prev, positions=pos[:, None], segment_ids=jnp.ones_like(prev), cache=cache)
+      cache = cache.replace(k=constrain(cache.k, CACHE_AXES), v=constrain(cache.v, CACHE_AXES))
+      tok = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
+      tok = jnp.where(done, pad_id, tok)
+      out = jax.lax.dynamic_update_slice_in_dim(out, tok[:, None], step, axis=1)
+      done = done | is_eos(tok) | (step + 1 >= limits)
+      return step + 1, cache, done, out, pos + 1
+
+    step, _, _, out, _ = jax.lax.while_loop(cond, body, (jnp.int32(1), cache, done, out, next_pos))
+  return out, step
+
+
+@dataclasses.dataclass
+class DecodeStats:
+  """Counters for throughput reports: programs compiled, batches run, tokens generated (EOS included)."""
+  compiles: int = 0
+  batches: int = 0
+  new_tokens: int = 0
+
+
+class GreedyDecoder:
+  """Greedy decoding of token-id prompts with a model (an nnx Decoder, possibly sharded on `mesh`).
+
+  `decode(prompts, max_new_tokens)` returns, per prompt, the generated ids up to and including the first EOS
+  (or `max_new_tokens` ids). `max_new_tokens` may be one int or one limit per prompt.
+  """
+
+  def __init__(self, model: Decoder, *, eos_ids: Sequence[int] | int | None = None, pad_id: int = 0,
+               batch_size: int = 32, prompt_buckets: Sequence[int] | None = None,
+               new_token_buckets: Sequence[int] | None = None, mesh: Mesh | None = None,
+               rules: Rules | None = None):
+    cfg = model.config
+    self.eos_ids = eos_ids_of(eos_ids if eos_ids is not None else cfg.eos_token_id)
+    if not self.eos_ids:
+      raise ValueError("GreedyDecoder: no EOS id (neither eos_ids nor the model config's eos_token_id)")
+    if batch_size < 1:
+      raise ValueError(f"GreedyDecoder: batch_size must be >= 1, got {batch_size}")
+    self.pad_id = int(pad_id)
+    self.batch_size = int(batch_size)
+    self.prompt_buckets = tuple(prompt_buckets or ())
+    self.new_token_buckets = tuple(new_token_buckets or ())
+    self.max_positions = cfg.max_position_embeddings
+    self.mesh, self.rules = mesh, (dict(rules) if rules is not None else (dict(DEFAULT_RULES) if mesh else None))
+    self.graphdef, self.state = nnx.split(model)
+    self.stats = DecodeStats()
+    self._compiled: set[tuple[int, int]] = set()
+    self._fn = jax.jit(functools.partial(_generate, self.graphdef, mesh=self.mesh, rules=self.rules,
+                                         eos_ids=self.eos_ids, pad_id=self.pad_id),
+                       static_argnames=("max_new",))
+
+  def shapes_for(self, prompt_len: int, max_new: int) -> tuple[int, int]:
+    """The (prompt bucket, generation bucket) a batch with these maxima runs in."""
+    p = bucket_length(prompt_len, self.prompt_buckets, minimum=16, what="prompt length")
+    n = bucket_length(max_new, self.new_token_buckets, minimum=16, what="max_new_tokens")
+    return p, n
+
+  def decode_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int]) -> list[list[int]]:
+    """Decodes at most `batch_size` prompts in one program run."""
+    if len(prompts) > self.batch_size:
+      raise ValueError(f"decode_batch got {len(prompts)} prompts, more than batch_size={self.batch_size}")
+    limits = ([int(max_new_tokens)] * len(prompts) if np.isscalar(max_new_tokens)
+              else [int(m) for m in max_new_tokens])
+    if len(limits) != len(prompts):
+      raise ValueError(f"max_new_tokens has {len(limits)} limits for {len(prompts)} prompts")
+    if min(limits) < 1:
+      raise ValueError(f"max_new_tokens must be >= 1, got {min(limits)}")
+    p_len, n_new = self.shapes_for(max(len(p) for p in prompts), max(limits))
+    if p_len + n_new > self.max_positions:
+      # RoPE works past it, but the model was never trained there: say so rather than decode garbage quietly.
+      raise ValueError(f"prompt bucket {p_len} + generation bucket {n_new} exceeds the model's "
+                       f"max_position_embeddings={self.max_positions}")
+    tokens, segments, positions = left_pad(prompts, p_len, self.batch_size, self.pad_id)
+    row_limits = np.ones((self.batch_size,), np.int32)
+    row_limits[:len(limits)] = limits
+    if (p_len, n_new) not in self._compiled:
+      self._compiled.add((p_len, n_new))
+      self.stats.compiles += 1
+    out, _ = self._fn(self.state, tokens, segments, positions, row_limits, max_new=n_new)
+    out = np.asarray(jax.device_get(out))
+    results = []
+    for i, limit in enumerate(limits):
+      row = out[i, :limit].tolist()
+      for j, t in enumerate(row):
+        if t in self.eos_ids:
+          row = row[:j + 1]
+          break
+      results.append(row)
+      self.stats.new_tokens += len(row)
+    self.stats.batches += 1
+    return results
+
+  def decode(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int]) -> list[list[int]]:
+    """Decodes any number of prompts, `batch_size` at a time, in the given order."""
+    limits = ([int(max_new_tokens)] * len(prompts) if np.isscalar(max_new_tokens)
+              else [int(m) for m in max_new_tokens])
+    out = []
+    for start in range(0, len(prompts), self.batch_size):
+      out.extend(self.decode_batch(prompts[start:start + self.batch_size],
+                                   limits[start:start + self.batch_size]))
+    return out
+
+
+def strip_eos(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:
+  """The ids before the first EOS (what is detokenized as the model's answer text)."""
+  out = []
+  for t in ids:
+    if t in eos_ids:
+      break
+    out.append(t)
+  return out
+
+
+def greedy_uncached(model: Decoder, prompt: Sequence[int], max_new_tokens: int,
+                    eos_ids: Sequence[int]) -> list[int]:
+  """The reference: a full forward pass over prompt + generated tokens at every step (no cache), argmax at
+  the last real position. The row is right-padded to one fixed length (causal attention never looks at the
+  padding) so the forward pass compiles once. Slow; for tests only."""
+  total = len(prompt) + max_new_tokens
+  forward = nnx.jit(lambda m, t, s: m(t, segment_ids=s)[0])
+  seq = list(prompt)
+  out = []
+  for _ in range(max_new_tokens):
+    tokens = np.zeros((1, total), np.int32)
+    tokens[0, :len(seq)] = seq
+    segments = (np.arange(total) < len(seq)).astype(np.int32)[None]
+    logits = forward(model, tokens, segments)
+    tok = int(jnp.argmax(logits[0, len(seq) - 1]))
+    out.append(tok)
+    seq.append(tok)
+    if tok in eos_ids:
+      break
+  return out
