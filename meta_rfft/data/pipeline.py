@@ -32,7 +32,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import packing, seqio_tasks
+from meta_rfft.data import packing, seqio_tasks, synthetic_task
 
 
 def _options() -> tf.data.Options:
@@ -139,6 +139,7 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
   """Packed batches of `data.mixture` for this process (see the module docstring)."""
   _check(process_index, process_count, host_batch_size)
   reg = seqio_tasks.register(data_cfg, vocab)
+  synthetic_task.maybe_register(data_cfg, vocab, reg)  # meta_rfft.rf_pretrain_with_synthetic.*, on demand
   name = seqio_tasks.mixture_name(data_cfg, reg)
   provider = seqio.get_mixture_or_task(name)
   split = split or str(data_cfg["split"])

@@ -120,4 +120,6 @@ def program_index(seed: int) -> int:
 def make_example(length: int, seed: int) -> formats.Example:
   """Synthetic sample `seed` at `length`: a program picked by the seed, an instance, a 1-shot exemplar."""
   t = task(program_index(seed))
-  return formats.render(t, formats.sample_instance(t, length, seed), FORMAT, seed)
+  instance = formats.sample_instance(t, length, seed)
+  formats.check_instance(t, instance)  # never emit a sample whose traced answer differs from the reference
+  return formats.render(t, instance, FORMAT, seed)
