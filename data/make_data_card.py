@@ -66,13 +66,17 @@ def card(samples: int) -> str:
       "adaptation. Definitions: `data/rule_tasks/<id>.py`.",
       "- Every sample is produced mechanically: an instance drawn at a length, the rule traced line by line, "
       "and the traced answer checked against an independent reference answer.",
-      "- Formats: `rf`, `rf_1shot`, `scratchpad`, `direct` for every task; `rf_nl` (English rule) for the "
-      f"held-out tasks ({', '.join(nl_task_ids())}).",
+      "- Formats: `rf`, `rf_1shot`, `scratchpad`, `direct` for every task; `rf_nl` (the rule as numbered "
+      f"English steps, `meta_rfft/tasks/nl_rules.py`) for the held-out tasks ({', '.join(nl_task_ids())}); "
+      "build it with `data.build.heldout_formats` including `rf_nl`, train with `data.format=rf_nl`.",
       "- One-shot synthetic set (`meta_rfft/tasks/synthetic.py`): random compositions of "
       f"{len(SNIPPETS)} list-editing snippets in a `while a and b:` loop with random names, "
-      f"{synthetic.NUM_PROGRAMS} programs, always in the `rf_1shot` format; length = length of the first list.",
-      f"- Trace length: mean characters of the `rf` targets over {samples} instances (seeds 0-{samples - 1}); "
-      "n/a where the length is outside the task's valid range.",
+      f"{synthetic.NUM_PROGRAMS} programs, always in the `rf_1shot` format; length = length of the first "
+      "list. seqio Task `meta_rfft.synthetic.rf_1shot` (100k train examples by default, `data.synthetic`); "
+      "mixed into RF-pretraining by `data.mixture=meta_rfft.rf_pretrain_with_synthetic.<fmt>`.",
+      f"- Trace length: mean characters of the `rf` targets over {samples} instances (seeds "
+      f"0-{samples - 1}); n/a where the length is outside the task's valid range. The synthetic row "
+      "measures its `rf_1shot` targets.",
       "",
       "| id | name | source | split | length means | valid lengths | trace chars @5 | @15 | @30 |",
       "|---|---|---|---|---|---|---|---|---|",
@@ -85,8 +89,8 @@ def card(samples: int) -> str:
   syn = []
   for n in LENGTHS:
     syn.append(str(round(statistics.mean(len(synthetic.make_example(n, s).targets) for s in range(samples)))))
-  out.append(f"| synthetic | One-shot synthetic list editing | synthetic | rf_pretrain (optional) | length of "
-             f"the first list | 1.. | " + " | ".join(syn) + " |")
+  out.append("| synthetic | One-shot synthetic list editing | synthetic | rf_pretrain_with_synthetic | "
+             "length of the first list | 1.. | " + " | ".join(syn) + " |")
   return "\n".join(out) + "\n\n" + HOW_TO_ADD
 
 
