@@ -1,6 +1,8 @@
 """data/DATA_CARD.md is generated from the registry and stays in step with it."""
 import importlib.util
 import pathlib
+import subprocess
+import sys
 
 from meta_rfft.tasks import formats, registry
 
@@ -36,3 +38,12 @@ def test_trace_length_is_the_mean_rf_target_length():
   expected = sum(len(formats.make_example(task, 5, s, "rf").targets) for s in range(3)) / 3
   assert module.mean_trace_chars(task, 5, 3) == str(round(expected))
   assert module.mean_trace_chars(task, 15, 3) == "n/a"
+
+
+def test_tasks_list_shows_86_tasks_74_for_rf_pretraining():
+  out = subprocess.run([sys.executable, "-m", "meta_rfft.tasks", "list"], capture_output=True, text=True,
+                       check=True, cwd=str(registry.REPO_ROOT)).stdout.splitlines()
+  rows = [line.split() for line in out[1:] if line.strip()]
+  assert len(rows) == 86
+  assert sum("rf_pretrain" in row for row in rows) == 74
+  assert sum(row[0].startswith("lc_") and "rf_pretrain" in row for row in rows) == 66
