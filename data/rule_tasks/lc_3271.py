@@ -6,8 +6,9 @@ from meta_rfft.tasks.spec import RuleTask
 def string_hash(s, k):
   res = ""
   for i in range(0, len(s), k):
+    chunk = s[i:i + k]
     total = 0
-    for c in s[i:i + k]:
+    for c in chunk:
       total += ord(c) - ord("a")
     res += chr(ord("a") + total % 26)
   return res
