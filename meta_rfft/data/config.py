@@ -61,4 +61,9 @@ def default_data_config() -> ml_collections.ConfigDict:
       "seed": 0,
       "mixing_rates": "",
       "build": default_build_config(),
+      # Multi-turn conversations instead of the mixture (meta_rfft/multiturn/train_data.py): "" = off,
+      # "single_pass" or "n_pass"; conversations / validation_conversations are JSONL files.
+      "multi_turn": "",
+      "conversations": "",
+      "validation_conversations": "",
   })
