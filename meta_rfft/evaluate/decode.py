@@ -160,6 +160,10 @@ class GreedyDecoder:
     n = bucket_length(max_new, self.new_token_buckets, minimum=16, what="max_new_tokens")
     return p, n
 
+  def room_for(self, prompt_len: int) -> int:
+    """The most tokens a prompt of this length may generate within max_position_embeddings."""
+    return self.max_positions - bucket_length(prompt_len, self.prompt_buckets, minimum=16, what="prompt length")
+
   def decode_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int]) -> list[list[int]]:
     """Decodes at most `batch_size` prompts in one program run."""
     if len(prompts) > self.batch_size:
@@ -172,9 +176,12 @@ class GreedyDecoder:
       raise ValueError(f"max_new_tokens must be >= 1, got {min(limits)}")
     p_len, n_new = self.shapes_for(max(len(p) for p in prompts), max(limits))
     if p_len + n_new > self.max_positions:
-      # RoPE works past it, but the model was never trained there: say so rather than decode garbage quietly.
-      raise ValueError(f"prompt bucket {p_len} + generation bucket {n_new} exceeds the model's "
-                       f"max_position_embeddings={self.max_positions}")
+      # Near the position limit the last bucket is cut to what is left (one extra program at most).
+      n_new = self.max_positions - p_len
+      if n_new < max(limits):
+        # RoPE works past it, but the model never saw such positions: refuse rather than decode garbage.
+        raise ValueError(f"prompt length {max(len(p) for p in prompts)} (bucket {p_len}) + max_new_tokens "
+                         f"{max(limits)} exceeds the model's max_position_embeddings={self.max_positions}")
     tokens, segments, positions = left_pad(prompts, p_len, self.batch_size, self.pad_id)
     row_limits = np.ones((self.batch_size,), np.int32)
     row_limits[:len(limits)] = limits

@@ -1,0 +1,105 @@
+"""`python -m meta_rfft.evaluate compare RUN_A RUN_B ... [--out DIR]`: one table and one plot across runs.
+
+Each run is a RUN folder (its eval/report.json is read), an eval folder, or a report.json. Every (run, format)
+becomes one row and one curve (mean accuracy over the run's tasks at each length), e.g. Meta-RFFT vs vanilla
+RFFT vs scratchpad vs direct. Writes DIR/compare.md, compare.json and compare.png; prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Sequence
+
+from meta_rfft.evaluate import report
+
+
+def report_path(run: str) -> str:
+  for candidate in (run, os.path.join(run, "report.json"), os.path.join(run, "eval", "report.json")):
+    if os.path.isfile(candidate):
+      return candidate
+  raise FileNotFoundError(f"compare: {run} has no eval/report.json (run `python -m meta_rfft.evaluate` first)")
+
+
+def _label(run: str, meta: dict) -> str:
+  return meta.get("label") or os.path.basename(os.path.normpath(run))
+
+
+def _shown_lengths(lengths: list[int]) -> list[int]:
+  if len(lengths) <= 12:
+    return lengths
+  keep = {lengths[0], lengths[-1]} | {n for n in lengths if n % 5 == 0}
+  return sorted(keep)
+
+
+def collect(runs: Sequence[str], labels: Sequence[str] | None = None) -> list[dict]:
+  rows = []
+  for i, run in enumerate(runs):
+    with open(report_path(run)) as f:
+      rep = json.load(f)
+    meta = rep.get("meta", {})
+    label = labels[i] if labels else _label(run, meta)
+    train = meta.get("train_lengths") or ""
+    for fmt, block in rep["formats"].items():
+      o = block["overall"]
+      curve = {int(k): v for k, v in o["accuracy_by_length"].items()}
+      rows.append({"run": label, "format": fmt, "tasks": sorted(block["tasks"]), "curve": curve,
+                   "acc_longest": o["acc_longest"], "acc_len30": o["acc_len30"], "max_len_90": o["max_len_90"],
+                   "train_lengths": train})
+  if not rows:
+    raise ValueError("compare: the reports hold no results")
+  return rows
+
+
+def table(rows: list[dict]) -> str:
+  lengths = _shown_lengths(sorted({n for r in rows for n in r["curve"]}))
+  out = ["| run | format | tasks | " + " | ".join(f"len {n}" for n in lengths)
+         + " | acc@longest | ACC_Len30 | Max_Len_90% |",
+         "|---|---|---|" + "---|" * len(lengths) + "---|---|---|"]
+  pct = lambda x: "-" if x is None else f"{100 * x:.0f}"  # noqa: E731
+  for r in rows:
+    out.append(f"| {r['run']} | {r['format']} | {len(r['tasks'])} | "
+               + " | ".join(pct(r["curve"].get(n)) for n in lengths)
+               + f" | {pct(r['acc_longest'])} | {pct(r['acc_len30'])} | "
+               + ("-" if r["max_len_90"] is None else f"{r['max_len_90']:.2f}") + " |")
+  return "\n".join(out)
+
+
+def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = None) -> dict[str, str]:
+  if labels and len(labels) != len(runs):
+    raise ValueError(f"compare: {len(labels)} labels for {len(runs)} runs")
+  rows = collect(runs, labels)
+  os.makedirs(out_dir, exist_ok=True)
+  text = table(rows)
+  paths = {k: os.path.join(out_dir, f"compare.{k}") for k in ("md", "json", "png")}
+  with open(paths["md"] + ".tmp", "w") as f:
+    f.write("Mean accuracy (%) over each run's tasks; Max_Len_90%: mean over tasks of the longest length up "
+            "to which accuracy stays >= 90%.\n\n" + text + "\n\n![accuracy vs length](compare.png)\n")
+  os.replace(paths["md"] + ".tmp", paths["md"])
+  with open(paths["json"] + ".tmp", "w") as f:
+    json.dump(rows, f, indent=2)
+  os.replace(paths["json"] + ".tmp", paths["json"])
+  multi_fmt = len({r["format"] for r in rows}) > 1
+  curves = {(f"{r['run']} ({r['format']})" if multi_fmt else r["run"]): {str(k): v for k, v in r["curve"].items()}
+            for r in rows}
+  train = next((r["train_lengths"] for r in rows if r["train_lengths"]), "")
+  from meta_rfft.evaluate.examples import lengths_of
+  report.write_plot(paths["png"], curves, lengths_of(train) if train else [], "mean accuracy vs length")
+  return {**paths, "table": text}
+
+
+def main(argv: Sequence[str]) -> int:
+  p = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate compare", description=__doc__)
+  p.add_argument("runs", nargs="+", help="RUN folders (with eval/report.json), eval folders or report.json files")
+  p.add_argument("--out", default="compare", help="folder for compare.md/.json/.png")
+  p.add_argument("--labels", default="", help="comma-separated names for the runs (default: their labels)")
+  args = p.parse_args(list(argv))
+  labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+  try:
+    result = compare(args.runs, args.out, labels)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"error: {e}")
+    return 2
+  print(result["table"])
+  print(f"wrote {result['md']}, {result['json']}, {result['png']}")
+  return 0

@@ -1,0 +1,101 @@
+"""The evaluation work list: which (format, task, length, seed) examples, in which batches.
+
+Instances are the test split's: example k of a (task, length) uses the data pipeline's test seed
+(`materialize.example_seed(settings, "test", k)`), so evaluation reads exactly the instances the TFDS test
+split holds, which never share a seed with training or validation data. They are rendered here directly
+(`formats.render`) rather than read back from TFDS: evaluation then needs no data build, and the prompt text
+is byte-identical to what the seqio task would hold (both come from `formats.render`).
+
+Batches never mix (format, task, length): prompts and outputs of one batch then have similar lengths, which
+keeps padding (and bucket sizes) small. A batch's id names its contents, so a restarted evaluation knows
+which batches are already in samples.jsonl.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from meta_rfft.data import materialize
+from meta_rfft.tasks import formats, tracer
+from meta_rfft.tasks.cli import parse_lengths, resolve_tasks
+from meta_rfft.tasks.spec import RuleTask
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+  fmt: str
+  task_id: str
+  length: int
+  seed: int
+  inputs: str
+  targets: str
+  answer: str
+  ref_loops: int | None  # loop iterations the rule really runs (rf formats only)
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+  id: str
+  items: tuple[Item, ...]
+
+
+def parse_formats(text: str, key: str = "formats") -> list[str]:
+  out = [f.strip() for f in str(text).split(",") if f.strip()]
+  if not out:
+    raise ValueError(f"config.{key} selects no format")
+  for f in out:
+    if f not in formats.format_names():
+      raise ValueError(f"config.{key}: unknown format {f!r}; known formats: {', '.join(formats.format_names())}")
+  return out
+
+
+def select_tasks(text: str) -> list[RuleTask]:
+  """`heldout`, `rf_pretrain`, task ids, or a comma-separated mix; errors name config.tasks."""
+  try:
+    return [t for t, _ in resolve_tasks(str(text))]
+  except ValueError as e:
+    raise ValueError(f"config.tasks: {e}") from None
+
+
+def lengths_of(text: str) -> list[int]:
+  try:
+    return parse_lengths(str(text))
+  except ValueError as e:
+    raise ValueError(f"config.lengths: {e}") from None
+
+
+def is_rf(fmt: str) -> bool:
+  """Formats whose outputs are rule-following traces (loop decisions spelled out)."""
+  return fmt.startswith("rf")
+
+
+def make_batches(fmts: Sequence[str], tasks: Sequence[RuleTask], lengths: Sequence[int], per_length: int,
+                 batch_size: int, build_seed: int = 0) -> list[Batch]:
+  """Every example to evaluate, grouped into batches; lengths a task does not support are skipped."""
+  if per_length < 1:
+    raise ValueError(f"config.samples_per_length must be >= 1, got {per_length}")
+  if batch_size < 1:
+    raise ValueError(f"config.batch_size must be >= 1, got {batch_size}")
+  settings = materialize.BuildSettings(seed=build_seed, formats=(), task_formats={}, parts=())
+  batches = []
+  for fmt in fmts:
+    for task in tasks:
+      for length in lengths:
+        if length < task.min_length or (task.max_length is not None and length > task.max_length):
+          continue
+        items = []
+        for k in range(per_length):
+          seed = materialize.example_seed(settings, "test", k)
+          instance = formats.sample_instance(task, length, seed)
+          ex = formats.render(task, instance, fmt, seed)
+          loops = tracer.trace_rule(task.rule, dict(instance)).loop_iterations if is_rf(fmt) else None
+          items.append(Item(fmt, task.id, length, seed, ex.inputs, ex.targets, ex.answer, loops))
+        for start in range(0, len(items), batch_size):
+          chunk = tuple(items[start:start + batch_size])
+          batches.append(Batch(f"{fmt}/{task.id}/{length}/{start}", chunk))
+  return batches
+
+
+def traced_loops(output: str) -> int:
+  """Loop iterations a model's rf output traced: its "enter the loop" decisions."""
+  return sum(1 for line in output.split("\n") if line.strip() == tracer.ENTER)

@@ -1,0 +1,161 @@
+"""The evaluation loop: work list -> batched greedy decoding -> scored samples.jsonl -> reports.
+
+Resumable: every finished batch is appended to RUN/eval/samples.jsonl in one write (then flushed and
+fsynced); on restart, batches whose rows are all there are skipped and a torn last line is dropped. The file
+starts with the settings that shaped it (checkpoint, instances, generation limits); a restart with different
+settings stops with an error instead of mixing two evaluations in one report.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+from meta_rfft.evaluate import examples as examples_lib
+from meta_rfft.evaluate import metrics, report
+from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
+from meta_rfft.evaluate.progress import Progress
+from meta_rfft.tasks.answers import extract_answer
+
+SAMPLES = "samples.jsonl"
+
+
+def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
+  """The vocabulary the model was trained with: `config.vocab` if set, else the trainer run's `data.vocab`
+  (WORKDIR/config.json), else the checkpoint's tokenizer.json."""
+  from meta_rfft.data.vocab import make_vocabulary
+  if vocab_spec:
+    return make_vocabulary(vocab_spec)
+  run_config = os.path.join(ckpt, "config.json")
+  if os.path.isfile(run_config):
+    with open(run_config) as f:
+      spec = json.load(f).get("config", {}).get("data", {}).get("vocab")
+    if spec:
+      return make_vocabulary(spec)
+  if os.path.isfile(os.path.join(hf_dir, "tokenizer.json")):
+    return make_vocabulary(hf_dir)
+  raise ValueError(f"config.vocab is empty and neither {run_config} (data.vocab) nor {hf_dir}/tokenizer.json "
+                   f"names the vocabulary; set --config.vocab=char or a tokenizer.json path")
+
+
+def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
+  """Records of finished batches; checks the header against this run's settings."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    lines = f.read().split("\n")
+  records, good = [], []
+  for i, line in enumerate(lines):
+    if not line.strip():
+      continue
+    try:
+      rec = json.loads(line)
+    except json.JSONDecodeError:
+      if i >= len(lines) - 2:  # a torn final write: that batch is redone
+        break
+      raise ValueError(f"{path}: line {i + 1} is not JSON; the file is damaged (delete it to start over)")
+    good.append(line)
+    if i == 0:
+      if rec.get("header") != json.loads(json.dumps(dict(header))):
+        raise ValueError(f"{path} was written with other settings ({rec.get('header')}) than this run "
+                         f"({dict(header)}); use another --workdir or delete {path}")
+      continue
+    records.append(rec)
+  if len(good) != sum(1 for ln in lines if ln.strip()):
+    with open(path + ".tmp", "w") as f:
+      f.write("\n".join(good) + "\n")
+    os.replace(path + ".tmp", path)
+  return records
+
+
+def _append(path: str, lines: list[str]) -> None:
+  with open(path, "a") as f:
+    f.write("".join(line + "\n" for line in lines))
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int]) -> list[dict]:
+  rows = []
+  for item, text, n in zip(batch.items, outputs, new_tokens):
+    parsed = extract_answer(text)
+    rows.append({
+        "batch": batch.id, "format": item.fmt, "task": item.task_id, "length": item.length, "seed": item.seed,
+        "prompt": item.inputs, "output": text, "parsed": parsed, "reference": item.answer,
+        "correct": parsed is not None and parsed == item.answer, "new_tokens": n,
+        "ref_loops": item.ref_loops,
+        "traced_loops": examples_lib.traced_loops(text) if item.ref_loops is not None else None,
+    })
+  return rows
+
+
+def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
+  """Runs (or resumes) the evaluation of `cfg` into WORKDIR/eval/; returns the report paths and summary.
+
+  `model`, `mesh`, `rules`: an already-loaded model (the pipeline passes none; tests may)."""
+  from meta_rfft.convert.sources import load_model, resolve
+  from meta_rfft.data.vocab import encode_texts
+  from meta_rfft.sharding.mesh import mesh_from_config
+  from meta_rfft.sharding.rules import normalize_rules
+
+  ckpt = os.path.abspath(cfg.checkpoint or workdir)
+  src = resolve(ckpt)
+  eval_dir = os.path.join(workdir, "eval")
+  os.makedirs(eval_dir, exist_ok=True)
+  fmts = examples_lib.parse_formats(cfg.formats)
+  tasks = examples_lib.select_tasks(cfg.tasks)
+  lengths = examples_lib.lengths_of(cfg.lengths)
+  train_lengths = examples_lib.lengths_of(cfg.train_lengths) if cfg.train_lengths else []
+  batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
+                                      int(cfg.seed))
+  header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
+            "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens)}
+  path = os.path.join(eval_dir, SAMPLES)
+  records = read_samples(path, header)
+  if not os.path.exists(path):
+    _append(path, [json.dumps({"header": header})])
+  counts: dict[str, int] = {}
+  for r in records:
+    counts[r["batch"]] = counts.get(r["batch"], 0) + 1
+  finished = {b.id for b in batches if counts.get(b.id) == len(b.items)}
+  todo = [b for b in batches if b.id not in finished]
+  total = sum(len(b.items) for b in batches)
+  progress = Progress(total, done=total - sum(len(b.items) for b in todo), label="eval")
+  if finished:
+    print(f"eval: resuming, {len(finished)} of {len(batches)} batches already in {path}", flush=True)
+
+  if todo:
+    if mesh is None:
+      mesh = mesh_from_config(cfg.mesh)
+      rules = normalize_rules(dict(cfg.sharding.rules))
+    if model is None:
+      run_options = {"dtype": cfg.model.dtype, "scan_layers": bool(cfg.model.scan_layers)}
+      if cfg.model.param_dtype:
+        run_options["param_dtype"] = cfg.model.param_dtype
+      model = load_model(ckpt, mesh, rules, **run_options)
+    vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
+    bos = [] if vocab.bos_id is None else [vocab.bos_id]
+    decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
+                            prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
+                            mesh=mesh, rules=rules)
+    for batch in todo:
+      prompts = [bos + ids for ids in encode_texts(vocab, [it.inputs for it in batch.items])]
+      ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
+      room = decoder.room_for(max(len(p) for p in prompts))
+      limits = [max(1, min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens), room))
+                for n in ref_lens]
+      outs = decoder.decode_batch(prompts, limits)
+      texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
+      rows = _score(batch, texts, [len(o) for o in outs])
+      _append(path, [json.dumps(r) for r in rows])
+      records.extend(rows)
+      acc = sum(r["correct"] for r in rows) / len(rows)
+      progress.update(len(rows), note=f"{batch.id} acc {100 * acc:.0f}%")
+
+  wanted = {b.id for b in batches}
+  records = [r for r in records if r["batch"] in wanted]
+  summary = metrics.summarize(records)
+  meta = {"checkpoint": ckpt, "samples": len(records), "train_lengths": cfg.train_lengths,
+          "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
+  paths = report.write_reports(eval_dir, summary, meta, train_lengths)
+  return {"paths": paths, "summary": summary, "meta": meta}
