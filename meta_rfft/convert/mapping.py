@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from meta_rfft.convert.errors import ConversionError
 from meta_rfft.model.config import ModelConfig
 
 
@@ -89,7 +90,7 @@ _PREDICATES = {
 
 def table_for(model_type: str) -> tuple[Row, ...]:
   if model_type not in TABLES:
-    raise ValueError(f"config.json: model_type {model_type!r} is not supported; supported: {sorted(TABLES)}")
+    raise ConversionError(f"config.json: model_type {model_type!r} is not supported; supported: {sorted(TABLES)}")
   return TABLES[model_type]
 
 
@@ -129,16 +130,16 @@ def check_rows_cover(rows: Sequence[Row], our_shapes: dict[str, tuple[int, ...]]
   by_ours = {}
   for r in rows:
     if r.ours in by_ours:
-      raise ValueError(f"mapping table {cfg.model_type}: two rows map to {r.ours}")
+      raise ConversionError(f"mapping table {cfg.model_type}: two rows map to {r.ours}")
     by_ours[r.ours] = r
   unmapped = sorted(set(our_shapes) - set(by_ours))
   if unmapped:
-    raise ValueError(f"mapping table {cfg.model_type}: no HF tensor maps to our parameters {unmapped} "
+    raise ConversionError(f"mapping table {cfg.model_type}: no HF tensor maps to our parameters {unmapped} "
                      f"(a config flag the {cfg.model_type} family does not support?)")
   unknown = sorted(set(by_ours) - set(our_shapes))
   if unknown:
-    raise ValueError(f"mapping table {cfg.model_type}: rows map to parameters the model lacks: {unknown}")
+    raise ConversionError(f"mapping table {cfg.model_type}: rows map to parameters the model lacks: {unknown}")
   for path, r in by_ours.items():
     shape = our_shapes[path][1:] if r.stacked else our_shapes[path]
     if math.prod(shape) != math.prod(hf_shape(r, cfg)):
-      raise ValueError(f"mapping table {cfg.model_type}: {r.hf} {hf_shape(r, cfg)} does not fit {path} {shape}")
+      raise ConversionError(f"mapping table {cfg.model_type}: {r.hf} {hf_shape(r, cfg)} does not fit {path} {shape}")

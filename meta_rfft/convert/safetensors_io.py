@@ -88,7 +88,7 @@ def weight_files(hf_dir: str) -> list[str]:
 
 
 def index_folder(hf_dir: str) -> dict[str, TensorEntry]:
-  """Every tensor of the folder, by name; a name in two files is an error."""
+  """Every tensor of the folder, by name; a name in two files, or not where the index says, is an error."""
   out: dict[str, TensorEntry] = {}
   for path in weight_files(hf_dir):
     entries, _ = read_header(path)
@@ -96,6 +96,14 @@ def index_folder(hf_dir: str) -> dict[str, TensorEntry]:
       if name in out:
         raise ConversionError(f"tensor {name} appears in both {out[name].path} and {path}")
       out[name] = e
+  index = os.path.join(hf_dir, INDEX_NAME)
+  if os.path.exists(index):
+    with open(index) as f:
+      weight_map = json.load(f)["weight_map"]
+    for name, file in sorted(weight_map.items()):
+      if name not in out or os.path.basename(out[name].path) != file:
+        found = os.path.basename(out[name].path) if name in out else "no file"
+        raise ConversionError(f"{index} places tensor {name} in {file}, but {found} holds it")
   return out
 
 

@@ -22,6 +22,9 @@ VARIANTS = {
                       "original_max_position_embeddings": 16}),
     "qwen2_tied": lambda: transformers.Qwen2Config(**_COMMON, tie_word_embeddings=True),
     "qwen2_untied": lambda: transformers.Qwen2Config(**_COMMON, tie_word_embeddings=False),
+    # Every optional Llama bias (attention_bias, mlp_bias): exercises the remaining rows of the llama table.
+    "llama_biases": lambda: transformers.LlamaConfig(**_COMMON, tie_word_embeddings=False, attention_bias=True,
+                                                     mlp_bias=True),
     "mistral": lambda: transformers.MistralConfig(**_COMMON, tie_word_embeddings=False, sliding_window=None),
 }
 

@@ -89,6 +89,20 @@ def test_shard_named_by_index_but_absent(base, tmp_path):
   _fails(hf_dir, tmp_path, victim, "missing")
 
 
+def test_index_placing_a_tensor_in_the_wrong_shard(base, tmp_path):
+  hf_dir = str(tmp_path / "hf")
+  shutil.copytree(base["sharded"], hf_dir)
+  index_path = os.path.join(hf_dir, "model.safetensors.index.json")
+  with open(index_path) as f:
+    index = json.load(f)
+  files = sorted(set(index["weight_map"].values()))
+  name = next(n for n, f in index["weight_map"].items() if f == files[0])
+  index["weight_map"][name] = files[1]
+  with open(index_path, "w") as f:
+    json.dump(index, f)
+  _fails(hf_dir, tmp_path, name, files[1], files[0])
+
+
 def test_output_folder_exists_both_ways(base, tmp_path):
   out = tmp_path / "exists"
   out.mkdir()

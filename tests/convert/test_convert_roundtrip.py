@@ -58,7 +58,7 @@ def test_roundtrip_reproduces_every_tensor(converted):
 def test_export_generates_like_the_original(converted):
   back = transformers.AutoModelForCausalLM.from_pretrained(converted["exported"]).eval()
   prompt = torch.tensor(tokens(batch=1, length=5, seed=7), dtype=torch.long)
-  kw = dict(max_new_tokens=6, do_sample=False, pad_token_id=0)
+  kw = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False, pad_token_id=0)
   with torch.no_grad():
     want = converted["model"].generate(prompt, **kw)
     got = back.generate(prompt, **kw)

@@ -74,18 +74,19 @@ def test_bfloat16_roundtrip_is_exact_and_float16_loads(qwen):
       "model.layers.0.mlp.up_proj.weight"].astype(np.float16).astype(np.float32))
 
 
-def _trainer_workdir(qwen, adapter_cfg, adapters):
-  """A WORKDIR laid out as the trainer writes it (contracts.md): checkpoints/<step>/{params, adapters,
+def _trainer_workdir(qwen, name, adapter_cfg, adapters):
+  """A WORKDIR laid out as the trainer writes it (contracts.md): checkpoints/<step>/{params, adapters (if any),
   opt_state, meta} and hf/ with the config and tokenizer."""
-  workdir = qwen["root"] / "workdir"
+  workdir = qwen["root"] / name
   params = read_all(qwen["ckpt"])
   mngr = ocp.CheckpointManager(str(workdir / "checkpoints"))
   opt_state = {"0": np.ones((3,), np.float32)}  # must never be exported
   for step in (10, 20):
-    mngr.save(step, args=ocp.args.Composite(
-        params=ocp.args.StandardSave(params), adapters=ocp.args.StandardSave(adapters),
-        opt_state=ocp.args.StandardSave(opt_state),
-        meta=ocp.args.JsonSave({"step": step, "adapter": adapter_cfg})))
+    items = dict(params=ocp.args.StandardSave(params), opt_state=ocp.args.StandardSave(opt_state),
+                 meta=ocp.args.JsonSave({"step": step, "adapter": adapter_cfg}))
+    if adapters:
+      items["adapters"] = ocp.args.StandardSave(adapters)
+    mngr.save(step, args=ocp.args.Composite(**items))
   mngr.wait_until_finished()
   mngr.close()
   os.makedirs(workdir / "hf")
@@ -101,6 +102,17 @@ def read_all(ckpt):
   return unflatten({k: read_param(params_dir, k) for k in param_shapes(params_dir)})
 
 
+def test_trainer_checkpoint_full_finetune(qwen):
+  workdir = _trainer_workdir(qwen, "workdir_full", {"method": "none"}, None)
+  mesh = make_mesh((1, 2, 2), devices=jax.devices()[:4])
+  ours = load_model(workdir, mesh, DEFAULT_RULES)  # latest step, restored onto the mesh by load_params
+  toks = tokens()
+  np.testing.assert_allclose(np.asarray(ours(toks)[0]), hf_logits(qwen["model"], toks), atol=1e-4, rtol=0)
+  out = orbax_to_hf(os.path.join(workdir, "checkpoints", "10"), str(qwen["root"] / "export_full"))
+  want, got = state_dict_np(qwen["model"]), state_dict_np(transformers.AutoModelForCausalLM.from_pretrained(out))
+  assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
+
+
 def test_trainer_checkpoint_with_lora_adapters_exports_merged(qwen):
   pytest.importorskip("meta_rfft.train.adapters")
   rng = np.random.default_rng(5)
@@ -112,7 +124,7 @@ def test_trainer_checkpoint_with_lora_adapters_exports_merged(qwen):
             "a": rng.normal(size=(layers, 48, rank)).astype(np.float32),
             "b": rng.normal(size=(layers, rank, 32)).astype(np.float32)}}}}}
   cfg = {"method": "lora", "rank": rank, "alpha": alpha, "targets": ["q", "down"]}
-  workdir = _trainer_workdir(qwen, cfg, ad)
+  workdir = _trainer_workdir(qwen, "workdir_lora", cfg, ad)
   out = orbax_to_hf(workdir, str(qwen["root"] / "export_merged"))  # WORKDIR -> latest step (20)
   got = state_dict_np(transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32))
   want = state_dict_np(qwen["model"])
