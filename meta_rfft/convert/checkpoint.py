@@ -50,7 +50,7 @@ class LazyArray:
 
 
 class _StreamingNumpyHandler(ocp_type_handlers.NumpyHandler):
-  """Writes LazyArrays one at a time and piece by piece (the stock handler writes whole arrays, all at once)."""
+  """Writes LazyArrays one at a time, piece by piece (the stock handler writes whole arrays, all at once)."""
 
   def __init__(self):
     super().__init__(deepcopy_host_arrays=False)
@@ -107,7 +107,8 @@ def load_params(params_dir: str, target):
                           f"params the model lacks {extra}")
   for k, t in flat_target.items():
     if tuple(stored[k]) != tuple(t.shape):
-      raise ConversionError(f"{params_dir}: param {k} has shape {tuple(stored[k])}, the model wants {t.shape}")
+      raise ConversionError(f"{params_dir}: param {k} has shape {tuple(stored[k])}, "
+                            f"the model wants {t.shape}")
   restore_args = ocp.checkpoint_utils.construct_restore_args(pure)
   with ocp.PyTreeCheckpointer() as ckptr:
     restored = ckptr.restore(params_dir, args=ocp.args.PyTreeRestore(item=pure, restore_args=restore_args))

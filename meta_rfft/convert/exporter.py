@@ -101,7 +101,8 @@ def orbax_to_hf(ckpt: str, out: str, dtype: str | None = None, max_shard_size: s
                           f"unexpected {extra}")
   for k, shape in shapes.items():
     if stored[k] != shape:
-      raise ConversionError(f"{src.params_dir}: param {k} has shape {stored[k]}, {config_path} implies {shape}")
+      raise ConversionError(f"{src.params_dir}: param {k} has shape {stored[k]}, "
+                            f"{config_path} implies {shape}")
   ad_cfg = adapter_config(src)
 
   planned = [PlannedTensor(name, np_dtype, mapping.hf_shape(r, cfg)) for r in rows

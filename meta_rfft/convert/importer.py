@@ -1,10 +1,11 @@
-"""HF folder (config.json + safetensors + tokenizer) -> converted checkpoint CKPT/{params, hf, meta_rfft.json}.
+"""HF folder (config.json, safetensors, tokenizer) -> converted checkpoint CKPT/{params, hf, meta_rfft.json}.
 
 Streams: each of our (stacked) parameters is written piece by piece, one layer's HF tensor (or one block of
 vocabulary rows) at a time, read from the safetensors file, reshaped, written into the Orbax checkpoint as one
-zarr chunk and released. Peak host memory is a few times the largest single HF tensor block, not the model. Everything is checked before any array is
-read (model_type, every tensor present, none extra, every shape as config.json implies, no truncated file), and
-the output is written to a temporary folder renamed at the end, so a failure leaves nothing behind.
+zarr chunk and released. Peak host memory is a few times the largest HF tensor block, not the model.
+Everything is checked before any array is read (model_type, every tensor present, none extra, every shape as
+config.json implies, no truncated file), and the output is written to a temporary folder renamed at the end,
+so a failure leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def lazy_param(row: mapping.Row, cfg: ModelConfig, shape: tuple[int, ...], dtype
     return LazyArray(shape, dtype, (hf[1], rows) if row.transpose else (rows, hf[1]), blocks)
 
   def whole():
-    yield (slice(None),) * len(shape), mapping.to_ours(reader.read(entries[names[0]]), row, shape).astype(dtype)
+    value = mapping.to_ours(reader.read(entries[names[0]]), row, shape)
+    yield (slice(None),) * len(shape), value.astype(dtype)
   return LazyArray(shape, dtype, shape, whole)
 
 

@@ -24,7 +24,8 @@ from meta_rfft.model.config import ModelConfig
 class Row:
   hf: str                     # HF tensor name; "{i}" is the layer index when `stacked`
   ours: str                   # dotted path in nnx.state(model, nnx.Param).to_pure_dict()
-  hf_shape: tuple[str, ...]   # symbols: V vocab, E hidden, F intermediate, ND heads*head_dim, KD kv_heads*head_dim
+  # symbols: V vocab, E hidden, F intermediate, ND heads * head_dim, KD kv_heads * head_dim
+  hf_shape: tuple[str, ...]
   transpose: bool = False     # HF [out, in] -> our [in..., out...]
   when: str | None = None     # a ModelConfig predicate (see _PREDICATES); the row exists only when it holds
 
@@ -90,7 +91,8 @@ _PREDICATES = {
 
 def table_for(model_type: str) -> tuple[Row, ...]:
   if model_type not in TABLES:
-    raise ConversionError(f"config.json: model_type {model_type!r} is not supported; supported: {sorted(TABLES)}")
+    raise ConversionError(f"config.json: model_type {model_type!r} is not supported; "
+                          f"supported: {sorted(TABLES)}")
   return TABLES[model_type]
 
 
@@ -138,8 +140,10 @@ def check_rows_cover(rows: Sequence[Row], our_shapes: dict[str, tuple[int, ...]]
                      f"(a config flag the {cfg.model_type} family does not support?)")
   unknown = sorted(set(by_ours) - set(our_shapes))
   if unknown:
-    raise ConversionError(f"mapping table {cfg.model_type}: rows map to parameters the model lacks: {unknown}")
+    raise ConversionError(f"mapping table {cfg.model_type}: rows map to parameters the model lacks: "
+                          f"{unknown}")
   for path, r in by_ours.items():
     shape = our_shapes[path][1:] if r.stacked else our_shapes[path]
     if math.prod(shape) != math.prod(hf_shape(r, cfg)):
-      raise ConversionError(f"mapping table {cfg.model_type}: {r.hf} {hf_shape(r, cfg)} does not fit {path} {shape}")
+      raise ConversionError(f"mapping table {cfg.model_type}: {r.hf} {hf_shape(r, cfg)} does not fit "
+                            f"{path} {shape}")

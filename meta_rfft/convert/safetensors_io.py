@@ -1,10 +1,10 @@
 """Reading and writing safetensors one tensor at a time, with bounded memory.
 
-The format is an 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}} and the
-raw bytes. We read each tensor with a positioned read straight into a numpy buffer instead of memory-mapping the
-file: a mapped file's touched pages count towards resident memory until the map is closed, which would make
-the peak grow with every tensor read. Parsing the header ourselves also lets us name the truncated file and
-tensor precisely.
+The format is an 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}} and
+the raw bytes. We read each tensor with a positioned read straight into a numpy buffer instead of
+memory-mapping the file: a mapped file's touched pages count towards resident memory until the map is
+closed, which would make the peak grow with every tensor read. Parsing the header ourselves also lets us name
+the truncated file and tensor precisely.
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def read_header(path: str) -> tuple[dict[str, TensorEntry], dict]:
       raise ConversionError(f"{path}: truncated safetensors file ({size} bytes, no header)")
     (n,) = struct.unpack("<Q", head)
     if 8 + n > size:
-      raise ConversionError(f"{path}: truncated safetensors file (header needs {8 + n} bytes, file has {size})")
+      raise ConversionError(f"{path}: truncated safetensors file (header needs {8 + n} bytes, "
+                            f"file has {size})")
     try:
       header = json.loads(f.read(n))
     except json.JSONDecodeError as e:

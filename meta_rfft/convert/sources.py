@@ -1,7 +1,8 @@
 """Where a checkpoint's pieces are, for the three kinds of folder users pass, and loading a model from one.
 
 - a converted checkpoint CKPT/ (meta_rfft.json, params/, hf/), written by `hf_to_orbax`;
-- a trainer step WORKDIR/checkpoints/<step>/ (items params, optionally adapters, meta); HF files in WORKDIR/hf/;
+- a trainer step WORKDIR/checkpoints/<step>/ (items params, optionally adapters, meta), HF files in
+  WORKDIR/hf/;
 - a trainer WORKDIR/: its latest complete step.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The logit checker: our model (JAX) and the HF model (PyTorch, transformers) on the same prompts.
 
-Prompts are the user's texts, tokenized with the HF folder's tokenizer, or random token ids when none are given
-(or the folder has no tokenizer). Rows are right-padded to one length (padding marked with segment id 0 /
+Prompts are the user's texts, tokenized with the HF folder's tokenizer, or random token ids when none are
+given. Rows are right-padded to one length (padding marked with segment id 0 /
 attention mask 0) and only real positions are compared, so one forward pass of each model suffices.
 """
 from __future__ import annotations

@@ -7,7 +7,8 @@ resident memory after imports (the interpreter, JAX, Orbax, TensorStore: what an
 to the checkpoint's size on disk. The named reference is the naive import that loads every tensor at once
 (safetensors.numpy.load_file on each shard) and saves the whole tree with Orbax's StandardCheckpointer, as the
 anchors' converters did. A second, deeper model (--layers) shows whether the peak grows with the model (it
-should not: only the fixed cost of the libraries and one block of tensors is resident). Writes tests/benchmarks/results/convert_memory.json and prints the README table.
+should not: only the fixed cost of the libraries and one block of tensors is resident). Writes
+tests/benchmarks/results/convert_memory.json and prints the README table.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(REPO, "tests", "benchmarks", "results", "convert_memory.json")
@@ -49,8 +49,8 @@ orbax_to_hf(sys.argv[1], sys.argv[2], dtype="float32", max_shard_size="250MB")
 """,
     "naive_import (reference)": """
 import glob
+import numpy as np
 import orbax.checkpoint as ocp
-from flax import nnx
 from safetensors.numpy import load_file
 from meta_rfft.convert import mapping
 from meta_rfft.convert.checkpoint import unflatten
@@ -66,7 +66,7 @@ flat = {}
 for r in mapping.rows_for(cfg):
   names = mapping.hf_names(r, cfg)
   if r.stacked:
-    flat[r.ours] = __import__("numpy").stack([mapping.to_ours(tensors[n], r, shapes[r.ours][1:]) for n in names])
+    flat[r.ours] = np.stack([mapping.to_ours(tensors[n], r, shapes[r.ours][1:]) for n in names])
   else:
     flat[r.ours] = mapping.to_ours(tensors[names[0]], r, shapes[r.ours])
 with ocp.StandardCheckpointer() as ckptr:
@@ -136,6 +136,7 @@ def main() -> None:
                       help="model depths; the first gets the naive reference too")
   parser.add_argument("--workdir", default="/tmp/convert_bench")
   parser.add_argument("--keep", action="store_true", help="keep the models and checkpoints")
+  parser.add_argument("--results", default=RESULTS, help="where to write the JSON")
   args = parser.parse_args()
   shutil.rmtree(args.workdir, ignore_errors=True)
   os.makedirs(args.workdir)
@@ -144,11 +145,11 @@ def main() -> None:
                 largest_hf_tensor_gb=ARCH["vocab_size"] * ARCH["hidden_size"] * 4 / 1e9,
                 machine=dict(cpus=os.cpu_count(), note="shared CPU cores; other jobs were running"),
                 models=models)
-  os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-  with open(RESULTS, "w") as f:
+  os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
+  with open(args.results, "w") as f:
     json.dump(result, f, indent=2)
-  print(f"\n{RESULTS}\n")
-  print("| model (float32 Llama) | conversion | peak RSS | peak / checkpoint | peak above imports | s per GB |")
+  print(f"\n{args.results}\n")
+  print("| model | conversion | peak RSS | peak / checkpoint | peak above imports | s per GB |")
   print("| --- | --- | --- | --- | --- | --- |")
   for m in models:
     for r in m["runs"]:

@@ -9,7 +9,7 @@ import torch
 import transformers
 
 VOCAB = 96
-# Small, but with GQA (4 query heads, 2 KV heads), head_dim 16 != hidden/heads (8) and a non-default RoPE base.
+# Small, but with GQA (4 query heads, 2 KV heads), head_dim 16 != hidden / heads (8), a non-default RoPE base.
 _COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
                num_attention_heads=4, num_key_value_heads=2, head_dim=16, rope_theta=50000.0,
                max_position_embeddings=64, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2)
@@ -23,8 +23,8 @@ VARIANTS = {
     "qwen2_tied": lambda: transformers.Qwen2Config(**_COMMON, tie_word_embeddings=True),
     "qwen2_untied": lambda: transformers.Qwen2Config(**_COMMON, tie_word_embeddings=False),
     # Every optional Llama bias (attention_bias, mlp_bias): exercises the remaining rows of the llama table.
-    "llama_biases": lambda: transformers.LlamaConfig(**_COMMON, tie_word_embeddings=False, attention_bias=True,
-                                                     mlp_bias=True),
+    "llama_biases": lambda: transformers.LlamaConfig(**_COMMON, tie_word_embeddings=False,
+                                                     attention_bias=True, mlp_bias=True),
     "mistral": lambda: transformers.MistralConfig(**_COMMON, tie_word_embeddings=False, sliding_window=None),
 }
 

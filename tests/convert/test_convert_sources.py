@@ -1,4 +1,4 @@
-"""Input and output variants: sharded HF folders, bfloat16/float16, trainer checkpoints with adapters, verify."""
+"""Input and output variants: sharded HF folders, bf16/f16, trainer checkpoints with adapters, verify."""
 import copy
 import json
 import os
@@ -75,8 +75,8 @@ def test_bfloat16_roundtrip_is_exact_and_float16_loads(qwen):
 
 
 def _trainer_workdir(qwen, name, adapter_cfg, adapters):
-  """A WORKDIR laid out as the trainer writes it (contracts.md): checkpoints/<step>/{params, adapters (if any),
-  opt_state, meta} and hf/ with the config and tokenizer."""
+  """A WORKDIR laid out as the trainer writes it (contracts.md): checkpoints/<step>/{params, adapters (if
+  any), opt_state, meta} and hf/ with the config and tokenizer."""
   workdir = qwen["root"] / name
   params = read_all(qwen["ckpt"])
   mngr = ocp.CheckpointManager(str(workdir / "checkpoints"))
@@ -109,7 +109,8 @@ def test_trainer_checkpoint_full_finetune(qwen):
   toks = tokens()
   np.testing.assert_allclose(np.asarray(ours(toks)[0]), hf_logits(qwen["model"], toks), atol=1e-4, rtol=0)
   out = orbax_to_hf(os.path.join(workdir, "checkpoints", "10"), str(qwen["root"] / "export_full"))
-  want, got = state_dict_np(qwen["model"]), state_dict_np(transformers.AutoModelForCausalLM.from_pretrained(out))
+  back = transformers.AutoModelForCausalLM.from_pretrained(out)
+  want, got = state_dict_np(qwen["model"]), state_dict_np(back)
   assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
 
@@ -136,7 +137,8 @@ def test_trainer_checkpoint_with_lora_adapters_exports_merged(qwen):
                                want[f"model.layers.{i}.self_attn.q_proj.weight"] + delta_q, atol=1e-5)
     d = ad["layers"]["mlp"]["down_proj"]["adapter"]
     np.testing.assert_allclose(got[f"model.layers.{i}.mlp.down_proj.weight"],
-                               want[f"model.layers.{i}.mlp.down_proj.weight"] + (scale * d["a"][i] @ d["b"][i]).T,
+                               want[f"model.layers.{i}.mlp.down_proj.weight"]
+                               + (scale * d["a"][i] @ d["b"][i]).T,
                                atol=1e-5)
     np.testing.assert_array_equal(got[f"model.layers.{i}.self_attn.k_proj.weight"],
                                   want[f"model.layers.{i}.self_attn.k_proj.weight"])
@@ -156,6 +158,7 @@ def test_verify_cli_passes_and_fails(qwen, capsys):
   assert report["passed"] and report["max_abs_diff"] <= 1e-4 and report["top1_agreement"] == 1.0
   assert report["positions"] >= 15 and report["max_abs_logit"] > 1.0
   other = save_hf(random_model("qwen2_untied", seed=4), str(qwen["root"] / "other"))
-  assert main(["verify", "--hf_dir", other, "--ckpt", qwen["ckpt"], "--num_random", "3", "--length", "10"]) == 1
+  argv = ["verify", "--hf_dir", other, "--ckpt", qwen["ckpt"], "--num_random", "3", "--length", "10"]
+  assert main(argv) == 1
   report = json.loads(capsys.readouterr().out)
   assert not report["passed"] and report["max_abs_diff"] > 0.1
