@@ -132,16 +132,28 @@ def trained_tokens(turns: Sequence[TokenTurn]) -> int:
   return sum(t.reasoning.size + t.answer.size for t in turns)
 
 
+def _bits(*kinds: int) -> int:
+  return sum(1 << k for k in kinds)
+
+
+# Which block kinds a query sees in its own turn (by the query's kind) and in earlier turns (any query):
+# - a source sees its own source; a reasoning token its source and reasoning; copy A (the answer as history)
+#   its source and copy A, never the reasoning; copy B its source, reasoning and copy B, never copy A;
+# - every token sees earlier turns' sources and copies A: the history, with answers only.
+# Later turns are never seen (the base rule's causal order). Kind 0 (padding) has no bits: sees nothing.
+_SAME_TURN = np.array([0, _bits(SOURCE), _bits(SOURCE, REASONING), _bits(SOURCE, ANSWER_A),
+                       _bits(SOURCE, REASONING, ANSWER_B)], np.int32)
+_EARLIER_TURN = _bits(SOURCE, ANSWER_A)
+
+
 def _single_pass_rule(q: Mapping[str, jnp.ndarray], k: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
-  qt, qk, kt, kk = q["turn_ids"], q["block_kinds"], k["turn_ids"], k["block_kinds"]
-  same_turn = kt == qt
-  sees_source = kk == SOURCE
-  # Later turns see earlier copies A (the history); a copy A token also sees its own copy A so far.
-  sees_copy_a = (kk == ANSWER_A) & ((kt < qt) | (same_turn & (qk == ANSWER_A)))
-  # Reasoning is seen only by its own turn's reasoning and copy B.
-  sees_reasoning = (kk == REASONING) & same_turn & ((qk == REASONING) | (qk == ANSWER_B))
-  sees_copy_b = (kk == ANSWER_B) & same_turn & (qk == ANSWER_B)
-  return sees_source | sees_copy_a | sees_reasoning | sees_copy_b
+  # Bit sets keep the [B, Lq, Lk] work to four elementwise ops (compare, select, and, compare); the rule is
+  # evaluated in every layer, so its cost is paid num_layers times per pass.
+  q_same = jnp.take(jnp.asarray(_SAME_TURN), q["block_kinds"])
+  q_earlier = jnp.where(q["block_kinds"] > 0, _EARLIER_TURN, 0)
+  k_bit = jnp.left_shift(1, k["block_kinds"])
+  allowed = jnp.where(k["turn_ids"] == q["turn_ids"], q_same, q_earlier)
+  return (allowed & k_bit) != 0
 
 
 register_rule(RULE_NAME, _single_pass_rule)

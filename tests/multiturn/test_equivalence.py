@@ -173,3 +173,30 @@ def test_visibility_is_needed(model):
   got = trained(lp, batch, places[0], "turn_ids")
   ref = n_pass_reference(model, convs)[0]
   assert max(np.abs(g[1] - w[1]).max() for g, w in zip(got, ref)) > 1e-3
+
+
+def test_visibility_matches_the_n_pass_contexts():
+  """Mask level: slot j is visible from slot i iff token j is in token i's N-pass context (written out plainly)."""
+  from meta_rfft.model.visibility import Visibility, attention_mask
+  rng = np.random.default_rng(5)
+  convs = [random_conversation(rng, 3, empty_reasoning={1}), random_conversation(rng, 2)]
+  batch, _ = pack([layout.single_pass_example(c) for c in convs], SEQ_LEN, 1)
+  ids = {k: batch[k] for k in layout.VISIBILITY_KEYS}
+  seg = batch["segment_ids"]
+  index = np.arange(SEQ_LEN)[None].astype(np.int32)
+  got = np.asarray(attention_mask(seg, seg, index, index, visibility=Visibility(ids, layout.RULE_NAME)))[0]
+  seg, turn, kind = seg[0], ids["turn_ids"][0], ids["block_kinds"][0]
+
+  def sees(i, j):
+    if seg[i] == 0 or seg[j] != seg[i] or j > i:
+      return False
+    if turn[j] < turn[i]:  # earlier turns: the history holds user texts and answers only
+      return kind[j] in (layout.SOURCE, layout.ANSWER_A)
+    own = {layout.SOURCE: {layout.SOURCE}, layout.REASONING: {layout.SOURCE, layout.REASONING},
+           layout.ANSWER_A: {layout.SOURCE, layout.ANSWER_A},
+           layout.ANSWER_B: {layout.SOURCE, layout.REASONING, layout.ANSWER_B}}[kind[i]]
+    return kind[j] in own
+
+  used = int((seg > 0).sum()) + 3  # a few padding slots too
+  want = np.array([[sees(i, j) for j in range(used)] for i in range(used)])
+  np.testing.assert_array_equal(got[:used, :used], want)
