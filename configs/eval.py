@@ -4,34 +4,12 @@ python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN [--config.ch
     [--config.tasks=heldout] [--config.formats=rf] [--config.lengths=1-30] [--config.samples_per_length=100]
 
 RUN/eval/ receives report.json, report.md, samples.jsonl and accuracy_vs_length.png. With an empty
-`checkpoint`, RUN itself is evaluated (a trainer WORKDIR: its latest step, adapters merged).
+`checkpoint`, RUN itself is evaluated (a trainer WORKDIR: its latest step, adapters merged). Every key and its
+meaning: meta_rfft/evaluate/config.py.
 """
-import ml_collections
-
-from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
+from meta_rfft.evaluate.config import default_eval_config
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.checkpoint = ""            # converted CKPT, trainer WORKDIR or step folder; "" = --workdir itself
-  c.label = ""                 # name of this run in `compare` tables; "" = the workdir's name
-  c.tasks = "heldout"          # "heldout", "rf_pretrain", task ids, or a comma-separated mix
-  c.formats = "rf"             # any of rf, rf_1shot, scratchpad, direct (comma-separated)
-  c.lengths = "1-30"           # e.g. "1-30", "1,5,10-12"
-  c.samples_per_length = 100
-  c.train_lengths = "1-5"      # shaded in the plot; "" = none
-  c.seed = 0                   # the data build seed: instances are the test split's of this build
-  c.vocab = ""                 # "" = the run's data.vocab, else the checkpoint's tokenizer.json; "char"; path
-  c.batch_size = 32
-  # Generation limit per sample: factor x (tokens of the reference output) + extra, capped by max_new_tokens
-  # (and by the model's max_position_embeddings). A model that loses count stops there, marked wrong.
-  c.max_new_factor = 1.5
-  c.max_new_extra = 32
-  c.max_new_tokens = 16384
-  c.prompt_buckets = ()        # () = powers of two; else a list of prompt lengths
-  c.new_token_buckets = ()     # () = powers of two; else a list of generation lengths
-  c.model = model_section()    # only the run options matter here (dtype, param_dtype, scan_layers)
-  c.model.param_dtype = ""     # "" = the checkpoint's stored dtype
-  c.mesh = mesh_section()
-  c.sharding = sharding_section()
-  return c
+  del arg
+  return default_eval_config()
