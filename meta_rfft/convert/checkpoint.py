@@ -77,7 +77,9 @@ class _StreamingNumpyHandler(ocp_type_handlers.NumpyHandler):
 
 def save_streaming(path: str, tree: Mapping[str, Any]) -> None:
   """Writes a nested dict of LazyArrays as an Orbax PyTree checkpoint at `path` (which must not exist)."""
-  registry = ocp.type_handlers.create_type_handler_registry((LazyArray, _StreamingNumpyHandler()))
+  # jax.Array registered too only because Orbax warns when a registry lacks it; no jax.Array is saved here.
+  registry = ocp.type_handlers.create_type_handler_registry((LazyArray, _StreamingNumpyHandler()),
+                                                            (jax.Array, ocp.type_handlers.ArrayHandler()))
   handler = ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
   with ocp.Checkpointer(handler) as ckptr:
     ckptr.save(os.path.abspath(path), args=ocp.args.PyTreeSave(dict(tree)))

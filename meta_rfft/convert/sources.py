@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -135,10 +136,13 @@ def load_model(ckpt_dir: str, mesh: jax.sharding.Mesh, rules, *, seed: int = 0, 
   if ad_cfg is None:
     state = load_params(src.params_dir, target)
     return nnx.merge(graphdef, state)
-  # Adapters: fold each targeted kernel on the host, then place every param on its sharding.
-  flat_target = flatten(target.to_pure_dict())
-  values = {k: jax.device_put(read_merged_param(src, k, ad_cfg).astype(t.dtype), t.sharding)
-            for k, t in flat_target.items()}
+  # Adapters: fold each targeted kernel on the host (one param at a time), then place it on its sharding;
+  # from a callback so that on several hosts each one puts only its own devices' slices.
+  values = {}
+  for k, t in flatten(target.to_pure_dict()).items():
+    host = np.asarray(read_merged_param(src, k, ad_cfg)).astype(t.dtype)
+    values[k] = jax.make_array_from_callback(t.shape, t.sharding, lambda index, host=host: host[index])
+    del host
   state = jax.tree.map(lambda x: x, target)
   nnx.replace_by_pure_dict(state, unflatten(values))
   return nnx.merge(graphdef, state)
