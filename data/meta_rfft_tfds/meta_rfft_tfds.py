@@ -19,10 +19,11 @@ from meta_rfft.data import materialize
 
 class MetaRfftConfig(tfds.core.BuilderConfig):
 
-  def __init__(self, settings: materialize.BuildSettings):
+  def __init__(self, settings: materialize.BuildSettings, pool=None):
     super().__init__(name=settings.name, version="1.0.0",
                      description=f"{len(settings.parts)} (task, split) parts, seed {settings.seed}")
     self.settings = settings
+    self.pool = pool  # optional process pool rendering examples in parallel (materialize.worker_pool)
 
 
 class MetaRfftTfds(tfds.core.GeneratorBasedBuilder):
@@ -48,4 +49,4 @@ class MetaRfftTfds(tfds.core.GeneratorBasedBuilder):
     return {part.tfds_split: self._generate_examples(part) for part in settings.parts}
 
   def _generate_examples(self, part):
-    yield from materialize.generate(self.builder_config.settings, part)
+    yield from materialize.generate(self.builder_config.settings, part, self.builder_config.pool)

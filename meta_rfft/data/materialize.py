@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
+import os
 from typing import Any, Iterator, Mapping
 
 from meta_rfft.tasks import formats, registry
@@ -107,21 +109,50 @@ def example_seed(settings: BuildSettings, split: str, k: int) -> int:
   return settings.seed * 10_000_000 + SEED_OFFSET[split] + k
 
 
-def generate(settings: BuildSettings, part: Part) -> Iterator[tuple[str, dict[str, Any]]]:
-  """Yields (key, features) for every example of `part`, rendered in every format of its task."""
+def generate(settings: BuildSettings, part: Part, pool=None) -> Iterator[tuple[str, dict[str, Any]]]:
+  """Yields (key, features) for every example of `part`, rendered in every format of its task.
+
+  With a `pool` (see `worker_pool`), lengths are rendered in parallel; the order of the output is the same.
+  """
+  if pool is None:
+    for length in part.lengths:
+      yield from _generate_length(settings, part, length)
+    return
+  jobs = [(settings, part, length, lo, min(lo + _CHUNK, part.per_length))
+          for length in part.lengths for lo in range(0, part.per_length, _CHUNK)]
+  for rows in pool.imap(_generate_chunk, jobs):
+    yield from rows
+
+
+_CHUNK = 100  # examples per parallel job: big enough to amortise pickling, small enough to balance
+
+
+def _generate_chunk(job) -> list[tuple[str, dict[str, Any]]]:
+  settings, part, length, lo, hi = job
+  return list(_generate_length(settings, part, length, range(lo, hi)))
+
+
+def worker_pool(num_workers: int):
+  """A fork-based process pool for rendering (None for one worker). Forked workers inherit every task
+  registered in this process, including ones registered in code rather than from a module."""
+  n = num_workers if num_workers > 0 else min(16, os.cpu_count() or 1)
+  return multiprocessing.get_context("fork").Pool(n) if n > 1 else None
+
+
+def _generate_length(settings: BuildSettings, part: Part, length: int,
+                     ks: range | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
   task = registry.get_task(part.task_id)
   fmts = settings.task_formats[part.task_id]
-  for length in part.lengths:
-    for k in range(part.per_length):
-      seed = example_seed(settings, part.split, k)
-      instance = formats.sample_instance(task, length, seed)
-      formats.check_instance(task, instance)  # never store an example whose rule disagrees with reference
-      row = {"task": task.id, "length": length, "seed": seed,
-             "instance": json.dumps(instance), "answer": ""}
-      for fmt in settings.formats:
-        if fmt in fmts:
-          e = formats.render(task, instance, fmt, seed)
-          row[f"{fmt}_inputs"], row[f"{fmt}_targets"], row["answer"] = e.inputs, e.targets, e.answer
-        else:
-          row[f"{fmt}_inputs"] = row[f"{fmt}_targets"] = ""
-      yield f"{task.id}/{length}/{seed}", row
+  for k in (range(part.per_length) if ks is None else ks):
+    seed = example_seed(settings, part.split, k)
+    instance = formats.sample_instance(task, length, seed)
+    formats.check_instance(task, instance)  # never store an example whose rule disagrees with reference
+    row = {"task": task.id, "length": length, "seed": seed,
+           "instance": json.dumps(instance), "answer": ""}
+    for fmt in settings.formats:
+      if fmt in fmts:
+        e = formats.render(task, instance, fmt, seed)
+        row[f"{fmt}_inputs"], row[f"{fmt}_targets"], row["answer"] = e.inputs, e.targets, e.answer
+      else:
+        row[f"{fmt}_inputs"] = row[f"{fmt}_targets"] = ""
+    yield f"{task.id}/{length}/{seed}", row

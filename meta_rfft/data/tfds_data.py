@@ -63,9 +63,15 @@ def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[materialize.BuildSettings
       log.info("building %d examples (%d task splits) into %s", n, len(settings.parts), path)
       start = time.time()
       module = _builder_module()
-      builder = module.MetaRfftTfds(config=module.MetaRfftConfig(settings), data_dir=str(data_dir))
-      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-          compute_stats=tfds.download.ComputeStatsMode.SKIP))
+      pool = materialize.worker_pool(int(data_cfg["build"].get("num_workers", 0)))
+      try:
+        builder = module.MetaRfftTfds(config=module.MetaRfftConfig(settings, pool), data_dir=str(data_dir))
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            compute_stats=tfds.download.ComputeStatsMode.SKIP))
+      finally:
+        if pool is not None:
+          pool.close()
+          pool.join()
       log.info("built %s in %.1fs", path, time.time() - start)
   return settings, path
 

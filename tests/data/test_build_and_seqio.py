@@ -90,3 +90,14 @@ def test_eval_examples_are_finite_unshuffled_and_sharded(data_cfg, reg):
                                           process_index=i, process_count=2)) for i in range(2)]
   seen = [{(x["length"], x["seed"]) for x in p} for p in parts]
   assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 12
+
+
+def test_parallel_rendering_gives_the_same_examples(data_cfg):
+  settings = materialize.resolve(data_cfg.build)
+  part = settings.parts_of("bbh_navigate")["train"]
+  pool = materialize.worker_pool(2)
+  try:
+    assert list(materialize.generate(settings, part, pool)) == list(materialize.generate(settings, part))
+  finally:
+    pool.close()
+    pool.join()
