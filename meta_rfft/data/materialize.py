@@ -145,8 +145,12 @@ def _generate_length(settings: BuildSettings, part: Part, length: int,
   fmts = settings.task_formats[part.task_id]
   for k in (range(part.per_length) if ks is None else ks):
     seed = example_seed(settings, part.split, k)
-    instance = formats.sample_instance(task, length, seed)
-    formats.check_instance(task, instance)  # never store an example whose rule disagrees with reference
+    try:
+      instance = formats.sample_instance(task, length, seed)
+      formats.check_instance(task, instance)  # never store an example whose rule disagrees with reference
+    except Exception as e:
+      raise RuntimeError(f"task {task.id!r}, split {part.split}, length {length}, seed {seed}: "
+                         f"{type(e).__name__}: {e}") from e
     row = {"task": task.id, "length": length, "seed": seed,
            "instance": json.dumps(instance), "answer": ""}
     for fmt in settings.formats:
