@@ -70,6 +70,10 @@ def _run(fn: Callable[..., Any], program: RuleProgram, instance: Mapping[str, An
       if len(events) >= MAX_LINES:
         raise RuntimeError(f"rule {program.name!r} ran more than {MAX_LINES} lines on {dict(instance)!r}")
       lineno = frame.f_lineno - offset
+      if events and events[-1][0] == lineno:
+        # A backward jump inside one line (a comprehension inlined into the frame, Python >= 3.12) is
+        # still one execution of that line: no supported rule runs the same line twice in a row.
+        return local_trace
       f_locals = frame.f_locals
       shown = []
       info = lines.get(lineno)
