@@ -12,7 +12,7 @@ To compile for a TPU slice without holding it (libtpu installed, any CPU machine
 """
 from meta_rfft.distributed.compile_check import MemoryReport, compile_only, measure, parse_bytes
 from meta_rfft.distributed.mesh import describe, global_mesh_from_config, make_global_mesh, num_slices
-from meta_rfft.distributed.runtime import (ProcessInfo, host_shard, initialize, preemption_sync_point,
-                                           process_info)
+from meta_rfft.distributed.runtime import (PreemptionWatcher, ProcessInfo, host_shard, initialize,
+                                           preemption_sync_point, process_info)
 from meta_rfft.distributed.settings import Plan, Settings, default_config, resolve, settings_from
 from meta_rfft.distributed.topology import target_devices

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -94,13 +95,54 @@ def process_info() -> ProcessInfo:
 def preemption_sync_point(step: int) -> bool:
   """True at the step where every host should save because one of them got a preemption notice (SIGTERM).
 
-  Call it every step on every host. Always False for single-process runs, where the trainer's own SIGTERM
-  handling applies.
+  Call it every step on every host. Always False for single-process runs (see `PreemptionWatcher`). JAX's
+  preemption service learns of SIGTERM through its own signal handler, installed by `initialize`: a Python
+  `signal.signal(SIGTERM, ...)` after that silently replaces it and this never turns True.
   """
   if _info is None or not jax.distributed.is_initialized():
     return False
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return bool(multihost_utils.reached_preemption_sync_point(step))
+
+
+class PreemptionWatcher:
+  """Says, step by step, whether to save and stop because of a preemption notice (SIGTERM).
+
+  One process: a Python SIGTERM handler sets a flag. Several: no Python handler (it would replace the one
+  through which JAX's preemption service hears SIGTERM); the first host to get SIGTERM tells the others, and
+  `reached(step)` turns True on every host at the same step, so they all save the same checkpoint.
+
+    watcher = distributed.PreemptionWatcher()
+    try:
+      for step in ...:
+        ...
+        if watcher.reached(step): save(step); break
+    finally:
+      watcher.close()
+  """
+
+  def __init__(self):
+    self.multi_process = jax.process_count() > 1 and jax.distributed.is_initialized()
+    self._flag = False
+    self._previous = None
+    if not self.multi_process:
+      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+  def _on_sigterm(self, signum, frame) -> None:  # pylint: disable=unused-argument
+    self._flag = True
+
+  @property
+  def notified(self) -> bool:
+    """This process got SIGTERM (single-process runs only; several processes learn it at `reached`)."""
+    return self._flag
+
+  def reached(self, step: int) -> bool:
+    return preemption_sync_point(step) if self.multi_process else self._flag
+
+  def close(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None
 
 
 def host_shard() -> tuple[int, int]:

@@ -4,7 +4,8 @@
 
 It joins through `meta_rfft.distributed.initialize`, builds the global mesh (data axis across processes over
 "DCN", fsdp inside a process), computes the loss and gradient of a small sharded MLP on a fixed random batch,
-and writes them to --out. With --loop it then keeps running collectives until killed (failure detection test).
+and writes them to --out. With --loop it then keeps running collectives until killed (failure detection test);
+with --watch_preemption it steps until a SIGTERM to any process stops all of them at the same step.
 With --num_processes=1 it is the single-process reference on the same 4 devices.
 """
 import argparse
@@ -28,6 +29,7 @@ def main() -> None:
   p.add_argument("--heartbeat_timeout_s", type=int, default=100)
   p.add_argument("--out", required=True)
   p.add_argument("--loop", action="store_true")
+  p.add_argument("--watch_preemption", action="store_true")
   args = p.parse_args()
 
   multi = args.num_processes > 1
@@ -76,6 +78,21 @@ def main() -> None:
   with open(args.out, "w") as f:
     json.dump(result, f)
   print(f"worker {info.process_index}: loss {float(loss):.6f}", flush=True)
+  if args.watch_preemption:
+    # Step until a SIGTERM (sent by the test to one process only) makes every process stop at one step.
+    watcher = distributed.PreemptionWatcher()
+    try:
+      for i in range(1, 3000):
+        step(params, batch)[0].block_until_ready()
+        if i == 2:
+          open(args.out + ".stepping", "w").close()
+        if watcher.reached(i):
+          print(f"worker {info.process_index}: preempted at step {i}", flush=True)
+          sys.exit(143)
+        time.sleep(0.05)
+    finally:
+      watcher.close()
+    sys.exit(4)
   if args.loop:
     t0 = time.time()
     while time.time() - t0 < 600:  # the test kills a peer long before this; never run unbounded

@@ -2,7 +2,8 @@
 
 - a sharded loss/gradient on the 4-device global mesh (data across processes, fsdp inside) equals a one-process
   4-device run;
-- killing either process makes the survivor exit non-zero within the heartbeat bound, naming the cause.
+- killing either process makes the survivor exit non-zero within the heartbeat bound, naming the cause;
+- a SIGTERM (preemption notice) to one process stops both at the same step, as the trainer needs to save.
 """
 import json
 import os
@@ -75,3 +76,21 @@ def test_killing_one_process_makes_the_other_exit_within_the_bound(tmp_path, vic
   assert code != 3, "survivor ran out its loop instead of noticing the dead peer"
   assert "JAX distributed service detected fatal errors" in log, log[-3000:]
   print(f"survivor exited with {code} {waited:.1f} s after process {victim} was killed")
+
+
+def test_sigterm_to_one_process_stops_every_process_at_the_same_step(tmp_path):
+  port = mp_procs.free_port()
+  outs = [str(tmp_path / f"r{i}.json") for i in range(2)]
+  cmds = [_cmd(2, i, port, outs[i], "--watch_preemption") for i in range(2)]
+  with mp_procs.started(cmds, mp_procs.worker_env(2), str(tmp_path)) as procs:
+    deadline = time.monotonic() + 120
+    while not all(os.path.exists(o + ".stepping") for o in outs):
+      assert time.monotonic() < deadline and all(p.poll() is None for p in procs), [
+          mp_procs.read_log(str(tmp_path), i)[-2000:] for i in range(2)]
+      time.sleep(0.2)
+    procs[1].terminate()  # the preemption notice reaches one host only
+    codes = mp_procs.wait_all(procs, timeout=60)
+  logs = [mp_procs.read_log(str(tmp_path), i) for i in range(2)]
+  assert codes == [143, 143], logs
+  stops = [int(log.split("preempted at step ")[1].split()[0]) for log in logs]
+  assert stops[0] == stops[1] >= 2, stops
