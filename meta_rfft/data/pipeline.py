@@ -32,7 +32,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import packing, seqio_tasks, synthetic_task
+from meta_rfft.data import packing, seqio_tasks, tfds_data, synthetic_task
 
 
 def _options() -> tf.data.Options:
@@ -172,19 +172,20 @@ def iterate_examples(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, ta
   """Finite, unshuffled examples of one task and format for evaluation (see the module docstring)."""
   _check(process_index, process_count, 1)
   reg = seqio_tasks.register(data_cfg, vocab)
-  name = seqio_tasks.task_name(task_id, fmt)
-  if name not in reg.tasks:
+  if seqio_tasks.task_name(task_id, fmt) not in reg.tasks:
     raise ValueError(f"no built data for task {task_id!r} in format {fmt!r} (data.build.tasks/formats)")
-  task = seqio.get_mixture_or_task(name)
-  if split not in task.splits:
-    raise ValueError(f"task {task_id!r} has no {split!r} split built (splits: {list(task.splits)})")
-  ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
-                        shard_info=seqio.ShardInfo(index=process_index, num_shards=process_count),
-                        trim_output_features=False, try_in_mem_cache=False)
+  if split not in reg.settings.parts_of(task_id):
+    raise ValueError(f"task {task_id!r} has no {split!r} split built "
+                     f"(splits: {sorted(reg.settings.parts_of(task_id))})")
+  # Read the stored texts directly (the seqio Task keeps token ids only), in stored order, this shard.
+  ds = tfds_data.read_split(reg.path, task_id, split).shard(process_count, process_index)
+  ds = ds.map(lambda ex: dict(ex, inputs_ids=vocab.encode_tf(ex[f"{fmt}_inputs"]),
+                              target_ids=vocab.encode_tf(ex[f"{fmt}_targets"])),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   bos = [] if vocab.bos_id is None else [vocab.bos_id]
   for ex in ds.as_numpy_iterator():
-    yield {"prompt_tokens": np.asarray(bos + list(ex["inputs"]), np.int32),
-           "target_tokens": np.asarray(ex["targets"], np.int32),
-           "inputs": ex["inputs_pretokenized"].decode(), "targets": ex["targets_pretokenized"].decode(),
+    yield {"prompt_tokens": np.asarray(bos + list(ex["inputs_ids"]), np.int32),
+           "target_tokens": np.asarray(ex["target_ids"], np.int32),
+           "inputs": ex[f"{fmt}_inputs"].decode(), "targets": ex[f"{fmt}_targets"].decode(),
            "answer": ex["answer"].decode(), "task": ex["task"].decode(), "length": int(ex["length"]),
            "seed": int(ex["seed"])}

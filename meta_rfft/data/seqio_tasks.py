@@ -9,7 +9,7 @@ Names (stable; `{fmt}` is rf, rf_1shot, scratchpad or direct; splits inside each
   meta_rfft.mix.{digest}.{fmt}           ad hoc Mixture of a comma-separated task list (data.mixture)
 
 Each Task yields `inputs`, `targets` (token ids, no EOS: the batch conversion adds BOS/EOS per the batch
-contract), `inputs_pretokenized`, `targets_pretokenized`, and `task`, `length`, `seed`, `answer`.
+contract), and `task`, `length`, `seed`, `answer` (the texts: `pipeline.iterate_examples`).
 Mixing rates default to the number of examples each task has in the train split (or, for tasks without
 one, in the first split they have); `data.mixing_rates` overrides them per task.
 
@@ -121,7 +121,9 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
           name,
           source=seqio.FunctionDataSource(functools.partial(_read, str(path), task_id), splits=list(parts),
                                           num_input_examples=counts, caching_permitted=False),
-          preprocessors=[functools.partial(_select, fmt=fmt), seqio.preprocessors.tokenize],
+          # No pretokenized copies: every task's shuffle buffer is part of the iterator checkpoint.
+          preprocessors=[functools.partial(_select, fmt=fmt),
+                         functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False)],
           output_features=features, shuffle_buffer_size=int(data_cfg["shuffle_buffer"]))
       names.append((task_id, fmt, name))
   mixtures = []
