@@ -15,7 +15,9 @@ The rendered trace, one block per executed line (the paper's format, made compac
     So the answer is 8       <- format_answer(the rule's actual return value)
 
 Compactness: a read variable whose rendering is longer than LONG_VALUE characters is shown again only if it
-changed since it was last shown (a list being scanned is not re-printed at every step; `x[i]` is shown).
+changed since it was last shown (a list being scanned is not re-printed at every step; `x[i]` is shown); a
+`for` header shows what it reads when the loop starts, not at every iteration (Python evaluates the
+iterable once).
 The scratchpad format keeps only the `->` lines (without the arrow) and the answer.
 """
 from __future__ import annotations
@@ -120,7 +122,12 @@ def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any]) -> Trace:
     after = events[k + 1][1] if k + 1 < len(events) else final
     next_line = events[k + 1][0] if k + 1 < len(events) else None
     reads = []
-    for name in info.reads:
+    # A `for` header evaluates its iterable once, when the loop starts: its reads are shown then, not again
+    # at every later iteration (when the previous line was one of the loop's own body).
+    prev_line = events[k - 1][0] if k else None
+    later_iteration = (info.kind == "for" and prev_line is not None
+                       and info.body[0] <= prev_line <= info.body[1])
+    for name in () if later_iteration else info.reads:
       if name not in before:
         continue
       value = before[name]
@@ -128,7 +135,8 @@ def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any]) -> Trace:
         continue
       reads.append((name, value))
       last_shown[name] = value
-    reads.extend(subs)
+    if not later_iteration:
+      reads.extend(subs)
     decision = None
     if info.body is not None:
       inside = next_line is not None and info.body[0] <= next_line <= info.body[1]

@@ -42,14 +42,12 @@ total += int(d)
 total = 0, d = '2'
 -> total = 2
 for d in str(num):
-num = 28
 enter the loop
 -> d = '8'
 total += int(d)
 total = 2, d = '8'
 -> total = 10
 for d in str(num):
-num = 28
 do not enter
 num = total
 total = 10
@@ -67,14 +65,12 @@ total += int(d)
 total = 0, d = '1'
 -> total = 1
 for d in str(num):
-num = 10
 enter the loop
 -> d = '0'
 total += int(d)
 total = 1, d = '0'
 -> total = 1
 for d in str(num):
-num = 10
 do not enter
 num = total
 total = 1
