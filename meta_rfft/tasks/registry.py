@@ -43,6 +43,14 @@ def register_task(task: RuleTask, origin: str = "<register_task>") -> RuleTask:
   return task
 
 
+def unregister_task(task_id: str) -> None:
+  """Removes a task registered in this process (for tests and interactive use); unknown ids are an error."""
+  with _lock:
+    if task_id not in _TASKS:
+      raise ValueError(f"unregister_task: task {task_id!r} is not registered")
+    del _TASKS[task_id], _ORIGIN[task_id]
+
+
 def _module_from_path(path: pathlib.Path) -> types.ModuleType:
   name = f"meta_rfft_rule_tasks.{path.stem}"
   if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):

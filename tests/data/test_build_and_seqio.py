@@ -112,3 +112,21 @@ def test_build_entry_point(tmp_path, capsys):
   assert "train: 100 examples" in out and "test: 60 examples" in out and str(tmp_path) in out
   assert main(args[:-2] + ["--config.data.build.tasks=nupa_lenght_integer"]) == 2
   assert "did you mean nupa_length_integer" in capsys.readouterr().err
+
+
+def test_default_build_is_the_papers_data():
+  from meta_rfft.data.config import default_data_config
+  settings = materialize.resolve(default_data_config().build)
+  totals = {}
+  for p in settings.parts:
+    key = (registry.get_task(p.task_id).split, p.split)
+    totals[key] = totals.get(key, 0) + p.num_examples
+  lc_258 = settings.parts_of("lc_258")
+  assert lc_258["train"].lengths == (1, 2, 3, 4, 5) and lc_258["test"].lengths == tuple(range(1, 31))
+  rf_ids = {p.task_id for p in settings.parts if p.split == "train"} & {
+      t.id for t in registry.tasks_in_split("rf_pretrain")}
+  assert rf_ids == {t.id for t in registry.tasks_in_split("rf_pretrain")}  # every registered rf task
+  assert totals[("heldout", "train")] == len(registry.tasks_in_split("heldout")) * 5 * 1000
+  assert totals[("heldout", "test")] == len(registry.tasks_in_split("heldout")) * 30 * 100
+  # ~300 x 15 per RF-pretraining task (fewer where a task's valid lengths start above 1).
+  assert 0.9 * 74 * 4500 < totals[("rf_pretrain", "train")] <= 74 * 4500

@@ -1,4 +1,5 @@
 """The tracer on small hand-checked rules, the supported-subset checks, answers and the registry."""
+import dataclasses
 import pathlib
 import textwrap
 
@@ -163,5 +164,13 @@ def test_registry_unknown_id_lists_nearest_and_user_modules_register(tmp_path):
                       reference=lambda inst: inst["s"].count("a"))
       """))
   (task,) = registry.load_task_module(str(path))
-  assert registry.get_task("user_count_a") is task
-  assert tracer.trace_rule(task.rule, {"s": "aba"}).answer == "2"
+  try:
+    assert registry.get_task("user_count_a") is task
+    assert task in registry.tasks_in_split("rf_pretrain")
+    assert tracer.trace_rule(task.rule, {"s": "aba"}).answer == "2"
+    with pytest.raises(ValueError, match="already registered"):
+      registry.register_task(dataclasses.replace(task), origin="elsewhere.py")
+  finally:
+    registry.unregister_task("user_count_a")  # other tests count the registered tasks
+  with pytest.raises(ValueError, match="unknown task 'user_count_a'"):
+    registry.get_task("user_count_a")
