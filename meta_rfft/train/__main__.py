@@ -1,0 +1,7 @@
+"""`python -m meta_rfft.train --config=configs/FILE.py[:arg] --workdir=DIR [--config.x=y ...]`."""
+import sys
+
+from meta_rfft.train.trainer import main
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

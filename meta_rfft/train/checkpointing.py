@@ -1,0 +1,136 @@
+"""Trainer checkpoints: an Orbax CheckpointManager under WORKDIR/checkpoints/<step>/ (layout: notes/contracts.md).
+
+Items: `params` (pure dict of the model's base params; with PiSSA the frozen residuals), `adapters` (LoRA/PiSSA
+only), `opt_state` (the optimizer state's leaves, keyed by their flat index: independent of optax's NamedTuple
+classes), `data` (the data iterator's own save/restore, one folder per process), `meta` (JSON: step, adapter
+settings, early-stopping state).
+
+Saves are asynchronous (arrays are copied off the device before `save` returns, so the next step may donate
+them); the data item is written synchronously at save time because the iterator moves on right after. Orbax
+writes into a temporary folder and renames it when every item is complete, so a run killed mid-save leaves no
+half checkpoint that looks finished. A finished checkpoint that fails to restore (a file truncated or deleted
+later) is reported and the previous one is used.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any, Callable
+
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+
+logger = logging.getLogger(__name__)
+
+
+class DataIteratorHandler(ocp.CheckpointHandler):
+  """Saves/restores any iterator with `save(directory)` / `restore(directory)` (per process)."""
+
+  def save(self, directory: epath.Path, args: "DataSave"):
+    path = epath.Path(directory) / f"process_{jax.process_index()}"
+    path.mkdir(parents=True, exist_ok=True)
+    args.iterator.save(os.fspath(path))
+
+  def restore(self, directory: epath.Path, args: "DataRestore"):
+    path = epath.Path(directory) / f"process_{jax.process_index()}"
+    if not path.exists():
+      raise FileNotFoundError(f"checkpoint data item has no state for process {jax.process_index()} at {path}")
+    args.iterator.restore(os.fspath(path))
+    return args.iterator
+
+
+@ocp.args.register_with_handler(DataIteratorHandler, for_save=True)
+@dataclasses.dataclass
+class DataSave(ocp.args.CheckpointArgs):
+  iterator: Any
+
+
+@ocp.args.register_with_handler(DataIteratorHandler, for_restore=True)
+@dataclasses.dataclass
+class DataRestore(ocp.args.CheckpointArgs):
+  iterator: Any
+
+
+def flatten_opt_state(opt_state) -> dict:
+  return {str(i): leaf for i, leaf in enumerate(jax.tree.leaves(opt_state))}
+
+
+def unflatten_opt_state(flat: dict, like) -> Any:
+  leaves, treedef = jax.tree.flatten(like)
+  if len(flat) != len(leaves):
+    raise ValueError(f"checkpoint opt_state has {len(flat)} leaves, the optimizer expects {len(leaves)}: "
+                     f"was it written with another config.optim or config.adapter?")
+  return jax.tree.unflatten(treedef, [flat[str(i)] for i in range(len(leaves))])
+
+
+@dataclasses.dataclass
+class Restored:
+  step: int
+  params: Any
+  adapters: Any
+  opt_state: Any
+  meta: dict
+
+
+class Checkpoints:
+  """The run's CheckpointManager plus fallback on unreadable checkpoints."""
+
+  def __init__(self, workdir: str, *, keep: int, async_save: bool = True,
+               warn: Callable[[str], None] = logger.warning):
+    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.warn = warn
+    options = ocp.CheckpointManagerOptions(max_to_keep=int(keep) if keep else None, create=True,
+                                           enable_async_checkpointing=bool(async_save),
+                                           cleanup_tmp_directories=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def save(self, step: int, *, params, adapters, opt_state, iterator, meta: dict) -> None:
+    items = dict(params=ocp.args.StandardSave(params), opt_state=ocp.args.StandardSave(flatten_opt_state(opt_state)),
+                 data=DataSave(iterator), meta=ocp.args.JsonSave(dict(meta, step=int(step))))
+    if adapters:
+      items["adapters"] = ocp.args.StandardSave(adapters)
+    self.manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+
+  def restore_latest(self, *, params, adapters, opt_state, iterator) -> Restored | None:
+    """Restores the newest readable checkpoint onto the abstract targets (ShapeDtypeStructs with shardings).
+
+    Returns None when there is none. Unreadable checkpoints are skipped with a warning naming them.
+    """
+    steps = self.all_steps()
+    for i, step in enumerate(reversed(steps)):
+      try:
+        return self._restore(step, params=params, adapters=adapters, opt_state=opt_state, iterator=iterator)
+      except Exception as e:  # any failure to read is a corrupt checkpoint for our purposes
+        older = steps[-i - 2] if i + 1 < len(steps) else None
+        self.warn(f"WARNING: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}: "
+                  f"{str(e).splitlines()[0][:300] if str(e) else ''}); "
+                  + (f"falling back to step {older}" if older is not None else "no older checkpoint left"))
+    if steps:
+      raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be restored; move the folder "
+                         f"away to start afresh")
+    return None
+
+  def _restore(self, step: int, *, params, adapters, opt_state, iterator) -> Restored:
+    items = dict(params=ocp.args.StandardRestore(params),
+                 opt_state=ocp.args.StandardRestore(flatten_opt_state(opt_state)),
+                 data=DataRestore(iterator), meta=ocp.args.JsonRestore())
+    if adapters:
+      items["adapters"] = ocp.args.StandardRestore(adapters)
+    out = self.manager.restore(step, args=ocp.args.Composite(**items))
+    meta = dict(out["meta"])
+    if int(meta.get("step", -1)) != step:
+      raise ValueError(f"meta.step={meta.get('step')} does not match the checkpoint folder's step {step}")
+    return Restored(step=step, params=out["params"], adapters=out["adapters"] if adapters else {},
+                    opt_state=unflatten_opt_state(out["opt_state"], opt_state), meta=meta)
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()

@@ -1,0 +1,74 @@
+"""The run config every training config starts from: model, mesh, sharding, distributed, data, init, adapter,
+optim, train, eval, checkpoint. Configs in configs/ change what differs (see configs/rf_pretrain.py).
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
+from meta_rfft.distributed import default_config as distributed_section
+from meta_rfft.train import adapters, optimizer
+
+
+def data_section() -> ml_collections.ConfigDict:
+  from meta_rfft.data.config import default_data_config  # pylint: disable=g-import-not-at-top
+  return default_data_config()
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = model_section()
+  c.mesh = mesh_section()
+  c.sharding = sharding_section()
+  c.distributed = distributed_section()
+  c.data = data_section()
+
+  c.init = ml_collections.ConfigDict()
+  # A converted HF checkpoint (`python -m meta_rfft.convert hf_to_orbax` output), or a trainer WORKDIR / step
+  # folder (adapters folded in): used when WORKDIR has no checkpoint yet. "" = random init from model.arch.
+  c.init.checkpoint = ""
+  c.init.seed = 0  # random init and LoRA init
+
+  c.adapter = adapters.default_config()
+  c.optim = optimizer.default_config()
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 100
+  c.train.batch_size = 32  # global, over all processes
+  c.train.micro_batches = 1  # gradient accumulation: the global batch is split into this many micro-batches
+  c.train.data_source = "pipeline"  # pipeline (config.data's seqio mixture) | synthetic (random tokens)
+  c.train.visibility_rule = ""  # a meta_rfft.model.visibility rule for batches with extra id keys
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 50  # validation loss every N steps (and at the last step); 0 = never
+  c.eval.batches = 4  # held-out batches per validation
+  c.eval.early_stopping_patience = 0  # stop after N validations without a new best; 0 = off
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every = 50  # plus a final save, and one on SIGTERM
+  c.checkpoint.keep = 3
+  c.checkpoint.async_save = True
+
+  c.log_every = 10  # plain log lines when not on a terminal (metrics.jsonl gets every step regardless)
+  c.compile_only = False  # compile the step for the configured mesh, print per-device memory, exit
+  c.device_memory_budget = ""  # for compile_only: e.g. "80GB"; "" = the device's own limit
+  return c
+
+
+def tiny_run(c: ml_collections.ConfigDict) -> None:
+  """In place: a ~0.5M-parameter Qwen2-architecture model from scratch with the character vocabulary, float32,
+  2048-token rows (RF traces of short instances are ~1-3k characters), batch 4, 30 steps: minutes on a CPU."""
+  from meta_rfft.config.defaults import tiny_arch  # pylint: disable=g-import-not-at-top
+  from meta_rfft.data.vocab import CharVocabulary  # pylint: disable=g-import-not-at-top
+  c.model = model_section(**tiny_arch(CharVocabulary().vocab_size, hidden_size=64, layers=2, heads=4,
+                                      kv_heads=2, intermediate_size=192))
+  c.init.checkpoint = ""
+  c.data.vocab = "char"
+  c.data.seq_len = 2048
+  c.train.steps = 30
+  c.train.batch_size = 4
+  c.eval.every = 10
+  c.eval.batches = 2
+  c.eval.early_stopping_patience = 0
+  c.checkpoint.every = 10
+  c.log_every = 5

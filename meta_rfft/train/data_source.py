@@ -1,0 +1,82 @@
+"""The trainer's view of its data: a resumable training iterator of host batches and fixed validation batches.
+
+`config.train.data_source` picks where batches come from:
+  - "pipeline": the seqio mixture of `config.data` (meta_rfft/data/pipeline.py), the real training data;
+  - "synthetic": random tokens in the batch format (synthetic.py), for throughput benchmarks.
+Both iterators have `save(directory)` / `restore(directory)`, which the checkpoint's `data` item calls.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Callable, Iterator
+
+import jax
+import numpy as np
+
+from meta_rfft.model.config import ModelConfig
+from meta_rfft.train.synthetic import SyntheticBatches
+
+SOURCES = ("pipeline", "synthetic")
+# Synthetic validation batches are drawn with a seed no training stream uses.
+_VALIDATION_SEED_OFFSET = 1_000_003
+
+
+@dataclasses.dataclass
+class Data:
+  train: Any  # iterator of host batches (dict of numpy [host_batch, seq_len]) with save/restore
+  validation: Callable[[], Iterator[dict]]  # a fresh pass over the same held-out batches at every call
+  seq_len: int
+
+  def example_batch(self) -> dict[str, np.ndarray]:
+    return next(iter(self.validation()))
+
+
+def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> Data:
+  """`hf_dir`: the HF folder the run started from; its tokenizer is used when `config.data.vocab` is ""."""
+  source = config.train.data_source
+  if source not in SOURCES:
+    raise ValueError(f"config.train.data_source={source!r} unknown; choose from {SOURCES}")
+  seq_len = int(config.data.seq_len)
+  n_val = int(config.eval.batches)
+  if source == "synthetic":
+    seed = int(config.data.seed)
+    train = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
+    held_out = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
+    return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
+  return _pipeline(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
+
+
+def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
+  from meta_rfft.data import pipeline, vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  spec = config.data.vocab
+  if not spec:
+    if not hf_dir:
+      raise ValueError("config.data.vocab is empty (= the tokenizer of config.init.checkpoint) but no "
+                       "config.init.checkpoint is set; use 'char' or a tokenizer.json path")
+    spec = hf_dir
+  vocab = vocab_lib.make_vocabulary(spec)
+  if vocab.vocab_size > model_cfg.vocab_size:
+    raise ValueError(f"config.data.vocab={spec!r} has {vocab.vocab_size} tokens but the model's embedding has "
+                     f"{model_cfg.vocab_size} rows (model.arch.vocab_size / the HF config.json)")
+  index, count = jax.process_index(), jax.process_count()
+  data_cfg = config.data.to_dict()
+  common = dict(seq_len=seq_len, host_batch_size=host_batch, process_index=index, process_count=count,
+                seed=int(config.data.seed))
+  train = pipeline.make_batch_iterator(data_cfg, vocab, **common)
+  cache: list[dict] = []
+
+  def validation():
+    # Read once, then the same batches every time. Every process yields exactly n_val batches (empty ones
+    # after its shard runs out) so that all of them take part in the same number of eval steps.
+    if not cache:
+      it = pipeline.make_batch_iterator(data_cfg, vocab, num_epochs=1, shuffle=False, split="validation",
+                                        **common)
+      for batch in itertools.islice(it, n_val):
+        cache.append(batch)
+      if not cache:
+        raise ValueError(f"config.data: mixture {config.data.mixture!r} has no validation examples")
+      while len(cache) < n_val:
+        cache.append({k: np.zeros_like(v) for k, v in cache[0].items()})
+    return iter(cache)
+  return Data(train, validation, seq_len)

@@ -1,0 +1,138 @@
+"""Per-step metrics: the FLOP formula behind MFU, peak FLOP/s by device kind, and where metrics are written
+(TensorBoard event files, WORKDIR/metrics.jsonl, a progress bar on a terminal or log lines otherwise).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Mapping
+
+import jax
+
+from meta_rfft.model.config import ModelConfig
+
+# Dense bf16 peak FLOP/s per device (vendor datasheets; no sparsity). Matched by substring of device_kind.
+PEAK_FLOPS = (
+    ("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L4", 121e12), ("A10", 125e12),
+    ("TPU v6", 918e12), ("TPU v5p", 459e12), ("TPU v5 lite", 197e12), ("TPU v5e", 197e12),
+    ("TPU v4", 275e12), ("TPU v3", 123e12),
+)
+# A CPU has no meaningful datasheet peak: this NOMINAL figure (a few AVX-512 cores' worth) only makes the MFU
+# column non-empty on CPU runs; it is labelled as such in the metrics ("peak_flops_nominal": true).
+CPU_NOMINAL_PEAK_FLOPS = 1e11
+
+
+def peak_flops(device: jax.Device) -> tuple[float, bool]:
+  """(peak FLOP/s of one device, whether the figure is nominal rather than a datasheet value)."""
+  kind = getattr(device, "device_kind", "") or ""
+  for name, flops in PEAK_FLOPS:
+    if name.lower() in kind.lower():
+      return flops, False
+  return CPU_NOMINAL_PEAK_FLOPS, True
+
+
+def matmul_params(cfg: ModelConfig) -> int:
+  """Parameters used in matmuls per token: every layer's projections plus the LM head (tied or not); the
+  embedding lookup is a gather and costs no FLOPs."""
+  norms = cfg.hidden_size * (2 * cfg.num_layers + 1)
+  lookup = 0 if cfg.tie_word_embeddings else cfg.vocab_size * cfg.hidden_size  # tied: the table IS the head
+  return cfg.num_params - norms - lookup
+
+
+def train_flops_per_token(cfg: ModelConfig, seq_len: int, trainable_fraction: float = 1.0) -> float:
+  """Model FLOPs to train on one token, written down:
+
+    weights:   forward 2*N, backward 2*N for activation gradients + 2*N_trainable for weight gradients
+               -> (4 + 2 * trainable_fraction) * N; full fine-tuning gives the usual 6*N.
+    attention: per layer and token, Q.K^T and P.V each cost 2 * seq_len * heads * head_dim forward, x3 with the
+               backward -> 12 * layers * heads * head_dim * seq_len (the full L x L product is computed and
+               masked, so no causal halving).
+  N = matmul_params(cfg). Adapter matmuls (rank r) are left out: under 1% for the ranks used.
+  """
+  n = matmul_params(cfg)
+  attention = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq_len
+  return (4 + 2 * trainable_fraction) * n + attention
+
+
+class MetricsWriter:
+  """metrics.jsonl (one object per step, `step` and `loss` among its keys) and TensorBoard, process 0 only."""
+
+  def __init__(self, workdir: str, *, resume_step: int | None):
+    self.enabled = jax.process_index() == 0
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    if not self.enabled:
+      return
+    if resume_step is not None and os.path.exists(self.path):
+      # Steps after the restored checkpoint were lost with the killed run: drop them so the file is one curve.
+      with open(self.path) as f:
+        kept = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+      tmp = self.path + ".tmp"
+      with open(tmp, "w") as f:
+        f.writelines(kept)
+      os.replace(tmp, self.path)
+    elif resume_step is None and os.path.exists(self.path):
+      os.remove(self.path)
+    self.jsonl = open(self.path, "a")
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, step: int, scalars: Mapping[str, float]) -> None:
+    if not self.enabled:
+      return
+    record = {"step": int(step), **{k: _plain(v) for k, v in scalars.items()}}
+    self.jsonl.write(json.dumps(record) + "\n")
+    self.jsonl.flush()
+    for k, v in record.items():
+      if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        self.tb.add_scalar(k, v, step)
+
+  def close(self) -> None:
+    if self.enabled:
+      self.jsonl.close()
+      self.tb.close()
+
+
+def _plain(v):
+  if hasattr(v, "item"):
+    v = v.item()
+  return v
+
+
+class Progress:
+  """A tqdm bar with ETA on a terminal; otherwise a plain line every `every` steps (and at the last step)."""
+
+  def __init__(self, start: int, total: int, every: int, stream=None):
+    self.stream = stream or sys.stderr
+    self.total, self.every = total, max(1, every)
+    self.bar = None
+    self.t0, self.s0 = time.time(), start
+    if self.stream.isatty() and jax.process_index() == 0:
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      self.bar = tqdm(total=total, initial=start, file=self.stream, dynamic_ncols=True, unit="step")
+
+  def update(self, step: int, scalars: Mapping[str, float]) -> None:
+    if jax.process_index() != 0:
+      return
+    short = {k: scalars[k] for k in ("loss", "grad_norm", "tokens_per_s", "mfu") if k in scalars}
+    if self.bar is not None:
+      self.bar.update(step - self.bar.n)
+      self.bar.set_postfix({k: f"{v:.4g}" for k, v in short.items()}, refresh=False)
+      return
+    if step % self.every == 0 or step == self.total:
+      done = step - self.s0
+      eta = (time.time() - self.t0) / done * (self.total - step) if done > 0 else float("nan")
+      fields = " ".join(f"{k}={v:.4g}" for k, v in short.items())
+      print(f"step {step}/{self.total} {fields} eta={eta:.0f}s", file=self.stream, flush=True)
+
+  def message(self, text: str) -> None:
+    if self.bar is not None:
+      self.bar.write(text, file=self.stream)
+    elif jax.process_index() == 0:
+      print(text, file=self.stream, flush=True)
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()

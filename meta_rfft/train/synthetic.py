@@ -1,0 +1,73 @@
+"""Random-token batches in the batch format, for throughput benchmarks and tests that need no task data.
+
+Each row packs 1-3 examples of random length; each example has a prompt (loss weight 0) and a target part
+(loss weight 1); the rest of the row is padding (segment 0). Batch `i` of process `p` is a pure function of
+(seed, p, i), so the iterator's whole state is the index `i`: `save`/`restore` have the interface of the data
+pipeline's iterator (meta_rfft/data/pipeline.py) and resume exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+STATE_FILE = "synthetic_iterator.json"
+
+
+class SyntheticBatches:
+
+  def __init__(self, batch_size: int, seq_len: int, vocab_size: int, *, seed: int = 0, first_token: int = 3):
+    if seq_len < 8:
+      raise ValueError(f"synthetic batches need seq_len >= 8, got {seq_len}")
+    self.batch_size, self.seq_len, self.vocab_size = batch_size, seq_len, vocab_size
+    self.seed, self.first_token = seed, first_token  # ids below first_token are left for pad/BOS/EOS
+    self.index = 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    batch = self.batch_at(self.index)
+    self.index += 1
+    return batch
+
+  def batch_at(self, index: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([self.seed, jax.process_index(), index])
+    b, length = self.batch_size, self.seq_len
+    out = {k: np.zeros((b, length), np.int32) for k in ("input_tokens", "target_tokens", "segment_ids",
+                                                         "positions")}
+    out["loss_weights"] = np.zeros((b, length), np.float32)
+    for row in range(b):
+      start = 0
+      for seg in range(1, int(rng.integers(1, 4)) + 1):
+        n = int(rng.integers(4, max(5, length // 2)))
+        n = min(n, length - start)
+        if n < 4:
+          break
+        seq = rng.integers(self.first_token, self.vocab_size, n + 1).astype(np.int32)
+        prompt = int(rng.integers(1, n - 1))
+        sl = slice(start, start + n)
+        out["input_tokens"][row, sl] = seq[:-1]
+        out["target_tokens"][row, sl] = seq[1:]
+        out["loss_weights"][row, start + prompt - 1:start + n] = 1.0
+        out["segment_ids"][row, sl] = seg
+        out["positions"][row, sl] = np.arange(n)
+        start += n
+    return out
+
+  def save(self, directory: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, STATE_FILE + ".tmp")
+    with open(tmp, "w") as f:
+      json.dump({"index": self.index, "seed": self.seed}, f)
+    os.replace(tmp, os.path.join(directory, STATE_FILE))
+
+  def restore(self, directory: str) -> None:
+    path = os.path.join(directory, STATE_FILE)
+    with open(path) as f:
+      state = json.load(f)
+    if state["seed"] != self.seed:
+      raise ValueError(f"{path}: saved with seed {state['seed']}, this run uses {self.seed}")
+    self.index = int(state["index"])

@@ -1,0 +1,247 @@
+"""The trainer: `python -m meta_rfft.train --config=configs/FILE.py[:arg] --workdir=DIR [--config.x=y ...]`.
+
+One program for both Meta-RFFT stages (RF-pretraining on the rule-following mixture, adaptation to a held-out
+task), on one CPU, one GPU or a TPU pod. The flow, in the order of the sections below:
+  mesh -> data -> model (resume > converted HF checkpoint > random init) -> step -> loop (metrics,
+  validation, checkpoints) -> final save.
+Running the same command again after any interruption (SIGKILL included) continues from the last complete
+checkpoint and reproduces exactly what an uninterrupted run would have produced.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from meta_rfft import distributed
+from meta_rfft.config.loader import main_with_config, save_config
+from meta_rfft.model.config import from_run_config, load_hf_config
+from meta_rfft.sharding.rules import normalize_rules
+from meta_rfft.train import data_source, metrics as metrics_lib, run_state, step as step_lib
+from meta_rfft.train.checkpointing import Checkpoints
+
+
+class NonFiniteLoss(RuntimeError):
+  """The loss (or gradient norm) became NaN/inf; the run stopped without saving the bad state."""
+
+
+@dataclasses.dataclass
+class Result:
+  """What a finished (or stopped) run leaves behind, for tests and callers."""
+  step: int
+  stop_reason: str  # "done" | "early_stopping" | "preempted"
+  losses: dict  # step -> training loss of the steps run by THIS invocation
+  val_losses: dict  # step -> validation loss
+  trainable: Any  # final trainable params (pure dict of jax.Arrays)
+  frozen: Any  # final frozen params ({} for full fine-tuning)
+  traces: dict  # how many times the train/eval steps were traced (compiled)
+
+
+def _log(text: str) -> None:
+  if jax.process_index() == 0:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
+  """WORKDIR/hf/ gets the HF config + tokenizer files this run started from, for export and evaluation."""
+  if jax.process_index() != 0:
+    return
+  dest = os.path.join(workdir, "hf")
+  os.makedirs(dest, exist_ok=True)
+  src = hf_dir or config.model.hf_config or ""
+  if src and os.path.isfile(src):
+    src = os.path.dirname(src)
+  if src:
+    for name in os.listdir(src):
+      path = os.path.join(src, name)
+      if os.path.isfile(path) and not name.endswith((".safetensors", ".bin", ".pt")):
+        shutil.copy2(path, os.path.join(dest, name))
+  else:  # a from-scratch model: its architecture, written as the config.json a HF model of it would have
+    with open(os.path.join(dest, "config.json.tmp"), "w") as f:
+      json.dump(arch, f, indent=2, sort_keys=True)
+    os.replace(os.path.join(dest, "config.json.tmp"), os.path.join(dest, "config.json"))
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | None = None) -> Result:
+  # ---- mesh ------------------------------------------------------------------------------------------------
+  distributed.initialize(config)
+  mesh = distributed.global_mesh_from_config(config.mesh)
+  rules = normalize_rules(dict(config.sharding.rules))
+  workdir = os.path.abspath(workdir)
+  if jax.process_index() == 0:
+    save_config(config, workdir, argv)
+  _log(f"[train] mesh {distributed.describe(mesh)}; workdir {workdir}")
+
+  # ---- model config ----------------------------------------------------------------------------------------
+  init_dir = os.path.abspath(config.init.checkpoint) if config.init.checkpoint else ""
+  hf_dir = ""
+  if init_dir:
+    from meta_rfft.convert.sources import resolve  # pylint: disable=g-import-not-at-top
+    hf_dir = resolve(init_dir).hf_dir
+    hf = load_hf_config(hf_dir)
+  elif config.model.hf_config:
+    hf = load_hf_config(config.model.hf_config)
+  else:
+    hf = dict(config.model.arch)
+  model_cfg = from_run_config(config.model, hf)
+  _copy_hf_files(config, hf_dir, workdir, hf)
+
+  # ---- data ------------------------------------------------------------------------------------------------
+  global_batch, tc = int(config.train.batch_size), config.train
+  if global_batch % jax.process_count():
+    raise ValueError(f"config.train.batch_size={global_batch} must be divisible by the {jax.process_count()} "
+                     f"processes")
+  data = data_source.make(config, model_cfg, global_batch // jax.process_count(), hf_dir)
+  seq_len = data.seq_len
+  # ---- model, optimizer, shardings, jitted steps ---------------------------------------------------------
+  setup = run_state.build(config, model_cfg, mesh, rules, global_batch=global_batch, seq_len=seq_len)
+  fns = setup.fns
+  if config.compile_only:
+    batch = {k: jax.ShapeDtypeStruct((global_batch, seq_len), v.dtype, sharding=fns.batch_sharding)
+             for k, v in data.example_batch().items()}
+    code = distributed.compile_only(fns.train, setup.abstract_state(), setup.frozen_abstract, batch,
+                                    budget=config.device_memory_budget or None)
+    return Result(0, "compile_only" if code == 0 else "does_not_fit", {}, {}, None, None, fns.traces)
+
+  # ---- weights: resume > converted checkpoint > random init ------------------------------------------------
+  ckpts = Checkpoints(workdir, keep=int(config.checkpoint.keep), async_save=bool(config.checkpoint.async_save),
+                      warn=_log)
+  restored = ckpts.restore_latest(params=setup.parts.abstract_params, adapters=setup.parts.abstract_adapters,
+                                  opt_state=setup.opt_abstract, iterator=data.train)
+  meta = {"adapter": config.adapter.to_dict(), "best_val_loss": None, "evals_since_best": 0}
+  if restored is not None:
+    start = restored.step
+    state, frozen = run_state.make_state(setup, restored.params, restored.adapters, restored.opt_state, start)
+    meta.update({k: restored.meta[k] for k in ("best_val_loss", "evals_since_best") if k in restored.meta})
+    _log(f"[train] resumed from {ckpts.directory}/{start}")
+  else:
+    start = 0
+    state, frozen = run_state.make_state(setup, *run_state.initial_weights(setup, config, init_dir))
+    _log(f"[train] initialised from {init_dir or f'random weights (seed {config.init.seed})'}; "
+         f"{model_cfg.num_params / 1e6:.2f}M parameters")
+
+  def save(step: int) -> None:
+    params, adapters = run_state.checkpoint_items(setup, state, frozen)
+    ckpts.save(step, params=params, adapters=adapters, opt_state=state["opt_state"], iterator=data.train,
+               meta=meta)
+
+  # ---- metrics ---------------------------------------------------------------------------------------------
+  n_trainable = setup.n_trainable
+  flops_per_token = metrics_lib.train_flops_per_token(
+      model_cfg, seq_len, min(1.0, n_trainable / max(1, metrics_lib.matmul_params(model_cfg))))
+  peak, nominal = metrics_lib.peak_flops(jax.devices()[0])
+  writer = metrics_lib.MetricsWriter(workdir, resume_step=start if restored is not None else None)
+  total = int(tc.steps)
+  progress = metrics_lib.Progress(start, total, int(config.log_every))
+  if total > start:
+    _log(f"[train] steps {start}->{total}, global batch {global_batch} x {seq_len} tokens, "
+         f"{int(tc.micro_batches)} micro-batch(es), {n_trainable / 1e6:.3f}M trainable parameters "
+         f"({config.adapter.method}); peak {peak:.3g} FLOP/s per device{' (NOMINAL CPU figure)' if nominal else ''}")
+
+  # ---- the loop --------------------------------------------------------------------------------------------
+  preempted = {"flag": False}
+  previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
+  losses, val_losses, stop_reason, step = {}, {}, "done", start
+  eval_every, save_every = int(config.eval.every), int(config.checkpoint.every)
+  try:
+    last = time.perf_counter()
+    while step < total:
+      batch = step_lib.put_batch(next(data.train), fns.batch_sharding, global_batch)
+      state, m = fns.train(state, frozen, batch)
+      m = jax.device_get(m)
+      step += 1
+      now = time.perf_counter()
+      dt, last = now - last, now
+      loss = float(m["loss"])
+      if not (math.isfinite(loss) and math.isfinite(float(m["grad_norm"]))):
+        ckpts.wait()
+        good = ckpts.all_steps()
+        raise NonFiniteLoss(
+            f"non-finite training loss ({loss}) or gradient norm ({float(m['grad_norm'])}) at step {step}; "
+            f"stopping without saving. Last good checkpoint: "
+            + (f"{ckpts.directory}/{good[-1]}" if good else "none"))
+      tokens_per_s = global_batch * seq_len / dt
+      scalars = {"loss": loss, "learning_rate": float(m["learning_rate"]), "grad_norm": float(m["grad_norm"]),
+                 "target_tokens": float(m["target_tokens"]), "step_time_s": dt, "tokens_per_s": tokens_per_s,
+                 "mfu": flops_per_token * tokens_per_s / (peak * jax.device_count()),
+                 "peak_flops_nominal": nominal}
+      losses[step] = loss
+      if eval_every and (step % eval_every == 0 or step == total):
+        val = _validate(fns, state["params"], frozen, data, global_batch)
+        val_losses[step] = scalars["val_loss"] = val
+        if meta["best_val_loss"] is None or val < meta["best_val_loss"]:
+          meta["best_val_loss"], meta["evals_since_best"] = val, 0
+        else:
+          meta["evals_since_best"] += 1
+        last = time.perf_counter()  # validation time is not training step time
+      writer.write(step, scalars)
+      progress.update(step, scalars)
+      patience = int(config.eval.early_stopping_patience)
+      if patience and meta["evals_since_best"] >= patience:
+        stop_reason = "early_stopping"
+        progress.message(f"[train] early stopping at step {step}: validation loss has not improved on "
+                         f"{meta['best_val_loss']:.4f} for {patience} evaluations")
+      # One process: our own SIGTERM flag. Several: JAX's sync point, so that every host stops at one step.
+      if (preempted["flag"] if jax.process_count() == 1 else distributed.preemption_sync_point(step)):
+        stop_reason = "preempted"
+        progress.message(f"[train] SIGTERM: saving step {step} and stopping")
+      if stop_reason != "done" or step == total:
+        break
+      if save_every and step % save_every == 0:
+        save(step)
+        last = time.perf_counter()  # nor is the (blocking part of the) checkpoint save
+    if step > start or not ckpts.all_steps():
+      save(step)
+    ckpts.wait()
+  finally:
+    signal.signal(signal.SIGTERM, previous_handler)
+    progress.close()
+    writer.close()
+    ckpts.close()
+  _log(f"[train] stopped at step {step} ({stop_reason}); checkpoints in {ckpts.directory}")
+  return Result(step, stop_reason, losses, val_losses, state["params"], frozen, dict(fns.traces))
+
+
+def _validate(fns: step_lib.StepFunctions, trainable, frozen, data: data_source.Data, global_batch: int) -> float:
+  """Token-weighted mean loss over the held-out batches (the same batches at every evaluation)."""
+  loss_sum, tokens = 0.0, 0.0
+  for host_batch in data.validation():
+    s, n = fns.evaluate(trainable, frozen, step_lib.put_batch(host_batch, fns.batch_sharding, global_batch))
+    loss_sum, tokens = loss_sum + float(s), tokens + float(n)
+  if tokens == 0:
+    raise ValueError("validation data has no target tokens (config.eval.batches, data.split)")
+  return loss_sum / tokens
+
+
+def main(argv: list[str]) -> None:
+  config, rest = main_with_config(argv)
+  workdir = None
+  for i, arg in enumerate(rest):
+    if arg.startswith("--workdir="):
+      workdir = arg.split("=", 1)[1]
+    elif arg == "--workdir" and i + 1 < len(rest):
+      workdir = rest[i + 1]
+  unknown = [a for a in rest if not a.startswith("--workdir") and a != workdir]
+  if unknown or not workdir:
+    print(f"error: usage: python -m meta_rfft.train --config=FILE[:arg] --workdir=DIR [--config.x=y ...]"
+          + (f"; unexpected arguments {unknown}" if unknown else "; --workdir is required"), file=sys.stderr)
+    sys.exit(2)
+  try:
+    result = train(config, workdir, ["python", "-m", "meta_rfft.train", *argv])
+  except NonFiniteLoss as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(3)
+  if result.stop_reason == "does_not_fit":
+    sys.exit(1)
+  if result.stop_reason == "preempted":
+    sys.exit(143)  # 128 + SIGTERM: the run did not finish; the same command resumes it
