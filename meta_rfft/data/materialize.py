@@ -25,7 +25,7 @@ SPLITS = ("train", "validation", "test")
 SEED_OFFSET = {"train": 0, "validation": 4_000_000, "test": 7_000_000}
 MAX_PER_LENGTH = 3_000_000
 # Bump when the rendered text changes (trace format, prompt templates), so that old builds are not reused.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ Compactness: a read variable whose rendering is longer than LONG_VALUE character
 changed since it was last shown (a list being scanned is not re-printed at every step; `x[i]` is shown); a
 `for` header shows what it reads when the loop starts, not at every iteration (Python evaluates the
 iterable once).
+An assignment whose line already reads `name = <the value written>` (`total = 0`) has no `->` line.
 The scratchpad format keeps only the `->` lines (without the arrow) and the answer.
 """
 from __future__ import annotations
@@ -167,8 +168,10 @@ def render_rf(trace: Trace) -> str:
       out.append(_pairs(step.reads))
     if step.decision:
       out.append(step.decision)
-    if step.writes:
-      out.append("-> " + _pairs(step.writes))
+    # `total = 0`, `kinds = {...}`: the line itself already states the value written; do not repeat it.
+    writes = tuple(w for w in step.writes if step.text != f"{w[0]} = {w[1]}")
+    if writes:
+      out.append("-> " + _pairs(writes))
   out.append(ANSWER_PREFIX + trace.answer)
   return "\n".join(out)
 

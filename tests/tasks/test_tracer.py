@@ -34,7 +34,6 @@ while num > 9:
 num = 28
 enter the loop
 total = 0
--> total = 0
 for d in str(num):
 num = 28
 enter the loop
@@ -57,7 +56,6 @@ while num > 9:
 num = 10
 enter the loop
 total = 0
--> total = 0
 for d in str(num):
 num = 10
 enter the loop
@@ -84,6 +82,7 @@ num = 1
 So the answer is 1"""
   assert tracer.render_rf(trace) == expected
   assert trace.loop_iterations == 6
+  # The scratchpad keeps every write, also the ones a recited line states (`total = 0`).
   assert tracer.render_scratchpad(trace).splitlines()[:3] == ["total = 0", "d = '2'", "total = 2"]
 
 
