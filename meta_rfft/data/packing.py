@@ -99,7 +99,8 @@ class Packer:
 
   def _finish(self, row: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     L = self.seq_len
-    out = {"input_tokens": np.full(L, self.pad_id, np.int32), "target_tokens": np.full(L, self.pad_id, np.int32),
+    out = {"input_tokens": np.full(L, self.pad_id, np.int32),
+           "target_tokens": np.full(L, self.pad_id, np.int32),
            "loss_weights": np.zeros(L, np.float32), "segment_ids": np.zeros(L, np.int32),
            "positions": np.zeros(L, np.int32)}
     at = 0

@@ -78,16 +78,22 @@ def parse_rates(value: Any) -> dict[str, float]:
   return rates
 
 
-def _select(dataset: tf.data.Dataset, fmt: str) -> tf.data.Dataset:
+def _select_and_tokenize(dataset: tf.data.Dataset, output_features, fmt: str) -> tf.data.Dataset:
+  """Picks the format's texts and tokenises them: one map (one traced function) per task, not two."""
+  vocab = output_features["inputs"].vocabulary
+
   def fn(ex):
-    out = {"inputs": ex[f"{fmt}_inputs"], "targets": ex[f"{fmt}_targets"]}
+    out = {"inputs": vocab.encode_tf(ex[f"{fmt}_inputs"]), "targets": vocab.encode_tf(ex[f"{fmt}_targets"])}
     out.update({k: ex[k] for k in PASSTHROUGH})
     return out
   return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _read(path: str, task_id: str, split: str, shuffle_files: bool, seed: int | None = None):
-  return tfds_data.read_split(pathlib.Path(path), task_id, split, shuffle_files=shuffle_files, seed=seed)
+def _read(path: str, task_id: str, fmt: str, split: str, shuffle_files: bool, seed: int | None = None):
+  # One file per split: file order needs no shuffling; examples are stored in a shuffled order.
+  del shuffle_files, seed
+  fields = (f"{fmt}_inputs", f"{fmt}_targets") + PASSTHROUGH
+  return tfds_data.read_fields(pathlib.Path(path), task_id, split, fields)
 
 
 def _add_task(name: str, **kwargs) -> None:
@@ -119,11 +125,11 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
       name = task_name(task_id, fmt)
       _add_task(
           name,
-          source=seqio.FunctionDataSource(functools.partial(_read, str(path), task_id), splits=list(parts),
-                                          num_input_examples=counts, caching_permitted=False),
-          # No pretokenized copies: every task's shuffle buffer is part of the iterator checkpoint.
-          preprocessors=[functools.partial(_select, fmt=fmt),
-                         functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False)],
+          source=seqio.FunctionDataSource(functools.partial(_read, str(path), task_id, fmt),
+                                          splits=list(parts), num_input_examples=counts,
+                                          caching_permitted=False),
+          # Token ids only, no text copies: every task's shuffle buffer is part of the iterator checkpoint.
+          preprocessors=[functools.partial(_select_and_tokenize, fmt=fmt)],
           output_features=features, shuffle_buffer_size=int(data_cfg["shuffle_buffer"]))
       names.append((task_id, fmt, name))
   mixtures = []

@@ -93,6 +93,29 @@ def read_split(path: pathlib.Path, task_id: str, split: str, shuffle_files: bool
   return reader.as_dataset(split=name, shuffle_files=shuffle_files, read_config=config)
 
 
+_INT_FIELDS = {"length": tf.int32, "seed": tf.int64}
+
+
+def read_fields(path: pathlib.Path, task_id: str, split: str, fields: tuple[str, ...]) -> tf.data.Dataset:
+  """Like read_split (same examples, same order) but parsing only `fields`, straight from the files.
+
+  Building a pipeline over many tasks is dominated by tracing each split's decoding function; TFDS's
+  decodes every stored feature, this one only what a format needs.
+  """
+  reader = _reader(str(path))
+  name = materialize.tfds_split_name(task_id, split)
+  if name not in reader.info.splits:
+    raise ValueError(f"task {task_id!r} has no {split!r} split in {path} (built with per_length 0, or the "
+                     "task was not in data.build.tasks)")
+  files = [str(f) for f in reader.info.splits[name].filepaths]
+  spec = {k: tf.io.FixedLenFeature([], tf.int64 if k in _INT_FIELDS else tf.string) for k in fields}
+
+  def parse(record):
+    ex = tf.io.parse_single_example(record, spec)
+    return {k: tf.cast(v, _INT_FIELDS[k]) if k in _INT_FIELDS else v for k, v in ex.items()}
+  return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def num_examples(path: pathlib.Path, task_id: str, split: str) -> int:
   splits = _reader(str(path)).info.splits
   name = materialize.tfds_split_name(task_id, split)

@@ -6,8 +6,9 @@
 
 TASK_OR_MIXTURE: a task id, `rf_pretrain` or `heldout` (all tasks of that split), or a comma-separated list
 of those. A length outside a named task's range is an error; tasks that come in through a split name skip
-the lengths outside their range (with a note). Export writes one JSON object a line: task, length, seed, inputs, targets, answer; example k of a
-(task, length) uses seed `--seed + k`, the same instances the TFDS builder draws for the same seeds.
+the lengths outside their range (with a note). Export writes one JSON object a line: task, length, seed,
+inputs, targets, answer; example k of a (task, length) uses seed `--seed + k`: with `--seed 0`, the
+instances of the TFDS train split of build seed 0.
 """
 from __future__ import annotations
 

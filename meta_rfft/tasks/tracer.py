@@ -10,7 +10,7 @@ The rendered trace, one block per executed line (the paper's format, made compac
     total += int(d)          <- the line, recited
     total = 3, d = '5'       <- the values it reads, before it runs (subscripts such as `x[i]` included)
     enter the loop           <- loop headers: "enter the loop" / "do not enter"; `if`/`elif`: "True" / "False"
-    -> total = 8             <- every variable it changed, after it ran
+    -> total = 8             <- every variable it changed or assigned, after it ran
     ...
     So the answer is 8       <- format_answer(the rule's actual return value)
 
@@ -19,7 +19,7 @@ changed since it was last shown (a list being scanned is not re-printed at every
 `for` header shows what it reads when the loop starts, not at every iteration (Python evaluates the
 iterable once).
 An assignment whose line already reads `name = <the value written>` (`total = 0`) has no `->` line.
-The scratchpad format keeps only the `->` lines (without the arrow) and the answer.
+The scratchpad format keeps only the writes (all of them, without the arrow) and the answer.
 """
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ def train_tokenizer(path: pathlib.Path) -> pathlib.Path:
   tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
   tok.decoder = decoders.ByteLevel()
   tok.train_from_iterator(texts, trainers.BpeTrainer(
-      vocab_size=4000, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+      vocab_size=4000, special_tokens=["<|endoftext|>"],
+      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
   path.mkdir(parents=True, exist_ok=True)
   tok.save(str(path / "tokenizer.json"))
   return path / "tokenizer.json"
@@ -106,7 +107,8 @@ def main() -> None:
       "benchmark": "data_throughput", "mixture": "meta_rfft.rf_pretrain.rf", "seq_len": SEQ_LEN,
       "cpu_cores": 1, "tasks": len(registry.tasks_in_split("rf_pretrain")), "examples_built": n_examples,
       "build_s_or_0_if_reused": build_s, "reference_consumed_tokens_per_s_7b_v5e8": CONSUMED_7B_V5E8,
-      "goal_tokens_per_s": GOAL, "shuffle_buffer_per_task": cfg.shuffle_buffer, "results": results, "python": sys.version.split()[0],
+      "goal_tokens_per_s": GOAL, "shuffle_buffer_per_task": cfg.shuffle_buffer, "results": results,
+      "python": sys.version.split()[0],
       "machine": platform.processor() or platform.machine(),
       "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }

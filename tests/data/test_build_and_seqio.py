@@ -106,7 +106,8 @@ def test_parallel_rendering_gives_the_same_examples(data_cfg):
 def test_build_entry_point(tmp_path, capsys):
   from meta_rfft.data.__main__ import main
   args = [f"--config={registry.REPO_ROOT / 'configs' / 'data.py'}:small", f"--config.data.data_dir={tmp_path}",
-          "--config.data.build.tasks=nupa_length_integer", "--config.data.build.splits.test.heldout.lengths=1-3"]
+          "--config.data.build.tasks=nupa_length_integer",
+          "--config.data.build.splits.test.heldout.lengths=1-3"]
   assert main(args) == 0
   out = capsys.readouterr().out
   assert "train: 100 examples" in out and "test: 60 examples" in out and str(tmp_path) in out

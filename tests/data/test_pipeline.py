@@ -65,7 +65,7 @@ def test_packer_first_fit():
                   "loss_weights": np.ones(n, np.float32)}
   assert p.add(ex(6)) == [] and p.add(ex(5)) == []  # two open rows
   assert p.add(ex(4)) and len(p.open) == 1  # fills row 1 exactly -> emitted
-  rows = p.add(ex(7))  # fits nowhere, two rows open already? no: one open (5), opens a second
+  rows = p.add(ex(7))  # fits in no open row (one is open, 5 used): a second row opens
   assert rows == [] and len(p.open) == 2
   (row,) = p.add(ex(8))  # fits nowhere and both bins open: the fullest (7) goes out
   assert row["segment_ids"].tolist() == [1] * 7 + [0] * 3 and row["positions"][:7].tolist() == list(range(7))

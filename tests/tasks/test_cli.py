@@ -35,7 +35,8 @@ def test_export_task_and_mixture(tmp_path):
   assert len(rows) == 2 * 2 * 3
   first = rows[0]
   assert set(first) == {"task", "length", "seed", "inputs", "targets", "answer"}
-  expected = formats.make_example(registry.get_task(first["task"]), first["length"], first["seed"], "scratchpad")
+  task = registry.get_task(first["task"])
+  expected = formats.make_example(task, first["length"], first["seed"], "scratchpad")
   assert (first["inputs"], first["targets"], first["answer"]) == (expected.inputs, expected.targets,
                                                                    expected.answer)
   mixture = tmp_path / "m.jsonl"
@@ -43,8 +44,9 @@ def test_export_task_and_mixture(tmp_path):
                "--out", str(mixture)]) == 0
   tasks = {json.loads(line)["task"] for line in mixture.read_text().splitlines()}
   assert tasks == {t.id for t in registry.tasks_in_split("rf_pretrain") if t.min_length <= 2}
-  assert main(["export", "lc_258", "--lengths", "0-2", "--num", "1", "--out", str(tmp_path / "bad.jsonl")]) == 2
-  assert not (tmp_path / "bad.jsonl").exists()
+  bad = tmp_path / "bad.jsonl"
+  assert main(["export", "lc_258", "--lengths", "0-2", "--num", "1", "--out", str(bad)]) == 2
+  assert not bad.exists()
 
 
 def test_parse_lengths_and_module_entry_point():
