@@ -7,7 +7,7 @@ target_tokens, loss_weights, segment_ids, positions) and, for `single_pass`, the
 Both methods train on exactly the same conversations and tokens: a conversation whose single-pass row does not
 fit `seq_len` is dropped in both (and counted in a logged warning); N-pass examples are never longer than the
 conversation's single-pass row. Examples are placed in order, each into the first row with room; a batch ends
-at the first example that does not fit. The order is a per-epoch permutation of this host's share of the
+at the first example that does not fit, or at the end of an epoch. The order is a per-epoch permutation of this host's share of the
 conversations (conversation i belongs to process i % process_count), so the whole iterator state is
 (epoch, conversation index, example index) and `save`/`restore` resume exactly.
 """
@@ -64,6 +64,7 @@ class MultiTurnBatches:
                        f"{process_count} (had {len(mine)})")
     self.epoch, self.conv, self.example = 0, 0, 0
     self._order_epoch, self._order = None, None
+    self._cached_index, self._cached = None, None
 
   def order(self) -> np.ndarray:
     if self._order_epoch != self.epoch:
@@ -73,6 +74,13 @@ class MultiTurnBatches:
       self._order_epoch = self.epoch
     return self._order
 
+  def _examples(self, index: int) -> list[dict[str, np.ndarray]]:
+    # The conversation being placed is asked for once per example: lay it out once.
+    if self._cached_index != index:
+      self._cached = examples_of(self.conversations[index], self.method)
+      self._cached_index = index
+    return self._cached
+
   def __iter__(self):
     return self
 
@@ -80,9 +88,8 @@ class MultiTurnBatches:
     if not self.repeat and self.epoch > 0:
       raise StopIteration
     packer = RowPacker(self.keys, self.batch_size, self.seq_len)
-    while self.repeat or self.epoch == 0:
-      turns = self.conversations[self.order()[self.conv]]
-      examples = examples_of(turns, self.method)
+    while True:
+      examples = self._examples(int(self.order()[self.conv]))
       example = examples[self.example]
       if not packer.fits([example["input_tokens"].size]):
         if packer.empty:  # cannot happen: every example is at most seq_len long
@@ -94,6 +101,7 @@ class MultiTurnBatches:
         self.example, self.conv = 0, self.conv + 1
         if self.conv == len(self.conversations):
           self.conv, self.epoch = 0, self.epoch + 1
+          break  # a batch never spans two epochs (so a one-epoch batch holds each conversation once)
     return packer.batch
 
   def state(self) -> dict:

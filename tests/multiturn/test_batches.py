@@ -71,6 +71,14 @@ def test_resume_is_exact(tokenized, method, tmp_path):
     other.restore(str(tmp_path))
 
 
+def test_a_batch_never_spans_two_epochs(tokenized):
+  kept = [c for c in tokenized if layout.single_pass_length(c) <= SEQ_LEN]
+  for method in ("single_pass", "n_pass"):
+    it = MultiTurnBatches(tokenized, method, 64, SEQ_LEN, seed=1)
+    for epoch in range(2):
+      assert next(it)["loss_weights"].sum() == sum(layout.trained_tokens(c) for c in kept), (method, epoch)
+
+
 def test_hosts_read_disjoint_conversations(tokenized):
   seen = []
   for p in range(2):
@@ -113,10 +121,9 @@ def test_training_step_agrees_between_methods(conversations, encoder, tmp_path):
   for method in ("single_pass", "n_pass"):
     cfg = ml_collections.ConfigDict({"multi_turn": method, "conversations": str(path)})
     it = from_data_config(cfg, enc, 6, SEQ_LEN, seed=0)
-    it.repeat, it.shuffle = False, False
-    batches = list(it)
-    assert len(batches) == 1, f"{method}: the whole set must fit one batch for a one-step comparison"
-    (loss, tokens), grads = loss_and_grads(params, batches[0])
+    batch = next(it)  # a batch never spans two epochs: with enough rows it is exactly the whole set
+    assert it.epoch == 1 and it.conv == 0, f"{method}: the whole set must fit one batch"
+    (loss, tokens), grads = loss_and_grads(params, batch)
     results[method] = (float(loss), float(tokens), grads)
   (l1, n1, g1), (l2, n2, g2) = results["single_pass"], results["n_pass"]
   assert n1 == n2 > 0
