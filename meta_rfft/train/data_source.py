@@ -44,6 +44,9 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
     train = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
     held_out = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
     return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
+  if config.data.get("multi_turn"):  # multi-turn conversations (issue 9): meta_rfft/multiturn/train_data.py
+    from meta_rfft.multiturn import train_data  # pylint: disable=g-import-not-at-top
+    return train_data.make(config, model_cfg, host_batch, hf_dir, Data)
   return _pipeline(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
 
 
