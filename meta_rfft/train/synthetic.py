@@ -1,9 +1,10 @@
 """Random-token batches in the batch format, for throughput benchmarks and tests that need no task data.
 
 Each row packs 1-3 examples of random length; each example has a prompt (loss weight 0) and a target part
-(loss weight 1); the rest of the row is padding (segment 0). Batch `i` of process `p` is a pure function of
-(seed, p, i), so the iterator's whole state is the index `i`: `save`/`restore` have the interface of the data
-pipeline's iterator (meta_rfft/data/pipeline.py) and resume exactly.
+(loss weight 1); the rest of the row is padding (segment 0). Global batch `i` is a pure function of (seed, i)
+and each process keeps its own rows of it, so the iterator's whole state is the index `i` whatever the process
+count: `save`/`restore` have the interface of the data pipeline's iterator (meta_rfft/data/pipeline.py) and
+resume exactly.
 """
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ class SyntheticBatches:
     return batch
 
   def batch_at(self, index: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng([self.seed, jax.process_index(), index])
-    b, length = self.batch_size, self.seq_len
+    # The global batch `index` is a pure function of (seed, index) and each process keeps its own rows, so the
+    # data does not depend on how many processes share the run (and a checkpoint resumes on another count).
+    rng = np.random.default_rng([self.seed, index])
+    b, length = self.batch_size * jax.process_count(), self.seq_len
     out = {k: np.zeros((b, length), np.int32) for k in ("input_tokens", "target_tokens", "segment_ids",
                                                          "positions")}
     out["loss_weights"] = np.zeros((b, length), np.float32)
@@ -55,7 +58,8 @@ class SyntheticBatches:
         out["segment_ids"][row, sl] = seg
         out["positions"][row, sl] = np.arange(n)
         start += n
-    return out
+    first = jax.process_index() * self.batch_size
+    return {k: v[first:first + self.batch_size] for k, v in out.items()}
 
   def save(self, directory: str) -> None:
     os.makedirs(directory, exist_ok=True)

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
 import time
 from typing import Any
@@ -149,8 +148,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
          f"({config.adapter.method}); peak {peak:.3g} FLOP/s per device{' (NOMINAL CPU figure)' if nominal else ''}")
 
   # ---- the loop --------------------------------------------------------------------------------------------
-  preempted = {"flag": False}
-  previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
+  # Not signal.signal: with several processes it would replace the handler JAX's preemption service listens on.
+  preemption = distributed.PreemptionWatcher()
   losses, val_losses, stop_reason, step = {}, {}, "done", start
   eval_every, save_every = int(config.eval.every), int(config.checkpoint.every)
   try:
@@ -191,8 +190,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
         stop_reason = "early_stopping"
         progress.message(f"[train] early stopping at step {step}: validation loss has not improved on "
                          f"{meta['best_val_loss']:.4f} for {patience} evaluations")
-      # One process: our own SIGTERM flag. Several: JAX's sync point, so that every host stops at one step.
-      if (preempted["flag"] if jax.process_count() == 1 else distributed.preemption_sync_point(step)):
+      # One process: a SIGTERM flag. Several: JAX's sync point, so that every host stops at the same step.
+      if preemption.reached(step):
         stop_reason = "preempted"
         progress.message(f"[train] SIGTERM: saving step {step} and stopping")
       if stop_reason != "done" or step == total:
@@ -204,7 +203,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
       save(step)
     ckpts.wait()
   finally:
-    signal.signal(signal.SIGTERM, previous_handler)
+    preemption.close()
     progress.close()
     writer.close()
     ckpts.close()
