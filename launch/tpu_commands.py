@@ -114,11 +114,43 @@ def scp_from_all(s: Slice, remote: str, local: str) -> list[str]:
           "--recurse"]
 
 
-def setup_script(extras: str = "tpu", pip_args: Sequence[str] = ()) -> str:
+# Buckets are mounted here (same path on every worker), so programs that write ordinary files (config.json,
+# metrics.jsonl, TensorBoard, Orbax) can use a bucket as their work directory: gs://B/x -> /mnt/gcs/B/x.
+GCS_MOUNT_ROOT = "/mnt/gcs"
+_GCSFUSE_INSTALL = (
+    "command -v gcsfuse >/dev/null || { "
+    "curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo tee /usr/share/keyrings/cloud.google.asc "
+    ">/dev/null && echo \"deb [signed-by=/usr/share/keyrings/cloud.google.asc] https://packages.cloud.google.com/apt "
+    "gcsfuse-$(lsb_release -cs) main\" | sudo tee /etc/apt/sources.list.d/gcsfuse.list >/dev/null && "
+    "sudo apt-get update -qq && sudo apt-get install -y -qq gcsfuse; }")
+
+
+def split_gcs(path: str) -> tuple[str, str]:
+  """gs://bucket/a/b -> ('bucket', 'a/b'); a clear error for anything else."""
+  if not path.startswith("gs://") or not path[len("gs://"):].split("/")[0]:
+    raise ValueError(f"{path!r} is not a gs://BUCKET/... path")
+  bucket, _, rest = path[len("gs://"):].partition("/")
+  return bucket, rest.strip("/")
+
+
+def mounted_path(path: str) -> str:
+  bucket, rest = split_gcs(path)
+  return "/".join(p for p in (GCS_MOUNT_ROOT, bucket, rest) if p)
+
+
+def mount_script(bucket: str) -> str:
+  """Mounts the bucket unless it already is (again after a reboot: maintenance events restart VMs)."""
+  mnt = shlex.quote(f"{GCS_MOUNT_ROOT}/{bucket}")
+  return (f"mountpoint -q {mnt} || {{ sudo mkdir -p {mnt} && sudo chown \"$(id -u):$(id -g)\" {mnt} && "
+          f"gcsfuse --implicit-dirs {shlex.quote(bucket)} {mnt}; }}")
+
+
+def setup_script(extras: str = "tpu", pip_args: Sequence[str] = (), gcsfuse: bool = False) -> str:
   """Unpacks the shipped source over the previous copy (keeping its venv) and installs it with `.[extras]`."""
   q = shlex.quote
   return "; ".join([
       "set -euo pipefail",
+      *([_GCSFUSE_INSTALL] if gcsfuse else []),
       f"mkdir -p {REMOTE_DIR}",
       # Remove the old source but keep .venv, so files deleted locally disappear and reinstalls stay fast.
       f"find {REMOTE_DIR} -mindepth 1 -maxdepth 1 ! -name .venv -exec rm -rf {{}} +",
@@ -135,13 +167,18 @@ def setup_script(extras: str = "tpu", pip_args: Sequence[str] = ()) -> str:
 
 
 def run_script(module: str, workdir: str, args: Sequence[str], run_id: str,
-               env: Sequence[tuple[str, str]] = ()) -> str:
+               env: Sequence[tuple[str, str]] = (), gcsfuse: bool = False) -> str:
   """The training/evaluation command every worker runs, its output tee'd to a per-host log on the worker.
 
   The shell execs the program, so the pid it records is the program's (for `stop`) and ssh exits with the
-  program's exit code.
+  program's exit code. With `gcsfuse`, a gs:// workdir's bucket is mounted first and the program gets the
+  mounted path.
   """
   q = shlex.quote
+  mount = []
+  if gcsfuse and workdir.startswith("gs://"):
+    mount = [mount_script(split_gcs(workdir)[0])]
+    workdir = mounted_path(workdir)
   log_dir = f"{REMOTE_LOGS}/{q(run_id)}"
   assignments = [f"{k}={q(v)}" for k, v in (("META_RFFT_DISTRIBUTED", "tpu"), ("PYTHONUNBUFFERED", "1"), *env)]
   command = " ".join(["exec", "env", *assignments, ".venv/bin/python", "-m", q(module), q(f"--workdir={workdir}"),
@@ -152,6 +189,7 @@ def run_script(module: str, workdir: str, args: Sequence[str], run_id: str,
       # $(hostname) stays unquoted: each worker names its own files.
       f"echo $$ > {log_dir}/$(hostname).pid",
       f"exec > >(tee -a {log_dir}/$(hostname).log) 2>&1",
+      *mount,
       f"cd {REMOTE_DIR}",
       command,
   ])

@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
   inst.add_argument("--extras", default="tpu", help="pip extras installed on the workers: .[EXTRAS]")
   inst.add_argument("--pip-arg", action="append", default=[], dest="pip_args",
                     help="extra pip install argument (repeatable), e.g. --pip-arg=--find-links=URL")
+  inst.add_argument("--gcsfuse", action=argparse.BooleanOptionalAction, default=True,
+                    help="install gcsfuse on the workers (setup) and mount a gs:// workdir's bucket at "
+                         f"{tc.GCS_MOUNT_ROOT}/BUCKET (run), so the program writes ordinary files; "
+                         "--no-gcsfuse passes gs:// paths through unchanged")
 
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0], fromfile_prefix_chars="@",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,7 +124,8 @@ def source_files(repo: str) -> list[str]:
   return sorted(f for f in out.decode().split("\0") if f and os.path.isfile(os.path.join(repo, f)))
 
 
-def setup(sh: Shell, s: tc.Slice, extras: str, pip_args: Sequence[str], repo: str = REPO) -> None:
+def setup(sh: Shell, s: tc.Slice, extras: str, pip_args: Sequence[str], gcsfuse: bool = True,
+          repo: str = REPO) -> None:
   files = source_files(repo)
   tarball = os.path.join(tempfile.gettempdir(), f"meta_rfft_src_{s.name}.tar.gz")
   sh.note(f"pack {len(files)} files of {repo} (git ls-files: tracked + untracked, .gitignore respected) "
@@ -131,7 +136,7 @@ def setup(sh: Shell, s: tc.Slice, extras: str, pip_args: Sequence[str], repo: st
         tar.add(os.path.join(repo, f), arcname=f)
     os.replace(tarball + ".tmp", tarball)
   sh.run(tc.scp_to_all(s, tarball, tc.REMOTE_TARBALL))
-  script = tc.setup_script(extras, pip_args)
+  script = tc.setup_script(extras, pip_args, gcsfuse)
   if sh.dry_run:
     sh.note(f"each worker runs: {script}")
   sh.run(tc.ssh_all(s, script))
@@ -161,7 +166,7 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
       raise SystemExit(f"error: --max-restarts recreates the slice: {e}") from None
   run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
   log_dir = a.log_dir or os.path.join("logs", "tpu", s.name, run_id)
-  script = tc.run_script(a.module, a.workdir, entry_args, run_id, _env_pairs(a.env))
+  script = tc.run_script(a.module, a.workdir, entry_args, run_id, _env_pairs(a.env), a.gcsfuse)
   print(f"[launch] run id {run_id}; stop it with: python launch/tpu_vm.py stop --name={s.name} "
         f"--zone={s.zone}{' --queued' if s.queued else ''} --run-id={run_id}", file=sys.stderr)
   attempt = 0
@@ -207,7 +212,7 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
           f"resumes from the last checkpoint in {a.workdir}", file=sys.stderr)
     sh.run(tc.delete(s), check=False)
     create(sh, s, wait=True, timeout_s=a.wait_timeout_s)
-    setup(sh, s, a.extras, a.pip_args)
+    setup(sh, s, a.extras, a.pip_args, a.gcsfuse)
 
 
 def _settle(sh: Shell, s: tc.Slice, seconds: int) -> str:
@@ -230,7 +235,7 @@ def _explain_recovery(sh: Shell, s: tc.Slice, a: argparse.Namespace, script: str
     return
   sh.note(f"when preempted, up to {a.max_restarts} times: delete, create, setup, and run again:")
   for cmd in (tc.delete(s), tc.create(s), tc.scp_to_all(s, "<packed source>", tc.REMOTE_TARBALL),
-              tc.ssh_all(s, tc.setup_script(a.extras, a.pip_args)), tc.ssh_all(s, script)):
+              tc.ssh_all(s, tc.setup_script(a.extras, a.pip_args, a.gcsfuse)), tc.ssh_all(s, script)):
     sh.note("  " + shlex.join(cmd))
   sh.note("when interrupted but the slice stays healthy: stop what is left of the attempt, then run again:")
   for cmd in (tc.ssh_all(s, tc.stop_script(a.run_id or "RUN_ID")), tc.ssh_all(s, script)):
@@ -255,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   if a.command == "create":
     create(sh, s, wait=not a.no_wait, timeout_s=a.wait_timeout_s)
   elif a.command == "setup":
-    setup(sh, s, a.extras, a.pip_args)
+    setup(sh, s, a.extras, a.pip_args, a.gcsfuse)
   elif a.command == "run":
     return run(sh, s, a, entry_args)
   elif a.command == "stop":

@@ -59,7 +59,9 @@ def test_run_targets_every_worker_and_passes_overrides_exactly():
     assert "--worker=all" in c and "--zone=us-east5-b" in c and "--project=my-proj" in c
     assert c[5] == "rfft-7b" or c[5].startswith("rfft-7b:") or c[6].startswith("rfft-7b:")
   env, argv = program_argv(remote_script(ssh[0]))
-  assert argv == [".venv/bin/python", "-m", "meta_rfft.train", "--workdir=gs://bucket/runs/7b", *TRICKY]
+  # By default the bucket is mounted (gcsfuse) on every worker and the program gets the mounted path.
+  assert argv == [".venv/bin/python", "-m", "meta_rfft.train", "--workdir=/mnt/gcs/bucket/runs/7b", *TRICKY]
+  assert "gcsfuse --implicit-dirs bucket /mnt/gcs/bucket" in remote_script(ssh[0])
   assert env == ["META_RFFT_DISTRIBUTED=tpu", "PYTHONUNBUFFERED=1", "XLA_FLAGS=--xla_a=1 --xla_b"]
   script = remote_script(ssh[0])
   assert "tee -a meta_rfft_logs/r1/$(hostname).log" in script and "echo $$ > meta_rfft_logs/r1/$(hostname).pid" in script
@@ -142,3 +144,13 @@ def test_stop_runs_the_stop_script_on_every_worker():
   [ssh] = commands(launch("stop", *SLICE, "--dry-run", "--run-id=r 7").stdout)
   assert ssh[3:6] == ["tpu-vm", "ssh", "rfft-7b"] and "--worker=all" in ssh
   assert "meta_rfft_logs/'r 7'/$(hostname).pid" in remote_script(ssh)
+
+
+def test_no_gcsfuse_passes_the_gs_workdir_through_and_skips_the_install():
+  out = launch("run", *SLICE, "--dry-run", "--no-gcsfuse", "--workdir=gs://bucket/r", "--", "--config=c.py").stdout
+  script = remote_script(commands(out)[0])
+  assert "gcsfuse" not in script
+  assert program_argv(script)[1][3] == "--workdir=gs://bucket/r"
+  setup_default = remote_script(commands(launch("setup", *SLICE, "--dry-run").stdout)[1])
+  setup_plain = remote_script(commands(launch("setup", *SLICE, "--dry-run", "--no-gcsfuse").stdout)[1])
+  assert "apt-get install -y -qq gcsfuse" in setup_default and "gcsfuse" not in setup_plain

@@ -90,3 +90,15 @@ def test_stop_script_terminates_the_running_program_so_it_can_save(worker_home):
 ])
 def test_decision_after_a_run(code, state, kind, attempt, restarts, action):
   assert tc.decide(code, state, kind, attempt, restarts) == action
+
+
+def test_gcsfuse_variants_are_valid_bash_and_map_paths(tmp_path):
+  for script in (tc.setup_script("tpu", (), gcsfuse=True),
+                 tc.run_script("meta_rfft.train", "gs://my-bucket/runs/a b", [], "r3", gcsfuse=True)):
+    path = tmp_path / "s.sh"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True, timeout=30).returncode == 0, script
+  assert tc.mounted_path("gs://my-bucket/runs/a b/") == "/mnt/gcs/my-bucket/runs/a b"
+  assert tc.mounted_path("gs://my-bucket") == "/mnt/gcs/my-bucket"
+  with pytest.raises(ValueError, match="not a gs://BUCKET"):
+    tc.split_gcs("gs:///x")
