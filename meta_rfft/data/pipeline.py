@@ -125,6 +125,17 @@ class BatchIterator:
     self.batches_served = meta["batches_served"]
 
 
+_REQUIRED = ("mixture", "format", "split", "data_dir", "pack", "pack_bins", "shuffle_buffer", "mixing_rates",
+             "build")
+
+
+def _check_config(data_cfg: Mapping[str, Any]) -> None:
+  missing = [k for k in _REQUIRED if k not in data_cfg]
+  if missing:
+    raise ValueError(f"config.data is missing {', '.join(missing)} (start from "
+                     "meta_rfft.data.config.default_data_config())")
+
+
 def _check(process_index: int, process_count: int, host_batch_size: int) -> None:
   if process_count < 1 or not 0 <= process_index < process_count:
     raise ValueError(f"process_index {process_index} is not in 0..{process_count - 1}")
@@ -137,6 +148,7 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
                         num_epochs: int | None = None, shuffle: bool = True,
                         split: str | None = None) -> BatchIterator:
   """Packed batches of `data.mixture` for this process (see the module docstring)."""
+  _check_config(data_cfg)
   _check(process_index, process_count, host_batch_size)
   reg = seqio_tasks.register(data_cfg, vocab)
   synthetic_task.maybe_register(data_cfg, vocab, reg)  # meta_rfft.rf_pretrain_with_synthetic.*, on demand
@@ -170,6 +182,7 @@ def iterate_examples(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, ta
                      split: str = "test", process_index: int = 0,
                      process_count: int = 1) -> Iterator[dict[str, Any]]:
   """Finite, unshuffled examples of one task and format for evaluation (see the module docstring)."""
+  _check_config(data_cfg)
   _check(process_index, process_count, 1)
   reg = seqio_tasks.register(data_cfg, vocab)
   if seqio_tasks.task_name(task_id, fmt) not in reg.tasks:

@@ -109,3 +109,6 @@ def test_processes_read_disjoint_parts(data_cfg, char):
   assert not set(p0) & set(p1) and p0 and p1
   with pytest.raises(ValueError, match="process_index 2"):
     pipeline.make_batch_iterator(cfg, char, seq_len=64, host_batch_size=1, process_index=2, process_count=2)
+  partial = {k: v for k, v in cfg.to_dict().items() if k not in ("build", "pack_bins")}
+  with pytest.raises(ValueError, match="missing pack_bins, build"):
+    pipeline.make_batch_iterator(partial, char, seq_len=64, host_batch_size=1)
