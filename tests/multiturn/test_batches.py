@@ -1,16 +1,10 @@
 """The multi-turn batch iterator: contract keys, no dense mask, same data for both methods, exact resume,
-disjoint hosts, and one training step with the same token-weighted loss and gradients under both methods."""
-import jax
-import jax.numpy as jnp
+disjoint hosts, config errors. (One training step under both methods: test_trainer_multiturn.py.)"""
 import numpy as np
 import pytest
-from flax import nnx
 
-from meta_rfft.model import Decoder, from_hf_config
 from meta_rfft.multiturn import layout
 from meta_rfft.multiturn.batches import MultiTurnBatches, from_data_config
-from meta_rfft.multiturn.conversation import write_jsonl
-from meta_rfft.multiturn.model_io import weighted_nll
 from meta_rfft.multiturn.tokenize import tokenize_conversation
 
 SEQ_LEN = 512
@@ -96,37 +90,3 @@ def test_config_errors_name_the_key(tokenized, encoder, tmp_path):
   cfg.multi_turn = "single_pass"
   with pytest.raises(ValueError, match="config.data.conversations"):
     from_data_config(cfg, encoder[0], 2, SEQ_LEN)
-
-
-def test_training_step_agrees_between_methods(conversations, encoder, tmp_path):
-  """Same conversations through the file -> iterator path; one step: same loss, same gradients."""
-  import ml_collections
-  path = tmp_path / "convs.jsonl"
-  write_jsonl(conversations[:4] + conversations[-1:], path)  # 1-3 turns, one without reasoning
-  enc, vocab = encoder
-  model = Decoder(from_hf_config(dict(model_type="llama", vocab_size=vocab, hidden_size=32,
-                                      intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                      num_key_value_heads=2, rope_theta=1000.0, initializer_range=0.2)),
-                  rngs=nnx.Rngs(0))
-  graphdef, params = nnx.split(model)
-
-  @jax.jit
-  def loss_and_grads(params, batch):
-    def loss(p):
-      total, tokens = weighted_nll(nnx.merge(graphdef, p), batch)
-      return total / tokens, tokens
-    return jax.value_and_grad(loss, has_aux=True)(params)
-
-  results = {}
-  for method in ("single_pass", "n_pass"):
-    cfg = ml_collections.ConfigDict({"multi_turn": method, "conversations": str(path)})
-    it = from_data_config(cfg, enc, 6, SEQ_LEN, seed=0)
-    batch = next(it)  # a batch never spans two epochs: with enough rows it is exactly the whole set
-    assert it.epoch == 1 and it.conv == 0, f"{method}: the whole set must fit one batch"
-    (loss, tokens), grads = loss_and_grads(params, batch)
-    results[method] = (float(loss), float(tokens), grads)
-  (l1, n1, g1), (l2, n2, g2) = results["single_pass"], results["n_pass"]
-  assert n1 == n2 > 0
-  assert abs(l1 - l2) < 1e-5 * max(1.0, abs(l2)), (l1, l2)
-  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-4)
