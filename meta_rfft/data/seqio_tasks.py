@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import pathlib
 from typing import Any, Mapping
 
 import seqio
@@ -52,7 +51,7 @@ def adapt_mixture(task_id: str, fmt: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Registration:
-  path: pathlib.Path  # the built TFDS dir
+  path: Any  # the built TFDS dir: pathlib.Path, or epath.Path for a gs:// data_dir
   settings: materialize.BuildSettings
   vocab: seqio.Vocabulary
   tasks: tuple[str, ...]  # registered seqio task names
@@ -93,7 +92,7 @@ def _read(path: str, task_id: str, fmt: str, split: str, shuffle_files: bool, se
   # One file per split: file order needs no shuffling; examples are stored in a shuffled order.
   del shuffle_files, seed
   fields = (f"{fmt}_inputs", f"{fmt}_targets") + PASSTHROUGH
-  return tfds_data.read_fields(pathlib.Path(path), task_id, split, fields)
+  return tfds_data.read_fields(path, task_id, split, fields)  # a str: pathlib would mangle gs://
 
 
 def _add_task(name: str, **kwargs) -> None:

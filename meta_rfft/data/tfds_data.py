@@ -1,11 +1,12 @@
 """Builds the TFDS data once per build setting and reads its splits back.
 
 Layout: `<data_dir>/meta_rfft_tfds/<settings.name>/1.0.0/` (TFDS's own). `ensure_built` takes a file lock
-so that concurrent processes on one machine build once; on several hosts with a shared data_dir, let
-process 0 build first (the others then find it built).
+so that concurrent processes on one machine build once; on several hosts with a shared data_dir (a shared
+file system, or gs://), build ahead with `python -m meta_rfft.data` (the hosts then find it built).
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import importlib.util
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epath
 
 from meta_rfft.data import materialize
 from meta_rfft.tasks.registry import REPO_ROOT
@@ -28,9 +30,11 @@ VERSION = "1.0.0"
 log = logging.getLogger(__name__)
 
 
-def resolve_data_dir(data_dir: str) -> pathlib.Path:
-  """`data.data_dir`, or $META_RFFT_DATA_DIR, or ~/.cache/meta_rfft/tfds."""
+def resolve_data_dir(data_dir: str):
+  """`data.data_dir`, or $META_RFFT_DATA_DIR, or ~/.cache/meta_rfft/tfds. A URL (gs://...) is kept as is."""
   chosen = data_dir or os.environ.get("META_RFFT_DATA_DIR") or "~/.cache/meta_rfft/tfds"
+  if "://" in chosen:
+    return epath.Path(chosen)
   return pathlib.Path(chosen).expanduser().resolve()
 
 
@@ -44,20 +48,27 @@ def _builder_module():
   return sys.modules[name]
 
 
-def builder_dir(data_dir: pathlib.Path, settings: materialize.BuildSettings) -> pathlib.Path:
+def builder_dir(data_dir, settings: materialize.BuildSettings):
   return data_dir / DATASET_NAME / settings.name / VERSION
 
 
-def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[materialize.BuildSettings, pathlib.Path]:
-  """Resolves `data_cfg.build`, builds the TFDS data if this setting was never built, returns its dir."""
+def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[materialize.BuildSettings, Any]:
+  """Resolves `data_cfg.build`, builds the TFDS data if this setting was never built, returns its dir.
+
+  The dir is a pathlib.Path, or an etils epath.Path for a URL data_dir.
+  """
   settings = materialize.resolve(data_cfg["build"])
   data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
   path = builder_dir(data_dir, settings)
   if (path / "dataset_info.json").exists():
     return settings, path
   data_dir.mkdir(parents=True, exist_ok=True)
-  with open(data_dir / ".meta_rfft_build.lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
+  # A file lock serialises builders on one machine; object stores (gs://) have none: build there ahead of
+  # time from one host (`python -m meta_rfft.data`).
+  remote = isinstance(data_dir, epath.Path) and "://" in str(data_dir)
+  with contextlib.nullcontext() if remote else open(data_dir / ".meta_rfft_build.lock", "w") as lock:
+    if lock is not None:
+      fcntl.flock(lock, fcntl.LOCK_EX)
     if not (path / "dataset_info.json").exists():
       n = sum(p.num_examples for p in settings.parts)
       log.info("building %d examples (%d task splits) into %s", n, len(settings.parts), path)
@@ -81,7 +92,7 @@ def _reader(path: str) -> tfds.core.DatasetBuilder:
   return tfds.builder_from_directory(path)
 
 
-def read_split(path: pathlib.Path, task_id: str, split: str, shuffle_files: bool = False,
+def read_split(path: str | os.PathLike, task_id: str, split: str, shuffle_files: bool = False,
                seed: int | None = None) -> tf.data.Dataset:
   """The stored examples of (task, split) as a tf.data.Dataset of string/int features."""
   reader = _reader(str(path))
@@ -96,7 +107,7 @@ def read_split(path: pathlib.Path, task_id: str, split: str, shuffle_files: bool
 _INT_FIELDS = {"length": tf.int32, "seed": tf.int64}
 
 
-def read_fields(path: pathlib.Path, task_id: str, split: str, fields: tuple[str, ...]) -> tf.data.Dataset:
+def read_fields(path: str | os.PathLike, task_id: str, split: str, fields: tuple[str, ...]) -> tf.data.Dataset:
   """Like read_split (same examples, same order) but parsing only `fields`, straight from the files.
 
   Building a pipeline over many tasks is dominated by tracing each split's decoding function; TFDS's
@@ -116,7 +127,7 @@ def read_fields(path: pathlib.Path, task_id: str, split: str, fields: tuple[str,
   return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def num_examples(path: pathlib.Path, task_id: str, split: str) -> int:
+def num_examples(path: str | os.PathLike, task_id: str, split: str) -> int:
   splits = _reader(str(path)).info.splits
   name = materialize.tfds_split_name(task_id, split)
   return splits[name].num_examples if name in splits else 0

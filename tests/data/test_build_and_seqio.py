@@ -131,3 +131,11 @@ def test_default_build_is_the_papers_data():
   assert totals[("heldout", "test")] == len(registry.tasks_in_split("heldout")) * 30 * 100
   # ~300 x 15 per RF-pretraining task (fewer where a task's valid lengths start above 1).
   assert 0.9 * 74 * 4500 < totals[("rf_pretrain", "train")] <= 74 * 4500
+
+
+def test_data_dir_resolution(monkeypatch, tmp_path):
+  monkeypatch.setenv("META_RFFT_DATA_DIR", str(tmp_path))
+  assert tfds_data.resolve_data_dir("") == tmp_path
+  assert str(tfds_data.resolve_data_dir("gs://bucket/tfds")) == "gs://bucket/tfds"  # not mangled to gs:/
+  monkeypatch.delenv("META_RFFT_DATA_DIR")
+  assert str(tfds_data.resolve_data_dir("")).endswith(".cache/meta_rfft/tfds")
