@@ -16,8 +16,8 @@ trainer stores the directory inside its own checkpoint step directory. Restore i
 the same data settings, seq_len, batch size and process layout.
 
 `iterate_examples(data_cfg, vocab, *, task_id, fmt, split, process_index, process_count)` yields, finite and
-unshuffled, one dict per example: prompt_tokens ([BOS] + inputs, what generation starts from), inputs and
-targets (text), answer, task, length, seed.
+unshuffled, one dict per example: prompt_tokens ([BOS] + inputs, what generation starts from),
+target_tokens (the targets' ids, no EOS), inputs and targets (text), answer, task, length, seed.
 """
 from __future__ import annotations
 

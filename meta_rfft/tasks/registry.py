@@ -26,7 +26,7 @@ TASK_DIR = REPO_ROOT / "data" / "rule_tasks"
 
 _TASKS: dict[str, RuleTask] = {}
 _ORIGIN: dict[str, str] = {}
-_discovered = False
+_discovery = "new"  # -> "running" -> "done"
 _lock = threading.RLock()
 
 
@@ -85,17 +85,22 @@ def load_task_module(path_or_module_name: str) -> list[RuleTask]:
 
 
 def _discover() -> None:
-  global _discovered
+  global _discovery
   with _lock:
-    if _discovered:
+    if _discovery != "new":  # "running": a task module asked the registry while being loaded
       return
-    _discovered = True  # set first: a failing module must not make every later call retry (and re-fail)
-    for path in sorted(TASK_DIR.glob("*.py")):
-      if not path.name.startswith("_"):
-        load_task_module(str(path))
-    for entry in os.environ.get(ENV_VAR, "").split(","):
-      if entry.strip():
-        load_task_module(entry.strip())
+    _discovery = "running"
+    try:
+      for path in sorted(TASK_DIR.glob("*.py")):
+        if not path.name.startswith("_"):
+          load_task_module(str(path))
+      for entry in os.environ.get(ENV_VAR, "").split(","):
+        if entry.strip():
+          load_task_module(entry.strip())
+    except BaseException:
+      _discovery = "new"  # every later call fails loudly too, instead of using a partial registry
+      raise
+    _discovery = "done"
 
 
 def all_tasks() -> list[RuleTask]:

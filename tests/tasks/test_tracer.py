@@ -1,6 +1,9 @@
 """The tracer on small hand-checked rules, the supported-subset checks, answers and the registry."""
 import dataclasses
+import os
 import pathlib
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -173,3 +176,37 @@ def test_registry_unknown_id_lists_nearest_and_user_modules_register(tmp_path):
     registry.unregister_task("user_count_a")  # other tests count the registered tasks
   with pytest.raises(ValueError, match="unknown task 'user_count_a'"):
     registry.get_task("user_count_a")
+
+
+def test_env_var_modules_register_and_a_broken_module_fails_loudly(tmp_path):
+  good = tmp_path / "env_task.py"
+  good.write_text(textwrap.dedent("""
+      from meta_rfft.tasks.spec import RuleTask
+
+      def count_b(s):
+        n = 0
+        for c in s:
+          if c == 'b':
+            n += 1
+        return n
+
+      TASK = RuleTask(id="env_count_b", name="Count b", source="synthetic", split="heldout",
+                      length_meaning="string length", rule=count_b,
+                      sample=lambda rng, n: {"s": "".join(rng.choice("ab") for _ in range(n))},
+                      question=lambda inst: f"Count the b's in {inst['s']!r}.",
+                      reference=lambda inst: inst["s"].count("b"))
+      """))
+  bad = tmp_path / "broken_task.py"
+  bad.write_text("raise RuntimeError('half-written module')\n")
+  script = ("from meta_rfft.tasks import registry\n"
+            "for _ in range(2):\n"
+            "  try:\n"
+            "    print(registry.get_task('env_count_b').id)\n"
+            "  except ImportError as e:\n"
+            "    print('ImportError', e)\n")
+  run = lambda mods: subprocess.run(  # noqa: E731
+      [sys.executable, "-c", script], capture_output=True, text=True, cwd=str(registry.REPO_ROOT),
+      env=dict(os.environ, META_RFFT_TASK_MODULES=mods), check=True).stdout.splitlines()
+  assert run(str(good)) == ["env_count_b", "env_count_b"]
+  out = run(f"{good},{bad}")
+  assert len(out) == 2 and all(line.startswith("ImportError") and "broken_task.py" in line for line in out)
