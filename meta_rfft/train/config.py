@@ -52,6 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every = 10  # plain log lines when not on a terminal (metrics.jsonl gets every step regardless)
   c.compile_only = False  # compile the step for the configured mesh, print per-device memory, exit
   c.device_memory_budget = ""  # for compile_only: e.g. "80GB"; "" = the device's own limit
+  # for compile_only: compile for this TPU topology instead of the attached devices, e.g. "v5e:16x16" (v5e-256),
+  # from any machine with libtpu installed (no TPU needed): a config that does not fit fails before a slice is held
+  c.compile_topology = ""
   return c
 
 

@@ -74,7 +74,12 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
 def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | None = None) -> Result:
   # ---- mesh ------------------------------------------------------------------------------------------------
   distributed.initialize(config)
-  mesh = distributed.global_mesh_from_config(config.mesh)
+  target = None
+  if config.compile_topology:
+    if not config.compile_only:
+      raise ValueError(f"config.compile_topology={config.compile_topology!r} needs config.compile_only=true")
+    target = distributed.target_devices(config.compile_topology)
+  mesh = distributed.global_mesh_from_config(config.mesh, target)
   rules = normalize_rules(dict(config.sharding.rules))
   workdir = os.path.abspath(workdir)
   if jax.process_index() == 0:
