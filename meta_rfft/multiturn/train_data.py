@@ -58,12 +58,13 @@ def make(config, model_cfg, host_batch: int, hf_dir: str, data_cls):
     logging.warning("config.data.validation_conversations is empty: validation uses the first training "
                     "conversations of %s", dc.conversations)
     path = dc.conversations
-  held_out = read_conversations(path, encoder)
+  held_out = MultiTurnBatches(read_conversations(path, encoder), dc.multi_turn, host_batch, seq_len,
+                              shuffle=False, process_index=jax.process_index(),
+                              process_count=jax.process_count(), source=path)
   n_val = int(config.eval.batches)
 
   def validation():
-    it = MultiTurnBatches(held_out, dc.multi_turn, host_batch, seq_len, shuffle=False, repeat=True,
-                          process_index=jax.process_index(), process_count=jax.process_count(), source=path)
-    return (next(it) for _ in range(n_val))
+    held_out.epoch = held_out.conv = held_out.example = 0  # the same batches at every call
+    return (next(held_out) for _ in range(n_val))
 
   return data_cls(train, validation, seq_len)
