@@ -7,9 +7,9 @@ target_tokens, loss_weights, segment_ids, positions) and, for `single_pass`, the
 Both methods train on exactly the same conversations and tokens: a conversation whose single-pass row does not
 fit `seq_len` is dropped in both (and counted in a logged warning); N-pass examples are never longer than the
 conversation's single-pass row. Examples are placed in order, each into the first row with room; a batch ends
-at the first example that does not fit, or at the end of an epoch. The order is a per-epoch permutation of this host's share of the
-conversations (conversation i belongs to process i % process_count), so the whole iterator state is
-(epoch, conversation index, example index) and `save`/`restore` resume exactly.
+at the first example that does not fit, or at the end of an epoch. The order is a per-epoch permutation of
+this host's share of the conversations (conversation i belongs to process i % process_count), so the whole
+iterator state is (epoch, conversation index, example index) and `save`/`restore` resume exactly.
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ class MultiTurnBatches:
     if method not in METHODS:
       raise ValueError(f"config.data.multi_turn: unknown method {method!r}; choose from {METHODS}")
     if batch_size < 1 or seq_len < 2:
-      raise ValueError(f"multi-turn batches need batch_size >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
+      raise ValueError(f"multi-turn batches need batch_size >= 1 and seq_len >= 2, got {batch_size}, "
+                       f"{seq_len}")
     self.method, self.batch_size, self.seq_len = method, batch_size, seq_len
     self.seed, self.shuffle, self.repeat = seed, shuffle, repeat
     self.keys = batch_keys(method)
@@ -93,7 +94,8 @@ class MultiTurnBatches:
       example = examples[self.example]
       if not packer.fits([example["input_tokens"].size]):
         if packer.empty:  # cannot happen: every example is at most seq_len long
-          raise AssertionError(f"example of {example['input_tokens'].size} tokens does not fit an empty batch")
+          n = example["input_tokens"].size
+          raise AssertionError(f"example of {n} tokens does not fit an empty batch")
         break
       packer.add({k: example[k] for k in self.keys})
       self.example += 1
@@ -123,7 +125,8 @@ class MultiTurnBatches:
     for key in ("seed", "method", "num_conversations"):
       if state.get(key) != mine[key]:
         raise ValueError(f"{path}: saved with {key}={state.get(key)!r}, this run has {mine[key]!r}")
-    self.epoch, self.conv, self.example = int(state["epoch"]), int(state["conversation"]), int(state["example"])
+    self.epoch, self.conv = int(state["epoch"]), int(state["conversation"])
+    self.example = int(state["example"])
 
 
 def read_conversations(path: str, encoder) -> list[list[layout.TokenTurn]]:

@@ -1,5 +1,5 @@
-"""The multi-turn conversation format: one JSON object a line, `{"turns": [{"user", "reasoning", "answer"}, ...]}`
-(plus an optional free-form "meta" object).
+"""The multi-turn conversation format: one JSON object a line,
+`{"turns": [{"user", "reasoning", "answer"}, ...]}` (plus an optional free-form "meta" object).
 
 `user` is everything before the assistant's output in that turn (the user text and any assistant header);
 `reasoning` is the assistant's reasoning, dropped from the context of later turns (may be empty); `answer` is
@@ -100,7 +100,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[Conversation]:
 
 
 def write_jsonl(conversations: Iterable[Conversation], path: str | os.PathLike) -> int:
-  """Writes atomically (temp file, then rename) so that a failure leaves no partial file. Returns the count."""
+  """Writes atomically (temp file, then rename): a failure leaves no partial file. Returns the count."""
   path = os.fspath(path)
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)

@@ -35,7 +35,7 @@ def make_turn(task: RuleTask, instance, fmt: str, seed: int) -> tuple[str, Turn]
 
 def generate_conversation(task: RuleTask, turns: int, lengths: Sequence[int], seed: int, index: int,
                           fmt: str = "rf") -> Conversation:
-  """Conversation `index` of the set drawn with `seed`: `turns` questions, instance lengths drawn from `lengths`.
+  """Conversation `index` of the set drawn with `seed`: `turns` questions, instance lengths from `lengths`.
 
   Instances come from their own seed namespace ("multiturn/..."), so they are not the single-turn split's.
   """

@@ -1,7 +1,7 @@
 """Token layouts of a conversation: the single-pass row and the N-pass reference examples.
 
-Both take a tokenized conversation: per turn the token ids of `user` (the first turn's starts with BOS when the
-vocabulary has one), `reasoning` (may be empty) and `answer` (ends with the end-of-turn token, EOS).
+Both take a tokenized conversation: per turn the token ids of `user` (the first turn's starts with BOS when
+the vocabulary has one), `reasoning` (may be empty) and `answer` (ends with the end-of-turn token, EOS).
 
 What is trained on, identically in both methods: for every turn t, every reasoning token and every answer
 token (the end-of-turn token included), each predicted from exactly the context the N-pass method gives it:
@@ -15,8 +15,8 @@ Single pass: one example per conversation, each turn laid out as
   source (u_t) | reasoning (r_t) | answer copy A (a_t) | answer copy B (a_t without its last token)
 - copy A is the answer as later turns see it: positions start where r_t starts, as if there were no reasoning;
   it sees the history, u_t and itself only.
-- copy B is the answer as produced after the reasoning: positions continue after r_t; it sees the history, u_t,
-  r_t and itself; only its own turn sees it (nothing does, in fact, since it comes last in the turn).
+- copy B is the answer as produced after the reasoning: positions continue after r_t; it sees the history,
+  u_t, r_t and itself; only its own turn sees it (nothing does, in fact, since it comes last in the turn).
 - the running position advances by len(u_t) + len(a_t) per turn, as in the N-pass history.
 Targets are explicit per position, not a shift of the row: the last token of u_t predicts the turn's first
 output token, r_t[i] predicts the next output token (the LAST reasoning token predicts a_t[0], the first

@@ -19,13 +19,14 @@ def visibility_from_batch(batch: Mapping[str, jax.Array]) -> Visibility | None:
   if not present:
     return None
   if len(present) != len(layout.VISIBILITY_KEYS):
-    raise KeyError(f"batch has {present} but not all of {layout.VISIBILITY_KEYS} (single-pass visibility ids)")
+    raise KeyError(f"batch has {present} but not all of {layout.VISIBILITY_KEYS} "
+                   "(the single-pass visibility ids)")
   return Visibility(ids={k: jnp.asarray(batch[k], jnp.int32) for k in layout.VISIBILITY_KEYS},
                     rule=layout.RULE_NAME)
 
 
 def token_log_probs(model, batch: Mapping[str, jax.Array]) -> jax.Array:
-  """log p(target_tokens | context) at every position, float32 [B, L] (padding included; mask with weights)."""
+  """log p(target_tokens | context) at every position, float32 [B, L] (padding too; mask with weights)."""
   logits, _ = model(jnp.asarray(batch["input_tokens"]), positions=jnp.asarray(batch["positions"]),
                     segment_ids=jnp.asarray(batch["segment_ids"]), visibility=visibility_from_batch(batch))
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)

@@ -29,7 +29,8 @@ class TextEncoder:
     if eos is None:
       raise ValueError(f"vocabulary {type(vocab).__name__} has no eos_id; multi-turn answers end with EOS")
     bos = getattr(vocab, "bos_id", None)
-    return cls(encode=lambda s: list(vocab.encode(s)), eos_id=int(eos), bos_id=None if bos is None else int(bos))
+    return cls(encode=lambda s: list(vocab.encode(s)), eos_id=int(eos),
+               bos_id=None if bos is None else int(bos))
 
   @classmethod
   def from_tokenizers(cls, tokenizer, eos_token: str, bos_token: str | None = None) -> "TextEncoder":

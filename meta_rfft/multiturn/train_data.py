@@ -2,9 +2,9 @@
 
 Config keys (config.data): `multi_turn` ("" = off, "single_pass" or "n_pass"), `conversations` (the training
 JSONL), `validation_conversations` (held-out JSONL; "" = validate on the first training conversations, in
-file order, with a warning), plus the usual `vocab`, `seq_len` and `seed`. With `single_pass` the batches carry
-`turn_ids`/`block_kinds` and the trainer's `config.train.visibility_rule` must be the single-pass rule: it is
-filled in when empty, and any other value is an error naming the key.
+file order, with a warning), plus the usual `vocab`, `seq_len` and `seed`. With `single_pass` the batches
+carry `turn_ids`/`block_kinds` and the trainer's `config.train.visibility_rule` must be the single-pass rule:
+it is filled in when empty, and any other value is an error naming the key.
 """
 from __future__ import annotations
 
@@ -23,14 +23,15 @@ def check_visibility_rule(config) -> None:
     if not rule:
       config.train.visibility_rule = layout.RULE_NAME
     elif rule != layout.RULE_NAME:
-      raise ValueError(f"config.train.visibility_rule={rule!r} but config.data.multi_turn='single_pass' needs "
-                       f"{layout.RULE_NAME!r} (or leave it empty)")
+      raise ValueError(f"config.train.visibility_rule={rule!r} but config.data.multi_turn='single_pass' "
+                       f"needs {layout.RULE_NAME!r} (or leave it empty)")
   elif method == "n_pass" and rule:
-    raise ValueError(f"config.train.visibility_rule={rule!r}: n_pass batches are plain causal; leave it empty")
+    raise ValueError(f"config.train.visibility_rule={rule!r}: n_pass batches are plain causal; "
+                     "leave it empty")
 
 
 def vocabulary(config, model_cfg, hf_dir: str = ""):
-  """`config.data.vocab` ("" = the tokenizer of the checkpoint the run starts from), checked against the model."""
+  """`config.data.vocab` ("" = the starting checkpoint's tokenizer), checked against the model."""
   from meta_rfft.data.vocab import make_vocabulary  # pylint: disable=g-import-not-at-top
   spec = config.data.vocab or hf_dir
   if not spec:
@@ -38,8 +39,8 @@ def vocabulary(config, model_cfg, hf_dir: str = ""):
                      "config.init.checkpoint is set; use 'char' or a tokenizer.json path")
   vocab = make_vocabulary(spec)
   if vocab.vocab_size > model_cfg.vocab_size:
-    raise ValueError(f"config.data.vocab={spec!r} has {vocab.vocab_size} tokens but the model's embedding has "
-                     f"{model_cfg.vocab_size} rows")
+    raise ValueError(f"config.data.vocab={spec!r} has {vocab.vocab_size} tokens but the model's embedding "
+                     f"has {model_cfg.vocab_size} rows")
   return vocab
 
 
@@ -47,7 +48,8 @@ def make(config, model_cfg, host_batch: int, hf_dir: str, data_cls):
   """Builds `data_cls(train, validation, seq_len)` (the trainer's Data) from the multi-turn config keys."""
   dc = config.data
   if dc.multi_turn not in METHODS:
-    raise ValueError(f"config.data.multi_turn={dc.multi_turn!r}: choose from {METHODS} (or '' for the mixture)")
+    raise ValueError(f"config.data.multi_turn={dc.multi_turn!r}: choose from {METHODS} "
+                     "(or '' for the mixture)")
   check_visibility_rule(config)
   encoder = TextEncoder.from_vocabulary(vocabulary(config, model_cfg, hf_dir))
   seq_len, seed = int(dc.seq_len), int(dc.seed)

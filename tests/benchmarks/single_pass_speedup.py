@@ -6,10 +6,10 @@ Conversations of 16 turns are generated from a rule task (rf format: the rule on
 2/4/8-turn sets are their first turns, so every setting trains on the same conversations. A BPE tokenizer is
 trained locally on their text. For each turn count, each method packs the conversations into rows as short as
 its longest example allows (rounded up to 128): long rows for single pass, short ones for N-pass. ONE training
-step per method (loss and gradients accumulated over the rows one row at a time, as the trainer's micro-batches
-do, then an AdamW update; compiled beforehand), timed `--repeats` times; the minimum is reported (the machine
-is shared, the minimum is the least disturbed run). Reported per method: time per conversation, peak memory of
-the step (XLA's buffer assignment: arguments + outputs + temporaries - donated aliases; one row's activations
+step per method (loss and gradients accumulated over the rows one row at a time, as the trainer's
+micro-batches do, then an AdamW update; compiled beforehand), timed `--repeats` times; the minimum is reported
+(the machine is shared, the minimum is the least disturbed run). Reported per method: time per conversation,
+peak memory of the step (XLA's buffer assignment: arguments + outputs + temporaries - donated aliases; one row's activations
 at a time), the step's forward + backward FLOPs (XLA's cost analysis), rows and tokens; the speedup is N-pass
 time / single-pass time. Also, without running it, the FLOPs of the same step for a Qwen2.5-7B-shaped model on
 the same rows (our dense attention included): the time ratio to expect where the step is compute-bound.
@@ -103,7 +103,8 @@ def run_method(graphdef, params, tx, batch, repeats):
   compile_s = time.perf_counter() - t0
   times, loss = [], None
   for _ in range(repeats):
-    fresh = jax.tree.map(lambda x: x.copy(), (params, opt_state))  # every timed step starts from the same state
+    # Every timed step starts from the same state (the step donates its inputs).
+    fresh = jax.tree.map(lambda x: x.copy(), (params, opt_state))
     jax.block_until_ready(fresh)
     t0 = time.perf_counter()
     out = compiled(*fresh, batch)
@@ -151,8 +152,8 @@ def main() -> None:
   convs = generate(task, max(TURNS), args.conversations, [int(x) for x in args.lengths.split(",")], seed=0)
   encoder, vocab = train_tokenizer(convs, 2048)
   full = [tokenize_conversation(c, encoder) for c in convs]
-  arch = tiny_arch(vocab, hidden_size=args.hidden, layers=args.layers, heads=args.heads, kv_heads=args.kv_heads,
-                   intermediate_size=3 * args.hidden)
+  arch = tiny_arch(vocab, hidden_size=args.hidden, layers=args.layers, heads=args.heads,
+                   kv_heads=args.kv_heads, intermediate_size=3 * args.hidden)
   model_cfg = from_hf_config(arch, remat_policy=args.remat, scan_layers=False)
   graphdef, params = nnx.split(Decoder(model_cfg, rngs=nnx.Rngs(0)))
   tx = optax.adamw(1e-3)
@@ -202,13 +203,14 @@ def main() -> None:
     json.dump(result, f, indent=1)
   os.replace(tmp, args.out)
   print(f"\nwrote {args.out}\n")
-  print("| turns | tokens N-pass / single | rows single / N-pass | single-pass s/conv | N-pass s/conv | speedup | "
-        "FLOPs N-pass / single | same, 7B shape | peak MiB single / N-pass |")
+  print("| turns | tokens N-pass / single | rows single / N-pass | single-pass s/conv | N-pass s/conv | "
+        "speedup | FLOPs N-pass / single | same, 7B shape | peak MiB single / N-pass |")
   print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
   for e in rows_out:
     s, n = e["single_pass"], e["n_pass"]
-    print(f"| {e['turns']} | {e['token_ratio']:.2f} | {s['rows']}x{s['seq_len']} / {n['rows']}x{n['seq_len']} | "
-          f"{s['seconds_per_conversation']:.2f} | {n['seconds_per_conversation']:.2f} | {e['speedup']:.2f}x | "
+    print(f"| {e['turns']} | {e['token_ratio']:.2f} | {s['rows']}x{s['seq_len']} / "
+          f"{n['rows']}x{n['seq_len']} | {s['seconds_per_conversation']:.2f} | "
+          f"{n['seconds_per_conversation']:.2f} | {e['speedup']:.2f}x | "
           f"{e['flop_ratio']:.2f} | {e.get('flop_ratio_qwen2.5_7b_shape', float('nan')):.2f} | "
           f"{s['peak_memory_bytes'] / 2**20:.0f} / {n['peak_memory_bytes'] / 2**20:.0f} |")
 

@@ -60,7 +60,8 @@ def test_resume_is_exact(tokenized, method, tmp_path):
     b = next(resumed)
     for k in b:
       np.testing.assert_array_equal(b[k], straight[i][k], err_msg=f"batch {i} key {k}")
-  other = MultiTurnBatches(tokenized, "n_pass" if method == "single_pass" else "single_pass", 2, SEQ_LEN, seed=3)
+  other_method = "n_pass" if method == "single_pass" else "single_pass"
+  other = MultiTurnBatches(tokenized, other_method, 2, SEQ_LEN, seed=3)
   with pytest.raises(ValueError, match="method"):
     other.restore(str(tmp_path))
 

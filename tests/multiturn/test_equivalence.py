@@ -144,7 +144,8 @@ def authors_shift_layout(turns):
 
 def test_authors_shift_by_one_gets_the_first_answer_token_wrong(model):
   rng = np.random.default_rng(3)
-  convs = [random_conversation(rng, 3, empty_reasoning=set()), random_conversation(rng, 2, empty_reasoning={1})]
+  convs = [random_conversation(rng, 3, empty_reasoning=set()),
+           random_conversation(rng, 2, empty_reasoning={1})]
   ref = n_pass_reference(model, convs)
   batch, places = pack([authors_shift_layout(c) for c in convs], SEQ_LEN, ROWS)
   lp = log_probs(model, batch)
@@ -159,7 +160,7 @@ def test_authors_shift_by_one_gets_the_first_answer_token_wrong(model):
       # ...every other token agrees, so the failure below is specific to the first answer token
       np.testing.assert_allclose(g_lp[others], w_lp[others], atol=TOL, rtol=0)
       wrong += abs(g_lp[first] - w_lp[first]) > 1e-3
-  # Every turn, even one without reasoning: a_t[0] is predicted from copy A's last token, at the wrong position.
+  # Every turn, even one without reasoning: a_t[0] is predicted from copy A's last token (wrong position).
   assert wrong == sum(len(c) for c in convs) == 5
 
 
@@ -176,7 +177,7 @@ def test_visibility_is_needed(model):
 
 
 def test_visibility_matches_the_n_pass_contexts():
-  """Mask level: slot j is visible from slot i iff token j is in token i's N-pass context (written out plainly)."""
+  """Mask level: slot j is visible from slot i iff token j is in token i's N-pass context (spelled out)."""
   from meta_rfft.model.visibility import Visibility, attention_mask
   rng = np.random.default_rng(5)
   convs = [random_conversation(rng, 3, empty_reasoning={1}), random_conversation(rng, 2)]

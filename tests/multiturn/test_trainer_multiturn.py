@@ -17,8 +17,8 @@ from meta_rfft.train.config import base_config
 
 def config_for(method, path):
   c = base_config()
-  c.model = model_section(**tiny_arch(CharVocabulary().vocab_size, hidden_size=32, layers=2, heads=4, kv_heads=2,
-                                      intermediate_size=64))
+  c.model = model_section(**tiny_arch(CharVocabulary().vocab_size, hidden_size=32, layers=2, heads=4,
+                                      kv_heads=2, intermediate_size=64))
   c.data.vocab = "char"
   c.data.seq_len = 1024
   c.data.multi_turn = method
