@@ -6,11 +6,11 @@ Conversations of 16 turns are generated from a rule task (rf format: the rule on
 2/4/8-turn sets are their first turns, so every setting trains on the same conversations. A BPE tokenizer is
 trained locally on their text. For each turn count, each method packs the conversations into rows as short as
 its longest example allows (rounded up to 128): long rows for single pass, short ones for N-pass. ONE training
-step per method (loss and gradients accumulated over the rows one row at a time, as the trainer's micro-
-batches do, then an AdamW update; compiled beforehand), timed `--repeats` times; the minimum is reported (the
-machine is shared, the minimum is the least disturbed run). Reported per method: time per conversation, peak
-memory of the step (XLA's buffer assignment: arguments + outputs + temporaries - donated aliases; one row's
-activations at a time), the step's forward + backward FLOPs (XLA's cost analysis), rows and tokens; the
+step per method (loss and gradients accumulated over the rows one row at a time, as the trainer's
+micro-batches do, then an AdamW update; compiled beforehand), timed `--repeats` times; the minimum is reported
+(the machine is shared, the minimum is the least disturbed run). Reported per method: time per conversation,
+peak memory of the step (XLA's buffer assignment: arguments + outputs + temporaries - donated aliases; one
+row's activations at a time), the step's forward + backward FLOPs (XLA's cost analysis), rows and tokens; the
 speedup is N-pass time / single-pass time. Also, without running it, the FLOPs of the same step for a
 Qwen2.5-7B-shaped model on the same rows (our dense attention included): the time ratio to expect where the
 step is compute-bound. Writes tests/benchmarks/results/single_pass_speedup.json and prints the README table.
