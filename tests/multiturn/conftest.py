@@ -22,4 +22,4 @@ def encoder(conversations):
   trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
                                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
   tok.train_from_iterator(texts, trainer)
-  return TextEncoder.from_tokenizers(tok, eos_token="</s>", bos_token="<s>"), tok.get_vocab_size()
+  return TextEncoder.from_tokenizers(tok, eos_token="</s>", bos_token="<s>"), tok.get_vocab_size(), tok

@@ -83,3 +83,22 @@ def test_cli_generate_and_validate(tmp_path, capsys):
   bad.write_text(json.dumps({"turns": [{"user": "q", "answer": ""}]}) + "\n")
   assert main(["validate", str(bad)]) == 2
   assert "bad.jsonl:1: turns[0].answer: must not be empty" in capsys.readouterr().err
+
+
+def test_encoders_from_the_pipeline_vocabularies(conversations, encoder, tmp_path):
+  """The data pipeline's vocabularies (char, tokenizer.json) give the same ids as their tokenizers, BOS first
+  and EOS closing every answer."""
+  from meta_rfft.data.vocab import CharVocabulary, HfTokenizerVocabulary
+  from meta_rfft.multiturn.tokenize import TextEncoder
+  encoder[2].save(str(tmp_path / "tokenizer.json"))
+  hf = TextEncoder.from_vocabulary(HfTokenizerVocabulary(tmp_path / "tokenizer.json", eos_token="</s>",
+                                                         bos_token="<s>"))
+  conv = conversations[1]
+  want = tokenize_conversation(conv, encoder[0])
+  for a, b in zip(tokenize_conversation(conv, hf), want):
+    for field in ("user", "reasoning", "answer"):
+      assert getattr(a, field).tolist() == getattr(b, field).tolist()
+  char_vocab = CharVocabulary()
+  char = tokenize_conversation(conv, TextEncoder.from_vocabulary(char_vocab))
+  assert char[0].user[0] == char_vocab.bos_id and all(t.answer[-1] == char_vocab.eos_id for t in char)
+  assert char_vocab.decode(char[1].reasoning.tolist()) == conv.turns[1].reasoning
