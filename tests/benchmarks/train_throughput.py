@@ -1,0 +1,185 @@
+"""Training throughput: our trainer's step vs Hugging Face transformers + PyTorch AdamW, on the CPU, in one run.
+
+Both train the same small Qwen2-architecture model (float32, same config, same parameter count) on the same
+batches (random tokens in the batch format: rows packing 1-3 examples, prompt tokens weighted 0), with AdamW
+and global-norm clipping at 1.0. Ours: the jitted step of meta_rfft.train (run_state.build), on one CPU device;
+the reference: Qwen2ForCausalLM forward + loss + backward + clip_grad_norm_ + torch.optim.AdamW. Tokens/s counts
+every position of every row (batch x seq_len), measured over `--steps` steps after `--warmup` steps.
+
+Where a GPU is present, the script also measures our MFU for a ~1B Llama-architecture model in bfloat16 (the
+FLOP formula is meta_rfft.train.metrics.train_flops_per_token); without one it says so and skips that part.
+
+  python tests/benchmarks/train_throughput.py [--steps 10] [--warmup 3]
+
+Writes tests/benchmarks/results/train_throughput.json and prints the README table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+import jax
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from meta_rfft.config.defaults import model_section  # noqa: E402
+from meta_rfft.model.config import from_run_config  # noqa: E402
+from meta_rfft.sharding.mesh import make_mesh  # noqa: E402
+from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
+from meta_rfft.train import metrics, run_state, step as step_lib, synthetic  # noqa: E402
+from meta_rfft.train.config import base_config  # noqa: E402
+
+RESULTS = ROOT / "tests" / "benchmarks" / "results" / "train_throughput.json"
+
+# The CPU comparison model: Qwen2 layout (q/k/v biases, GQA, tied embeddings), ~7M parameters.
+CPU_ARCH = dict(model_type="qwen2", vocab_size=4096, hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                num_attention_heads=8, num_key_value_heads=2, rope_theta=10000.0, rms_norm_eps=1e-6,
+                tie_word_embeddings=True, max_position_embeddings=4096)
+# The GPU MFU model: ~1.1B parameters, Llama layout (TinyLlama-1.1B's shape).
+GPU_ARCH = dict(model_type="llama", vocab_size=32000, hidden_size=2048, intermediate_size=5632,
+                num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, rope_theta=10000.0,
+                rms_norm_eps=1e-5, tie_word_embeddings=False, max_position_embeddings=4096)
+
+
+def run_config(arch: dict, *, batch: int, seq_len: int, dtype: str, remat: str):
+  c = base_config()
+  c.model = model_section(**arch)
+  c.model.dtype = dtype
+  c.model.remat_policy = remat
+  c.train.batch_size = batch
+  c.data.seq_len = seq_len
+  c.train.steps = 1000
+  c.optim.learning_rate = 1e-4
+  c.optim.warmup_steps = 0
+  c.optim.schedule = "constant"
+  return c
+
+
+def ours(arch: dict, batches, *, warmup: int, steps: int, dtype="float32", remat="none", devices=None) -> dict:
+  batch, seq_len = batches[0]["input_tokens"].shape
+  config = run_config(arch, batch=batch, seq_len=seq_len, dtype=dtype, remat=remat)
+  devices = devices or jax.devices()[:1]
+  mesh = make_mesh((1, len(devices), 1), devices=devices)
+  model_cfg = from_run_config(config.model)
+  setup = run_state.build(config, model_cfg, mesh, DEFAULT_RULES, global_batch=batch, seq_len=seq_len)
+  state, frozen = run_state.make_state(setup, *run_state.initial_weights(setup, config))
+  on_device = [step_lib.put_batch(b, setup.fns.batch_sharding, batch) for b in batches]
+  t_compile = time.perf_counter()
+  for i in range(warmup):
+    state, m = setup.fns.train(state, frozen, on_device[i % len(on_device)])
+  jax.block_until_ready(m)
+  t0 = time.perf_counter()
+  for i in range(steps):
+    state, m = setup.fns.train(state, frozen, on_device[(warmup + i) % len(on_device)])
+  jax.block_until_ready(m)
+  dt = time.perf_counter() - t0
+  tokens_per_s = steps * batch * seq_len / dt
+  flops = metrics.train_flops_per_token(model_cfg, seq_len) * tokens_per_s
+  peak, nominal = metrics.peak_flops(devices[0])
+  return {"tokens_per_s": tokens_per_s, "step_s": dt / steps, "params": model_cfg.num_params,
+          "warmup_incl_compile_s": t0 - t_compile, "model_flops_per_s": flops,
+          "mfu": flops / (peak * len(devices)), "peak_flops_per_device": peak, "peak_is_nominal": nominal,
+          "loss_last": float(m["loss"]), "device": devices[0].device_kind, "devices": len(devices)}
+
+
+def reference(arch: dict, batches, *, warmup: int, steps: int) -> dict:
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(0)
+  hf_cfg = transformers.Qwen2Config(
+      vocab_size=arch["vocab_size"], hidden_size=arch["hidden_size"], intermediate_size=arch["intermediate_size"],
+      num_hidden_layers=arch["num_hidden_layers"], num_attention_heads=arch["num_attention_heads"],
+      num_key_value_heads=arch["num_key_value_heads"], rope_theta=arch["rope_theta"],
+      rms_norm_eps=arch["rms_norm_eps"], tie_word_embeddings=arch["tie_word_embeddings"],
+      max_position_embeddings=arch["max_position_embeddings"], attn_implementation="sdpa")
+  model = transformers.Qwen2ForCausalLM(hf_cfg).float().train()
+  opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+  # HF has no packed-segment attention in this model class: rows attend causally over the whole row (the same
+  # L x L work as ours); prompt and padding positions carry no loss, as in our batches.
+  data = []
+  for b in batches:
+    labels = np.where(b["loss_weights"] > 0, b["target_tokens"], -100)
+    data.append((torch.from_numpy(b["input_tokens"].astype(np.int64)), torch.from_numpy(labels.astype(np.int64))))
+
+  def one(i):
+    ids, labels = data[i % len(data)]
+    logits = model(input_ids=ids).logits
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                             ignore_index=-100)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+  for i in range(warmup):
+    one(i)
+  t0 = time.perf_counter()
+  for i in range(steps):
+    loss = one(warmup + i)
+  dt = time.perf_counter() - t0
+  batch, seq_len = batches[0]["input_tokens"].shape
+  return {"tokens_per_s": steps * batch * seq_len / dt, "step_s": dt / steps,
+          "params": sum(p.numel() for p in model.parameters()), "loss_last": loss,
+          "torch": torch.__version__, "transformers": transformers.__version__,
+          "torch_threads": torch.get_num_threads()}
+
+
+def gpu_mfu(warmup: int, steps: int) -> dict | None:
+  gpus = [d for d in jax.devices() if d.platform == "gpu"]
+  if not gpus:
+    return None
+  batch, seq_len = 8, 2048
+  it = synthetic.SyntheticBatches(batch, seq_len, GPU_ARCH["vocab_size"], seed=0)
+  batches = [it.batch_at(i) for i in range(4)]
+  return ours(GPU_ARCH, batches, warmup=warmup, steps=steps, dtype="bfloat16", remat="dots_no_batch",
+              devices=gpus[:1])
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--steps", type=int, default=10)
+  parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--batch", type=int, default=8)
+  parser.add_argument("--seq_len", type=int, default=256)
+  args = parser.parse_args()
+  jax.config.update("jax_platforms", "cpu") if not any(d.platform == "gpu" for d in jax.devices()) else None
+  it = synthetic.SyntheticBatches(args.batch, args.seq_len, CPU_ARCH["vocab_size"], seed=0)
+  batches = [it.batch_at(i) for i in range(4)]
+  cpu = jax.devices("cpu")[:1]
+  result_ours = ours(CPU_ARCH, batches, warmup=args.warmup, steps=args.steps, devices=cpu)
+  result_ref = reference(CPU_ARCH, batches, warmup=args.warmup, steps=args.steps)
+  ratio = result_ours["tokens_per_s"] / result_ref["tokens_per_s"]
+  gpu = gpu_mfu(args.warmup, args.steps)
+  out = {
+      "cpu": {"model": CPU_ARCH, "batch": args.batch, "seq_len": args.seq_len, "steps": args.steps,
+              "warmup": args.warmup, "ours": result_ours, "hf_torch": result_ref, "ratio": ratio,
+              "goal_ratio": 1.5, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"},
+      "gpu": gpu if gpu is not None else {"skipped": "no GPU on this machine: MFU not measured"},
+      "jax": jax.__version__,
+  }
+  RESULTS.parent.mkdir(parents=True, exist_ok=True)
+  with open(RESULTS, "w") as f:
+    json.dump(out, f, indent=2)
+  print(f"wrote {RESULTS}")
+  print("| trainer | params | batch x seq | tokens/s | step time | ratio |")
+  print("| --- | --- | --- | --- | --- | --- |")
+  for name, r in (("meta_rfft (JAX, 1 CPU device)", result_ours), ("HF transformers + torch AdamW", result_ref)):
+    print(f"| {name} | {r['params'] / 1e6:.2f}M | {args.batch} x {args.seq_len} | {r['tokens_per_s']:.0f} | "
+          f"{r['step_s'] * 1000:.0f} ms | {r['tokens_per_s'] / result_ref['tokens_per_s']:.2f} |")
+  if gpu is None:
+    print("GPU MFU: skipped (no GPU on this machine)")
+  else:
+    print(f"GPU MFU ({gpu['device']}, {gpu['params'] / 1e9:.2f}B params, bf16): {100 * gpu['mfu']:.1f}% "
+          f"({gpu['tokens_per_s']:.0f} tokens/s)")
+
+
+if __name__ == "__main__":
+  main()
