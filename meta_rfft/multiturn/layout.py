@@ -16,7 +16,7 @@ Single pass: one example per conversation, each turn laid out as
 - copy A is the answer as later turns see it: positions start where r_t starts, as if there were no reasoning;
   it sees the history, u_t and itself only.
 - copy B is the answer as produced after the reasoning: positions continue after r_t; it sees the history,
-  u_t, r_t and itself; only its own turn sees it (nothing does, in fact, since it comes last in the turn).
+  u_t, r_t and itself; nothing else sees it (later tokens of copy B aside).
 - the running position advances by len(u_t) + len(a_t) per turn, as in the N-pass history.
 Targets are explicit per position, not a shift of the row: the last token of u_t predicts the turn's first
 output token, r_t[i] predicts the next output token (the LAST reasoning token predicts a_t[0], the first
