@@ -57,3 +57,28 @@ def test_published_hbm_by_generation_and_missing_libtpu_message():
   if not HAS_LIBTPU:
     with pytest.raises(RuntimeError, match=r"needs libtpu on this machine"):
       topology.target_devices("v5e:4x4")
+
+
+def _train(tmp_path, *overrides):
+  import mp_procs  # pylint: disable=g-import-not-at-top
+  config = tmp_path / "tiny.py"
+  config.write_text(mp_procs.TINY_TRAIN_CONFIG)
+  env = mp_procs.worker_env(1)
+  return subprocess.run([sys.executable, "-m", "meta_rfft.train", f"--config={config}",
+                         f"--workdir={tmp_path / 'w'}", *overrides], cwd=mp_procs.REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.skipif(not HAS_LIBTPU, reason="libtpu not installed (pip install -e '.[tpu]')")
+def test_trainer_compile_only_for_a_topology_it_does_not_hold(tmp_path):
+  done = _train(tmp_path, "--config.compile_only=true", "--config.compile_topology=v5e:2x2")
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "compiled for 4 x TPU v5 lite devices" in done.stdout and "fits:" in done.stdout, done.stdout
+  done = _train(tmp_path, "--config.compile_only=true", "--config.compile_topology=v5e:2x2",
+                "--config.device_memory_budget=64KiB")
+  assert done.returncode == 1 and "DOES NOT FIT" in done.stdout, done.stdout + done.stderr[-2000:]
+
+
+def test_compile_topology_without_compile_only_is_refused(tmp_path):
+  done = _train(tmp_path, "--config.compile_topology=v5e:2x2")
+  assert done.returncode != 0 and "needs config.compile_only=true" in done.stderr, done.stderr[-2000:]

@@ -14,27 +14,7 @@ import numpy as np
 
 import mp_procs
 
-CONFIG = '''
-from meta_rfft.config.defaults import model_section, tiny_arch
-from meta_rfft.train.config import base_config
-
-
-def get_config():
-  """python -m meta_rfft.train --config=THIS_FILE --workdir=DIR (a 2-layer model on random tokens)."""
-  c = base_config()
-  c.model = model_section(**tiny_arch(64, hidden_size=32, layers=2, heads=4, kv_heads=2, intermediate_size=64))
-  c.train.data_source = "synthetic"
-  c.data.seq_len = 32
-  c.train.batch_size = 8
-  c.train.steps = 2000  # run A is stopped by a preemption notice long before
-  c.optim.learning_rate = 3e-3
-  c.optim.schedule = "constant"  # the same rate at every step whatever train.steps is (runs differ in length)
-  c.eval.every = 0
-  c.checkpoint.every = 0  # the only checkpoint is the one saved on preemption
-  c.checkpoint.async_save = False
-  c.log_every = 1
-  return c
-'''
+CONFIG = mp_procs.TINY_TRAIN_CONFIG
 
 
 def _train(config, workdir, *extra):
