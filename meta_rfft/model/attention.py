@@ -14,7 +14,6 @@ from flax import nnx, struct
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.layers import Projection
 from meta_rfft.model.rope import apply_rope, inverse_frequencies
-from meta_rfft.model.visibility import Visibility, attention_mask
 from meta_rfft.sharding.rules import constrain
 
 _MASKED = -0.7 * float(np.finfo(np.float32).max)
@@ -61,34 +60,22 @@ class Attention(nnx.Module):
     # A tuple of floats (exact float32 values): static module data, hashable for the graph definition.
     self.inv_freq = tuple(float(f) for f in inverse_frequencies(cfg.rope, d))
 
-  def __call__(self, x, positions, segment_ids, visibility: Visibility | None = None,
-               layer_cache: tuple[jax.Array, jax.Array] | None = None, cache: KVCache | None = None):
-    """x [B, L, E]. With `cache` (its segment ids/positions already include these L tokens, written at
-    cache.end - L), attends over the cached slots and returns the updated (k, v) of this layer."""
-    b, length, _ = x.shape
+  def __call__(self, x, positions, mask, layer_cache: tuple[jax.Array, jax.Array] | None = None,
+               write_slot: jax.Array | None = None):
+    """x [B, L, E]; mask bool [B, L, S] (S = L, or the cache length). With `layer_cache`, writes this call's
+    keys/values at `write_slot` and attends over all cached slots; returns the updated (k, v) of this layer."""
     q = apply_rope(self.q_proj(x), positions, self.inv_freq)
     k = apply_rope(self.k_proj(x), positions, self.inv_freq)
     v = self.v_proj(x)
     q = constrain(q, ("act_batch", "act_length", "act_heads", None))
     k = constrain(k, ("act_batch", "act_length", "act_kv_heads", None))
     v = constrain(v, ("act_batch", "act_length", "act_kv_heads", None))
-
-    q_index = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
     if layer_cache is None:
-      keys, values = k, v
-      k_segments, k_positions, k_index = segment_ids, positions, q_index
-      new_layer_cache = None
+      keys, values, new_layer_cache = k, v, None
     else:
-      start = cache.end - length
-      keys = jax.lax.dynamic_update_slice_in_dim(layer_cache[0], k.astype(layer_cache[0].dtype), start, axis=1)
-      values = jax.lax.dynamic_update_slice_in_dim(layer_cache[1], v.astype(layer_cache[1].dtype), start, axis=1)
+      keys = jax.lax.dynamic_update_slice_in_dim(layer_cache[0], k.astype(layer_cache[0].dtype), write_slot, 1)
+      values = jax.lax.dynamic_update_slice_in_dim(layer_cache[1], v.astype(layer_cache[1].dtype), write_slot, 1)
       new_layer_cache = (keys, values)
-      k_segments, k_positions = cache.segment_ids, cache.positions
-      k_index = jnp.broadcast_to(jnp.arange(cache.max_len, dtype=jnp.int32), (b, cache.max_len))
-      q_index = q_index + start
-
-    mask = attention_mask(segment_ids, k_segments, q_index, k_index, q_positions=positions,
-                          k_positions=k_positions, sliding_window=self.sliding_window, visibility=visibility)
     out = self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask)
     return self.o_proj(out), new_layer_cache
 

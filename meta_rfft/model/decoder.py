@@ -13,7 +13,7 @@ from flax import nnx
 from meta_rfft.model.attention import Attention, KVCache
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.layers import MLP, RMSNorm, param
-from meta_rfft.model.visibility import Visibility
+from meta_rfft.model.visibility import Visibility, attention_mask
 from meta_rfft.sharding.rules import constrain
 
 # Named rematerialisation policies (what the backward pass may keep instead of recomputing).
@@ -38,8 +38,8 @@ class DecoderLayer(nnx.Module):
     self.mlp = MLP(cfg.hidden_size, cfg.intermediate_size, num_layers=cfg.num_layers, use_bias=cfg.mlp_bias,
                    std=cfg.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs)
 
-  def __call__(self, x, positions, segment_ids, visibility, layer_cache, cache):
-    h, new_layer_cache = self.attn(self.input_norm(x), positions, segment_ids, visibility, layer_cache, cache)
+  def __call__(self, x, positions, mask, layer_cache, write_slot):
+    h, new_layer_cache = self.attn(self.input_norm(x), positions, mask, layer_cache, write_slot)
     x = x + h
     x = x + self.mlp(self.post_attention_norm(x))
     return constrain(x, ("act_batch", "act_length", "act_embed")), new_layer_cache
@@ -82,13 +82,7 @@ class Decoder(nnx.Module):
       positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
     if segment_ids is None:
       segment_ids = jnp.ones((b, length), jnp.int32)
-    if cache is not None:
-      if visibility is not None and visibility.rule != "causal":
-        raise ValueError("a custom visibility rule cannot be combined with a KV cache")
-      cache = cache.replace(
-          segment_ids=jax.lax.dynamic_update_slice_in_dim(cache.segment_ids, segment_ids, cache.end, axis=1),
-          positions=jax.lax.dynamic_update_slice_in_dim(cache.positions, positions, cache.end, axis=1),
-          end=cache.end + length)
+    mask, write_slot, cache = self._mask_and_cache(positions, segment_ids, visibility, cache)
 
     x = jnp.take(self.embed[...], tokens, axis=0).astype(jnp.dtype(cfg.dtype))
     x = constrain(x, ("act_batch", "act_length", "act_embed"))
@@ -97,7 +91,7 @@ class Decoder(nnx.Module):
 
     def one_layer(x, layer_state, layer_cache):
       layer = nnx.merge(graphdef, layer_state)
-      return layer(x, positions, segment_ids, visibility, layer_cache, cache)
+      return layer(x, positions, mask, layer_cache, write_slot)
 
     policy = REMAT_POLICIES[cfg.remat_policy]
     if cfg.remat_policy != "none":
@@ -119,3 +113,24 @@ class Decoder(nnx.Module):
     if cache is not None:
       cache = cache.replace(k=new_caches[0], v=new_caches[1])
     return self.final_norm(x), cache
+
+  def _mask_and_cache(self, positions, segment_ids, visibility, cache):
+    """The attention mask, built once for all layers, and (with a cache) the slot where this call writes."""
+    b, length = segment_ids.shape
+    index = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
+    window = self.config.sliding_window
+    if cache is None:
+      mask = attention_mask(segment_ids, segment_ids, index, index, q_positions=positions, k_positions=positions,
+                            sliding_window=window, visibility=visibility)
+      return mask, None, None
+    if visibility is not None and visibility.rule != "causal":
+      raise ValueError("a custom visibility rule cannot be combined with a KV cache")
+    write_slot = cache.end
+    cache = cache.replace(
+        segment_ids=jax.lax.dynamic_update_slice_in_dim(cache.segment_ids, segment_ids, write_slot, axis=1),
+        positions=jax.lax.dynamic_update_slice_in_dim(cache.positions, positions, write_slot, axis=1),
+        end=write_slot + length)
+    slots = jnp.broadcast_to(jnp.arange(cache.max_len, dtype=jnp.int32), (b, cache.max_len))
+    mask = attention_mask(segment_ids, cache.segment_ids, index + write_slot, slots, q_positions=positions,
+                          k_positions=cache.positions, sliding_window=window)
+    return mask, write_slot, cache
