@@ -34,14 +34,14 @@ def get_config(arg=""):
       vocab_size=1024, hidden_size=128, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=384,
       max_position_embeddings=2048, seed=0, tokenizer_lengths="1-8", tokenizer_per_length=10))
   c.data = ml_collections.ConfigDict(dict(
-      seq_len=512, pretrain_lengths="1-5", pretrain_per_length=200, adapt_lengths="1-5", adapt_per_length=400,
+      seq_len=256, pretrain_lengths="1-5", pretrain_per_length=100, adapt_lengths="1-5", adapt_per_length=200,
       validation_per_length=1))
-  c.pretrain = _stage(steps=300, batch_size=16, learning_rate=3e-3, warmup_steps=20)
-  c.adapt = _stage(steps=200, batch_size=16, learning_rate=2e-3, warmup_steps=10)
-  c.eval = ml_collections.ConfigDict(dict(lengths="1-10", samples_per_length=20, batch_size=32,
+  c.pretrain = _stage(steps=300, batch_size=8, learning_rate=3e-3, warmup_steps=20)
+  c.adapt = _stage(steps=250, batch_size=8, learning_rate=2e-3, warmup_steps=10)
+  c.eval = ml_collections.ConfigDict(dict(lengths="1-10", samples_per_length=10, batch_size=32,
                                           max_new_factor=1.3, max_new_extra=16))
   c.hf_check_prompts = 4
-  c.hf_check_new_tokens = 64
+  c.hf_check_new_tokens = 256
   c.checkpoint_every = 100
   c.log_every = 25
   c.model = model_section()

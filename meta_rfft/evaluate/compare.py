@@ -42,7 +42,7 @@ def collect(runs: Sequence[str], labels: Sequence[str] | None = None) -> list[di
     train = meta.get("train_lengths") or ""
     for fmt, block in rep["formats"].items():
       o = block["overall"]
-      curve = {int(k): v for k, v in o["accuracy_by_length"].items()}
+      curve = dict(sorted((int(k), v) for k, v in o["accuracy_by_length"].items()))
       rows.append({"run": label, "format": fmt, "tasks": sorted(block["tasks"]), "curve": curve,
                    "acc_longest": o["acc_longest"], "acc_len30": o["acc_len30"], "max_len_90": o["max_len_90"],
                    "train_lengths": train})

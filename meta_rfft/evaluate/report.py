@@ -37,9 +37,11 @@ def write_plot(path: str, curves: Mapping[str, Mapping[str, float]], train_lengt
   """One curve per key of `curves` ({label: {length: accuracy}}), training lengths shaded."""
   fig, ax = plt.subplots(figsize=(7, 4.2))
   shade_training(ax, train_lengths)
-  for label, curve in curves.items():
-    xs = [int(k) for k in curve]
-    ax.plot(xs, [100 * v for v in curve.values()], marker="o", markersize=3, label=label)
+  styles = ("-", "--", "-.", ":")  # curves that coincide (e.g. both 0% past training) stay distinguishable
+  for i, (label, curve) in enumerate(curves.items()):
+    points = sorted((int(k), v) for k, v in curve.items())  # keys may be strings sorted as text ("10" < "2")
+    ax.plot([x for x, _ in points], [100 * v for _, v in points], linestyle=styles[i % len(styles)],
+            marker="os^vD"[i % 5], markersize=4, label=label)
   ax.set_xlabel("length")
   ax.set_ylabel("accuracy (%)")
   ax.set_ylim(-3, 103)

@@ -98,7 +98,10 @@ def run(cfg, workdir: str) -> str:
     from meta_rfft.pipeline.hf_check import check_export
     with open(os.path.join(p("adapt_meta"), "eval", "samples.jsonl")) as f:
       rows = [json.loads(line) for line in f if line.strip()][1:]
-    prompts = [r["prompt"] for r in rows[:int(cfg.hf_check_prompts)]]
+    # Prompts spread over the adaptation lengths: long, meaningful outputs rather than the first few shortest.
+    in_dist = [r for r in rows if r["length"] in lengths_of(cfg.data.adapt_lengths)] or rows
+    n = min(int(cfg.hf_check_prompts), len(in_dist))
+    prompts = [in_dist[round(i * (len(in_dist) - 1) / max(n - 1, 1))]["prompt"] for i in range(n)]
     vocab = eval_vocabulary("", p("adapt_meta"), resolve(p("adapt_meta")).hf_dir)
     result = check_export(p("export_hf"), p("adapt_meta"), prompts, int(cfg.hf_check_new_tokens),
                           mesh_from_config(cfg.mesh), normalize_rules(dict(cfg.sharding.rules)), vocab)
@@ -113,10 +116,11 @@ def run(cfg, workdir: str) -> str:
   from meta_rfft.pipeline import report
   cmp = compare([p(n) for n in labels], workdir, list(labels.values()))
   adapt_lengths = lengths_of(cfg.data.adapt_lengths)
-  in_dist = {label: report.in_distribution(os.path.join(p(name), "eval", "report.json"), "rf", heldout,
-                                           adapt_lengths) for name, label in labels.items()}
+  reports = {label: os.path.join(p(name), "eval", "report.json") for name, label in labels.items()}
+  in_dist = {label: report.in_distribution(path, "rf", heldout, adapt_lengths) for label, path in reports.items()}
+  loops = {label: report.loop_error_beyond(path, "rf", heldout, adapt_lengths) for label, path in reports.items()}
   facts = {"heldout": heldout, "pretrain": pretrain, "base": base_desc}
-  path = report.write(p("report.md"), cfg=cfg, facts=facts, table=cmp["table"], in_dist=in_dist,
+  path = report.write(p("report.md"), cfg=cfg, facts=facts, table=cmp["table"], in_dist=in_dist, loops=loops,
                       hf_check=check, timings=runner.timings())
   print(cmp["table"])
   print("in distribution: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in in_dist.items() if v is not None))

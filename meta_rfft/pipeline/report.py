@@ -15,12 +15,24 @@ def in_distribution(report_json: str, fmt: str, task: str, lengths: Sequence[int
   return sum(accs) / len(accs) if accs else None
 
 
+def loop_error_beyond(report_json: str, fmt: str, task: str, train_lengths: Sequence[int]) -> dict | None:
+  """Mean loop-count error and share of samples miscounting, over the lengths beyond training."""
+  with open(report_json) as f:
+    per_length = json.load(f)["formats"][fmt]["tasks"][task]["lengths"]
+  rows = [e for n, e in per_length.items() if int(n) > max(train_lengths) and "loop_error_mean" in e]
+  if not rows:
+    return None
+  count = sum(e["count"] for e in rows)
+  return {"mean": sum(e["loop_error_mean"] * e["count"] for e in rows) / count,
+          "rate": sum(e["loop_error_rate"] * e["count"] for e in rows) / count}
+
+
 def _pct(x: float | None) -> str:
   return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def write(path: str, *, cfg, facts: Mapping[str, Any], table: str, in_dist: Mapping[str, float | None],
-          hf_check: Mapping[str, Any] | None, timings: Mapping[str, float]) -> str:
+          loops: Mapping[str, dict | None], hf_check: Mapping[str, Any] | None, timings: Mapping[str, float]) -> str:
   goal = 0.9
   meta_acc = in_dist.get("Meta-RFFT")
   lines = [
@@ -35,6 +47,9 @@ def write(path: str, *, cfg, facts: Mapping[str, Any], table: str, in_dist: Mapp
       table, "", "![accuracy vs length](compare.png)", "",
       "In-distribution accuracy (mean over the adaptation lengths): "
       + ", ".join(f"{k} {_pct(v)}" for k, v in in_dist.items()) + ".", "",
+      "Loop-count error beyond the training lengths (mean |iterations traced - iterations the rule runs|; "
+      "share of samples that miscount): " + ", ".join(
+          f"{k} {v['mean']:.2f} ({_pct(v['rate'])})" for k, v in loops.items() if v) + ".", "",
       (f"Goal (>= {100 * goal:.0f}% in distribution for the Meta-RFFT model): "
        + ("reached." if meta_acc is not None and meta_acc >= goal else f"NOT reached ({_pct(meta_acc)}).")), "",
   ]

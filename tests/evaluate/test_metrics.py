@@ -59,8 +59,8 @@ def test_bad_settings_name_the_key():
 def _report(tmp_path, name, acc_short, acc_long):
   recs = []
   for task in ("a", "b"):
-    recs += [_rec(task, 1, acc_short > i / 4) for i in range(4)]
-    recs += [_rec(task, 8, acc_long > i / 4) for i in range(4)]
+    recs += [_rec(task, 2, acc_short > i / 4) for i in range(4)]
+    recs += [_rec(task, 10, acc_long > i / 4) for i in range(4)]
   run = tmp_path / name
   report.write_reports(str(run / "eval"), metrics.summarize(recs), {"label": name, "train_lengths": "1-5"},
                        [1, 2, 3, 4, 5])
@@ -74,9 +74,11 @@ def test_reports_and_compare(tmp_path):
     assert os.path.getsize(os.path.join(meta, "eval", name)) > 100
   out = compare.compare([meta, vanilla], str(tmp_path / "cmp"))
   lines = out["table"].split("\n")
-  assert lines[2].startswith("| meta_rfft | rf | 2 | 100 | 75 | 75 | - | 1.00 |")
-  assert lines[3].startswith("| vanilla | rf | 2 | 100 | 25 | 25 | - | 1.00 |")
+  assert lines[0].startswith("| run | format | tasks | len 2 | len 10 |")  # numeric, not text, order
+  assert lines[2].startswith("| meta_rfft | rf | 2 | 100 | 75 | 75 | - | 2.00 |")
+  assert lines[3].startswith("| vanilla | rf | 2 | 100 | 25 | 25 | - | 2.00 |")
   assert os.path.getsize(out["png"]) > 1000
-  assert json.load(open(out["json"]))[0]["acc_longest"] == 0.75
+  rows = json.load(open(out["json"]))
+  assert rows[0]["acc_longest"] == 0.75 and list(rows[0]["curve"]) == ["2", "10"]
   with pytest.raises(FileNotFoundError, match="has no eval/report.json"):
     compare.compare([str(tmp_path / "nothing")], str(tmp_path / "cmp2"))
