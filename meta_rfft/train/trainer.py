@@ -38,7 +38,7 @@ class NonFiniteLoss(RuntimeError):
 class Result:
   """What a finished (or stopped) run leaves behind, for tests and callers."""
   step: int
-  stop_reason: str  # "done" | "early_stopping" | "preempted"
+  stop_reason: str  # "done" | "early_stopping" | "preempted" | "compile_only" | "does_not_fit"
   losses: dict  # step -> training loss of the steps run by THIS invocation
   val_losses: dict  # step -> validation loss
   trainable: Any  # final trainable params (pure dict of jax.Arrays)

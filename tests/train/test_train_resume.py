@@ -143,3 +143,16 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer.train(config, str(tmp_path))
   assert Checkpoints(tmp_path, keep=3).all_steps() == [1]
   assert [m["step"] for m in _metrics(tmp_path)] == [1]
+
+
+def test_early_stopping_on_validation_loss(tmp_path):
+  # Learning rate 0: the validation loss never improves on the first evaluation, so with patience 2 the run
+  # stops at the third evaluation (step 3) and saves that step; the early-stopping state is in `meta`.
+  config = tiny_config(train={"steps": 10}, optim={"learning_rate": 0.0, "warmup_steps": 0, "schedule": "constant"},
+                       eval={"every": 1, "early_stopping_patience": 2}, checkpoint={"every": 0})
+  result = trainer.train(config, str(tmp_path))
+  assert result.stop_reason == "early_stopping" and result.step == 3
+  assert len(set(result.val_losses.values())) == 1
+  assert Checkpoints(tmp_path, keep=3).all_steps() == [3]
+  meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(os.path.join(tmp_path, "checkpoints", "3", "meta"))
+  assert meta["evals_since_best"] == 2 and meta["best_val_loss"] == result.val_losses[1]
