@@ -145,14 +145,31 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
   assert [m["step"] for m in _metrics(tmp_path)] == [1]
 
 
-def test_early_stopping_on_validation_loss(tmp_path):
-  # Learning rate 0: the validation loss never improves on the first evaluation, so with patience 2 the run
-  # stops at the third evaluation (step 3) and saves that step; the early-stopping state is in `meta`.
+def test_converted_checkpoint_init_and_early_stopping(tmp_path):
+  """Starts from a converted HF checkpoint (its files copied to WORKDIR/hf) and stops early.
+
+  Learning rate 0: the weights stay the converted ones, and the validation loss never improves on the first
+  evaluation, so with patience 2 the run stops at the third evaluation (step 3) and saves that step.
+  """
+  import transformers  # pylint: disable=g-import-not-at-top
+  from meta_rfft.convert.checkpoint import load_params  # pylint: disable=g-import-not-at-top
+  from meta_rfft.convert.importer import hf_to_orbax  # pylint: disable=g-import-not-at-top
+  hf_dir, ckpt = tmp_path / "hf_model", tmp_path / "ckpt"
+  hf_cfg = transformers.Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                    num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+  transformers.Qwen2ForCausalLM(hf_cfg).save_pretrained(hf_dir)
+  (hf_dir / "tokenizer_config.json").write_text('{"eos_token": "<|endoftext|>"}')
+  hf_to_orbax(str(hf_dir), str(ckpt))
+  workdir = tmp_path / "run"
   config = tiny_config(train={"steps": 10}, optim={"learning_rate": 0.0, "warmup_steps": 0, "schedule": "constant"},
-                       eval={"every": 1, "early_stopping_patience": 2}, checkpoint={"every": 0})
-  result = trainer.train(config, str(tmp_path))
+                       eval={"every": 1, "early_stopping_patience": 2}, checkpoint={"every": 0},
+                       init={"checkpoint": str(ckpt)})
+  result = trainer.train(config, str(workdir))
   assert result.stop_reason == "early_stopping" and result.step == 3
   assert len(set(result.val_losses.values())) == 1
-  assert Checkpoints(tmp_path, keep=3).all_steps() == [3]
-  meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(os.path.join(tmp_path, "checkpoints", "3", "meta"))
+  assert Checkpoints(workdir, keep=3).all_steps() == [3]
+  meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(os.path.join(workdir, "checkpoints", "3", "meta"))
   assert meta["evals_since_best"] == 2 and meta["best_val_loss"] == result.val_losses[1]
+  assert {"config.json", "tokenizer_config.json"} <= set(os.listdir(workdir / "hf"))
+  converted = load_params(str(ckpt / "params"), jax.tree.map(np.asarray, jax.device_get(result.trainable)))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(result.trainable), converted)
