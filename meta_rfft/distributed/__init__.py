@@ -6,6 +6,7 @@ Entry points call, before any other JAX work:
   mesh = distributed.global_mesh_from_config(config.mesh)  # config.mesh.dcn_shape optional
   ...
   code = distributed.compile_only(train_step, abstract_state, abstract_batch, budget="16GiB")
+  watcher = distributed.PreemptionWatcher()  # every step: `if watcher.reached(step): save and stop`
 
 To compile for a TPU slice without holding it (libtpu installed, any CPU machine): build the mesh on
 `distributed.target_devices("v5e:16x16")` (passed as `devices=` to the mesh functions) before the abstract inputs.
