@@ -87,6 +87,8 @@ def settings_from(cfg_or_args: Any = None) -> Settings:
     block = cfg_or_args
     if _has(block, "distributed"):
       block = _get(block, "distributed")
+    elif _has(block, "mesh") or _has(block, "model"):
+      block = {}  # a run config without a `distributed` block: defaults and the environment
     if isinstance(block, ml_collections.ConfigDict):
       values = block.to_dict()
     elif isinstance(block, Mapping):

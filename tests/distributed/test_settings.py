@@ -64,6 +64,8 @@ def test_settings_from_config_block_dict_and_argparse():
   assert settings_from(cfg) == Settings(heartbeat_timeout_s=30)
   assert settings_from(cfg.distributed).heartbeat_timeout_s == 30
   assert settings_from({"mode": "none"}).mode == "none"
+  # A run config without the block (e.g. an entry point that never added it) means defaults + environment.
+  assert settings_from(ml_collections.ConfigDict({"mesh": {"shape": (1, -1, 1)}, "seed": 0})) == Settings()
   args = argparse.Namespace(workdir="/tmp/x", coordinator_address="h:2", num_processes=2, process_id=None)
   assert settings_from(args) == Settings(coordinator_address="h:2", num_processes=2)
   with pytest.raises(ValueError, match=r"distributed: unknown key\(s\) \['heartbeat_s'\]"):
