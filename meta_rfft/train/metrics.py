@@ -102,37 +102,47 @@ def _plain(v):
 
 
 class Progress:
-  """A tqdm bar with ETA on a terminal; otherwise a plain line every `every` steps (and at the last step)."""
+  """A one-line progress bar with ETA on a terminal; otherwise a plain line every `every` steps (and at the
+  last step). The bar is drawn by hand: TFDS, imported with the data pipeline, silences tqdm process-wide."""
 
   def __init__(self, start: int, total: int, every: int, stream=None):
     self.stream = stream or sys.stderr
     self.total, self.every = total, max(1, every)
-    self.bar = None
+    self.tty = self.stream.isatty() and jax.process_index() == 0
     self.t0, self.s0 = time.time(), start
-    if self.stream.isatty() and jax.process_index() == 0:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-      self.bar = tqdm(total=total, initial=start, file=self.stream, dynamic_ncols=True, unit="step")
+    self.drawn = False
+
+  def _eta(self, step: int) -> float:
+    done = step - self.s0
+    return (time.time() - self.t0) / done * (self.total - step) if done > 0 else float("nan")
 
   def update(self, step: int, scalars: Mapping[str, float]) -> None:
     if jax.process_index() != 0:
       return
     short = {k: scalars[k] for k in ("loss", "grad_norm", "tokens_per_s", "mfu") if k in scalars}
-    if self.bar is not None:
-      self.bar.update(step - self.bar.n)
-      self.bar.set_postfix({k: f"{v:.4g}" for k, v in short.items()}, refresh=False)
-      return
-    if step % self.every == 0 or step == self.total:
-      done = step - self.s0
-      eta = (time.time() - self.t0) / done * (self.total - step) if done > 0 else float("nan")
-      fields = " ".join(f"{k}={v:.4g}" for k, v in short.items())
-      print(f"step {step}/{self.total} {fields} eta={eta:.0f}s", file=self.stream, flush=True)
+    fields = " ".join(f"{k}={v:.4g}" for k, v in short.items())
+    eta = self._eta(step)
+    eta_text = "?" if math.isnan(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+    if self.tty:
+      width = 30
+      filled = int(width * step / max(1, self.total))
+      bar = "#" * filled + "." * (width - filled)
+      self.stream.write(f"\r[{bar}] {step}/{self.total} eta {eta_text} {fields}\x1b[K")
+      self.stream.flush()
+      self.drawn = True
+    elif step % self.every == 0 or step == self.total:
+      print(f"step {step}/{self.total} {fields} eta={eta_text}", file=self.stream, flush=True)
 
   def message(self, text: str) -> None:
-    if self.bar is not None:
-      self.bar.write(text, file=self.stream)
-    elif jax.process_index() == 0:
-      print(text, file=self.stream, flush=True)
+    if jax.process_index() != 0:
+      return
+    if self.drawn:  # finish the bar's line first
+      self.stream.write("\n")
+      self.drawn = False
+    print(text, file=self.stream, flush=True)
 
   def close(self) -> None:
-    if self.bar is not None:
-      self.bar.close()
+    if self.drawn:
+      self.stream.write("\n")
+      self.stream.flush()
+      self.drawn = False
