@@ -52,16 +52,19 @@ def _train(setup, batches, method="none"):
 
 
 @functools.cache
-def _unsharded_run():
-  _, setup = _setup()
-  return _train(setup, BATCHES)
+def _unsharded_run(method="none"):
+  _, setup = _setup(method=method)
+  return _train(setup, BATCHES, method)
 
 
-@pytest.mark.parametrize("shape", [(1, 8, 1), (2, 2, 2)])
-def test_sharded_equals_unsharded_and_compiles_once(shape):
-  ref_metrics, ref_params = _unsharded_run()
-  _, setup = _setup(shape)
-  metrics, params = _train(setup, BATCHES)
+@pytest.mark.parametrize("shape,method", [((1, 8, 1), "none"), ((2, 2, 2), "none"), ((2, 2, 2), "pissa")])
+def test_sharded_equals_unsharded_and_compiles_once(shape, method):
+  ref_metrics, ref_params = _unsharded_run(method)
+  _, setup = _setup(shape, method=method)
+  metrics, params = _train(setup, BATCHES, method)
+  if method != "none":  # adapter factors are split over the mesh like their kernels
+    a = setup.parts.abstract_adapters["layers"]["mlp"]["up_proj"]["adapter"]
+    assert a["a"].sharding.spec[1] == "fsdp" and a["b"].sharding.spec[2] == "tensor"
   np.testing.assert_allclose([m["loss"] for m in metrics], [m["loss"] for m in ref_metrics], rtol=2e-6)
   np.testing.assert_allclose([m["grad_norm"] for m in metrics], [m["grad_norm"] for m in ref_metrics], rtol=1e-4)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5), params, ref_params)
