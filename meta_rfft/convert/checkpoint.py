@@ -100,17 +100,7 @@ def load_params(params_dir: str, target):
   if not os.path.isdir(params_dir):
     raise ConversionError(f"no params checkpoint at {params_dir}")
   pure = _pure(target)
-  stored = param_shapes(params_dir)
-  flat_target = flatten(pure)
-  missing = sorted(set(flat_target) - set(stored))
-  extra = sorted(set(stored) - set(flat_target))
-  if missing or extra:
-    raise ConversionError(f"{params_dir}: checkpoint and model differ: missing params {missing}, "
-                          f"params the model lacks {extra}")
-  for k, t in flat_target.items():
-    if tuple(stored[k]) != tuple(t.shape):
-      raise ConversionError(f"{params_dir}: param {k} has shape {tuple(stored[k])}, "
-                            f"the model wants {t.shape}")
+  check_param_shapes(params_dir, {k: t.shape for k, t in flatten(pure).items()}, "the model")
   restore_args = ocp.checkpoint_utils.construct_restore_args(pure)
   with ocp.PyTreeCheckpointer() as ckptr:
     restored = ckptr.restore(params_dir, args=ocp.args.PyTreeRestore(item=pure, restore_args=restore_args))
@@ -119,6 +109,20 @@ def load_params(params_dir: str, target):
     nnx.replace_by_pure_dict(state, restored)
     return state
   return restored
+
+
+def check_param_shapes(params_dir: str, expected: Mapping[str, tuple[int, ...]], against: str) -> None:
+  """Raises a ConversionError naming the param if the stored params differ from `expected` in name or shape;
+  `against` says where the expectation comes from (e.g. "the model" or a config.json path)."""
+  stored = param_shapes(params_dir)
+  missing = sorted(set(expected) - set(stored))
+  extra = sorted(set(stored) - set(expected))
+  if missing or extra:
+    raise ConversionError(f"{params_dir}: params do not match {against}: missing {missing}, unexpected {extra}")
+  for k, shape in expected.items():
+    if tuple(stored[k]) != tuple(shape):
+      raise ConversionError(f"{params_dir}: param {k} has shape {tuple(stored[k])}, "
+                            f"{against} implies {tuple(shape)}")
 
 
 def param_shapes(params_dir: str) -> dict[str, tuple[int, ...]]:

@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 
 from meta_rfft.convert import mapping
-from meta_rfft.convert.checkpoint import open_param, param_shapes, read_blocks, read_param
+from meta_rfft.convert.checkpoint import check_param_shapes, open_param, read_blocks, read_param
 from meta_rfft.convert.errors import ConversionError
 from meta_rfft.convert.files import DTYPES, check_dtype, check_output_free, side_files, staged_output
 from meta_rfft.convert.importer import model_config, our_shapes
@@ -93,16 +93,7 @@ def orbax_to_hf(ckpt: str, out: str, dtype: str | None = None, max_shard_size: s
   rows = mapping.rows_for(cfg)
   shapes = our_shapes(cfg)
   mapping.check_rows_cover(rows, shapes, cfg)
-  stored = param_shapes(src.params_dir)
-  missing = sorted(set(shapes) - set(stored))
-  extra = sorted(set(stored) - set(shapes))
-  if missing or extra:
-    raise ConversionError(f"{src.params_dir}: params do not match {config_path}: missing {missing}, "
-                          f"unexpected {extra}")
-  for k, shape in shapes.items():
-    if stored[k] != shape:
-      raise ConversionError(f"{src.params_dir}: param {k} has shape {stored[k]}, "
-                            f"{config_path} implies {shape}")
+  check_param_shapes(src.params_dir, shapes, config_path)
   ad_cfg = adapter_config(src)
 
   planned = [PlannedTensor(name, np_dtype, mapping.hf_shape(r, cfg)) for r in rows
