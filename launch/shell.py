@@ -58,3 +58,14 @@ class Shell:
         proc.terminate()
         raise
       return proc.wait()
+
+
+def env_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
+  """The launchers' repeatable `--env KEY=VALUE` flags as (key, value) pairs; a malformed one stops the launch."""
+  pairs = []
+  for item in items:
+    key, eq, value = item.partition("=")
+    if not eq or not key.isidentifier():
+      raise SystemExit(f"error: --env {item!r} must be KEY=VALUE with KEY a valid variable name")
+    pairs.append((key, value))
+  return pairs

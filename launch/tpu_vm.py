@@ -30,7 +30,7 @@ from typing import Sequence
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tpu_commands as tc  # noqa: E402  (sibling module of this script)
-from shell import Shell  # noqa: E402
+from shell import Shell, env_pairs  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEAD_PEER = "JAX distributed service detected fatal errors"
@@ -142,16 +142,6 @@ def setup(sh: Shell, s: tc.Slice, extras: str, pip_args: Sequence[str], gcsfuse:
   sh.run(tc.ssh_all(s, script))
 
 
-def _env_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
-  pairs = []
-  for item in items:
-    key, eq, value = item.partition("=")
-    if not eq or not key.isidentifier():
-      raise SystemExit(f"error: --env {item!r} must be KEY=VALUE with KEY a valid variable name")
-    pairs.append((key, value))
-  return pairs
-
-
 def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]) -> int:
   if not a.workdir.startswith("gs://") and not a.allow_local_workdir:
     raise SystemExit(f"error: --workdir={a.workdir!r} is not on gs://: every worker must see the same "
@@ -166,7 +156,7 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
       raise SystemExit(f"error: --max-restarts recreates the slice: {e}") from None
   run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
   log_dir = a.log_dir or os.path.join("logs", "tpu", s.name, run_id)
-  script = tc.run_script(a.module, a.workdir, entry_args, run_id, _env_pairs(a.env), a.gcsfuse)
+  script = tc.run_script(a.module, a.workdir, entry_args, run_id, env_pairs(a.env), a.gcsfuse)
   print(f"[launch] run id {run_id}; stop it with: python launch/tpu_vm.py stop --name={s.name} "
         f"--zone={s.zone}{' --queued' if s.queued else ''} --run-id={run_id}", file=sys.stderr)
   attempt = 0
