@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meta_rfft.multiturn.conversation import ConversationError, read_jsonl, write_jsonl
+from meta_rfft.multiturn.conversation import read_jsonl, write_jsonl
 from meta_rfft.multiturn.generate import generate
 from meta_rfft.tasks import formats, registry
 from meta_rfft.tasks.cli import parse_lengths

@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from meta_rfft import distributed
@@ -237,7 +236,7 @@ def main(argv: list[str]) -> None:
       workdir = rest[i + 1]
   unknown = [a for a in rest if not a.startswith("--workdir") and a != workdir]
   if unknown or not workdir:
-    print(f"error: usage: python -m meta_rfft.train --config=FILE[:arg] --workdir=DIR [--config.x=y ...]"
+    print("error: usage: python -m meta_rfft.train --config=FILE[:arg] --workdir=DIR [--config.x=y ...]"
           + (f"; unexpected arguments {unknown}" if unknown else "; --workdir is required"), file=sys.stderr)
     sys.exit(2)
   try:

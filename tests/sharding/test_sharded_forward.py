@@ -1,5 +1,4 @@
 """Sharding over 8 fake CPU devices: sharded forward == unsharded, and big weights really are split."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
