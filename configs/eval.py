@@ -5,7 +5,8 @@ python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN [--config.ch
 
 RUN/eval/ receives report.json, report.md, samples.jsonl and accuracy_vs_length.png. With an empty
 `checkpoint`, RUN itself is evaluated (a trainer WORKDIR: its latest step, adapters merged). Every key and its
-meaning: meta_rfft/evaluate/config.py.
+meaning: meta_rfft/evaluate/config.py. Several hosts: the same command on every host, joined by
+`config.distributed` as for the trainer (process 0 writes RUN/eval/).
 """
 from meta_rfft.evaluate.config import default_eval_config
 

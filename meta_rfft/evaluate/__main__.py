@@ -1,5 +1,7 @@
 """`python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN [--config.x=y ...]`
-`python -m meta_rfft.evaluate compare RUN_A RUN_B ... [--out DIR] [--labels a,b]`"""
+`python -m meta_rfft.evaluate compare RUN_A RUN_B ... [--out DIR] [--labels a,b]`
+
+Multi-host: run the same command on every host (`config.distributed`, as for the trainer)."""
 from __future__ import annotations
 
 import argparse
@@ -15,13 +17,21 @@ def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate")
   parser.add_argument("--workdir", required=True, help="RUN folder; reports go to RUN/eval/")
   args = parser.parse_args(rest)
+  from meta_rfft import distributed
+  from meta_rfft.evaluate.hosts import LeaderFailed, on_leader
   from meta_rfft.evaluate.runner import evaluate
   try:
-    save_config(cfg, f"{args.workdir}/eval", argv)
+    # Before any other JAX call, as the trainer does: with several processes (a TPU pod, SLURM, or an explicit
+    # coordinator) every process joins here and runs this same command; only process 0 writes RUN/eval/.
+    distributed.initialize(cfg)
+    eval_dir = f"{args.workdir}/eval"
+    on_leader(lambda: save_config(cfg, eval_dir, argv), f"saving the config in {eval_dir}")
     result = evaluate(cfg, args.workdir)
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, LeaderFailed) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  if result["summary"] is None:  # processes 1..N-1: process 0 prints the results
+    return 0
   for fmt, block in result["summary"]["formats"].items():
     o = block["overall"]
     acc30 = "-" if o["acc_len30"] is None else f"{100 * o['acc_len30']:.1f}%"

@@ -2,6 +2,7 @@
 import ml_collections
 
 from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
+from meta_rfft.distributed import default_config as distributed_section
 
 
 def default_eval_config() -> ml_collections.ConfigDict:
@@ -27,4 +28,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.model.param_dtype = ""     # "" = the checkpoint's stored dtype
   c.mesh = mesh_section()
   c.sharding = sharding_section()
+  # Several processes (TPU pod, SLURM, explicit coordinator): how they join, as for the trainer. mesh.shape
+  # is then per slice and mesh.dcn_shape says how many slices (hosts) each axis spans.
+  c.distributed = distributed_section()
   return c

@@ -10,6 +10,10 @@ Why it is shaped this way:
   being fed (cheaper than compacting the batch) but their outputs are masked to `pad_id`.
 - On a mesh, the cache and the activations carry the logical-axis constraints of `meta_rfft.sharding.rules`
   (batch over data/fsdp, KV heads over tensor), so decoding runs on the same mesh as training.
+- The mesh may span several processes (hosts). Every process builds the same full host batch, hands JAX only
+  the rows its own devices hold (`make_array_from_callback`), and gets the generated tokens back replicated
+  (out_shardings), so each host can read them without touching other hosts' devices. Every process must then
+  call `decode_batch` with the same prompts in the same order (SPMD).
 """
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from meta_rfft.model.attention import KVCache
 from meta_rfft.model.decoder import Decoder
-from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, use_sharding
+from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
 
 CACHE_AXES = ("layers", "act_batch", "cache_length", "act_kv_heads", None)
 
@@ -150,9 +154,26 @@ class GreedyDecoder:
     self.graphdef, self.state = nnx.split(model)
     self.stats = DecodeStats()
     self._compiled: set[tuple[int, int]] = set()
+    out_shardings, self._row_sharding = None, None
+    if mesh is not None:
+      # Rows over the batch axes (each host supplies only its own rows); results replicated on every device so
+      # that every host can read all of them (np.asarray of an array spanning other hosts' devices fails).
+      self._row_sharding = NamedSharding(mesh, logical_to_spec(("act_batch",), (self.batch_size,), mesh,
+                                                               self.rules))
+      replicated = NamedSharding(mesh, PartitionSpec())
+      out_shardings = (replicated, replicated)
     self._fn = jax.jit(functools.partial(_generate, self.graphdef, mesh=self.mesh, rules=self.rules,
                                          eos_ids=self.eos_ids, pad_id=self.pad_id),
-                       static_argnames=("max_new",))
+                       static_argnames=("max_new",), out_shardings=out_shardings)
+
+  def _put(self, rows: np.ndarray) -> np.ndarray | jax.Array:
+    """Host rows [batch, ...] as a global array on the mesh, built from this process's slices only (every
+    process holds the same full `rows`); without a mesh, the host array itself."""
+    if self._row_sharding is None:
+      return rows
+    spec = tuple(self._row_sharding.spec) + (None,) * (rows.ndim - len(self._row_sharding.spec))
+    sharding = NamedSharding(self.mesh, PartitionSpec(*spec))
+    return jax.make_array_from_callback(rows.shape, sharding, lambda index: rows[index])
 
   def shapes_for(self, prompt_len: int, max_new: int) -> tuple[int, int]:
     """The (prompt bucket, generation bucket) a batch with these maxima runs in."""
@@ -188,8 +209,9 @@ class GreedyDecoder:
     if (p_len, n_new) not in self._compiled:
       self._compiled.add((p_len, n_new))
       self.stats.compiles += 1
-    out, _ = self._fn(self.state, tokens, segments, positions, row_limits, max_new=n_new)
-    out = np.asarray(jax.device_get(out))
+    out, _ = self._fn(self.state, self._put(tokens), self._put(segments), self._put(positions),
+                      self._put(row_limits), max_new=n_new)
+    out = np.asarray(out)  # replicated on a mesh: this host's copy is the whole batch
     results = []
     for i, limit in enumerate(limits):
       row = out[i, :limit].tolist()

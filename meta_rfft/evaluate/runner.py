@@ -4,6 +4,9 @@ Resumable: every finished batch is appended to RUN/eval/samples.jsonl in one wri
 fsynced); on restart, batches whose rows are all there are skipped and a torn last line is dropped. The file
 starts with the settings that shaped it (checkpoint, instances, generation limits); a restart with different
 settings stops with an error instead of mixing two evaluations in one report.
+
+On several processes (hosts) every process decodes every batch (SPMD programs on the global mesh); only
+process 0 reads and writes RUN/eval/, and tells the others which batches are finished (`hosts`).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import os
 from typing import Any, Mapping
 
 from meta_rfft.evaluate import examples as examples_lib
-from meta_rfft.evaluate import metrics, report
+from meta_rfft.evaluate import hosts, metrics, report
 from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
 from meta_rfft.evaluate.progress import Progress
 from meta_rfft.tasks.answers import extract_answer
@@ -92,16 +95,19 @@ def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int])
 def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   """Runs (or resumes) the evaluation of `cfg` into WORKDIR/eval/; returns the report paths and summary.
 
-  `model`, `mesh`, `rules`: an already-loaded model (the pipeline passes none; tests may)."""
+  `model`, `mesh`, `rules`: an already-loaded model (the pipeline passes none; tests may). With several
+  processes, call it on every process (after `meta_rfft.distributed.initialize`); only process 0 writes files
+  and gets the summary (the others get `paths` {} and `summary` None).
+  """
+  from meta_rfft import distributed
   from meta_rfft.convert.sources import load_model, resolve
   from meta_rfft.data.vocab import encode_texts
-  from meta_rfft.sharding.mesh import mesh_from_config
   from meta_rfft.sharding.rules import normalize_rules
 
+  leader = hosts.is_leader()
   ckpt = os.path.abspath(cfg.checkpoint or workdir)
   src = resolve(ckpt)
   eval_dir = os.path.join(workdir, "eval")
-  os.makedirs(eval_dir, exist_ok=True)
   fmts = examples_lib.parse_formats(cfg.formats)
   tasks = examples_lib.select_tasks(cfg.tasks)
   lengths = examples_lib.lengths_of(cfg.lengths)
@@ -111,22 +117,30 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
             "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens)}
   path = os.path.join(eval_dir, SAMPLES)
-  records = read_samples(path, header)
-  if not os.path.exists(path):
-    _append(path, [json.dumps({"header": header})])
-  counts: dict[str, int] = {}
-  for r in records:
-    counts[r["batch"]] = counts.get(r["batch"], 0) + 1
-  finished = {b.id for b in batches if counts.get(b.id) == len(b.items)}
-  todo = [b for b in batches if b.id not in finished]
+  records: list[dict] = []
+
+  def read_finished():
+    os.makedirs(eval_dir, exist_ok=True)
+    records.extend(read_samples(path, header))
+    if not os.path.exists(path):
+      _append(path, [json.dumps({"header": header})])
+    counts: dict[str, int] = {}
+    for r in records:
+      counts[r["batch"]] = counts.get(r["batch"], 0) + 1
+    return [counts.get(b.id) == len(b.items) for b in batches]
+
+  # Process 0's file decides; every process must skip exactly the same batches.
+  finished = hosts.finished_mask(read_finished, len(batches), f"reading {path}")
+  todo = [b for b, done in zip(batches, finished) if not done]
   total = sum(len(b.items) for b in batches)
-  progress = Progress(total, done=total - sum(len(b.items) for b in todo), label="eval")
-  if finished:
-    print(f"eval: resuming, {len(finished)} of {len(batches)} batches already in {path}", flush=True)
+  # Only process 0 reports progress (the others decode the same batches in step with it).
+  progress = Progress(total, done=total - sum(len(b.items) for b in todo), label="eval") if leader else None
+  if finished.any() and leader:
+    print(f"eval: resuming, {int(finished.sum())} of {len(batches)} batches already in {path}", flush=True)
 
   if todo:
     if mesh is None:
-      mesh = mesh_from_config(cfg.mesh)
+      mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
       rules = normalize_rules(dict(cfg.sharding.rules))
     if model is None:
       run_options = {"dtype": cfg.model.dtype, "scan_layers": bool(cfg.model.scan_layers)}
@@ -147,15 +161,22 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
       outs = decoder.decode_batch(prompts, limits)
       texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
       rows = _score(batch, texts, [len(o) for o in outs])
-      _append(path, [json.dumps(r) for r in rows])
+      # Checked on every process before the next batch: a failed write on process 0 stops all of them here.
+      hosts.on_leader(lambda rows=rows: _append(path, [json.dumps(r) for r in rows]), f"appending to {path}")
       records.extend(rows)
       acc = sum(r["correct"] for r in rows) / len(rows)
-      progress.update(len(rows), note=f"{batch.id} acc {100 * acc:.0f}%")
+      if progress is not None:
+        progress.update(len(rows), note=f"{batch.id} acc {100 * acc:.0f}%")
 
-  wanted = {b.id for b in batches}
-  records = [r for r in records if r["batch"] in wanted]
-  summary = metrics.summarize(records)
-  meta = {"checkpoint": ckpt, "samples": len(records), "train_lengths": cfg.train_lengths,
+  meta = {"checkpoint": ckpt, "samples": total, "train_lengths": cfg.train_lengths,
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
-  paths = report.write_reports(eval_dir, summary, meta, train_lengths)
-  return {"paths": paths, "summary": summary, "meta": meta}
+
+  def write():  # process 0 only
+    wanted = {b.id for b in batches}
+    kept = [r for r in records if r["batch"] in wanted]
+    meta["samples"] = len(kept)
+    summary = metrics.summarize(kept)
+    return {"paths": report.write_reports(eval_dir, summary, meta, train_lengths), "summary": summary,
+            "meta": meta}
+  result = hosts.on_leader(write, f"writing the reports in {eval_dir}")
+  return result if leader else {"paths": {}, "summary": None, "meta": meta}
