@@ -1,22 +1,19 @@
 """Grouped-query attention with packing, custom visibility and an optional KV cache.
 
 K/V are never repeated in memory: queries are reshaped to [kv_heads, group] and contracted against the shared
-K/V heads. Scores and softmax run in float32. Masked entries get a large finite negative value, so a row with
-no visible key (a padding query) yields a finite, ignored output instead of NaNs.
+K/V heads. The softmax itself (float32 scores, masking, the lean backward pass) is attention_core.py.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx, struct
 
+from meta_rfft.model.attention_core import grouped_attention
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.layers import Projection
 from meta_rfft.model.rope import apply_rope, inverse_frequencies
 from meta_rfft.sharding.rules import constrain
-
-_MASKED = -0.7 * float(np.finfo(np.float32).max)
 
 
 @struct.dataclass
@@ -81,11 +78,5 @@ class Attention(nnx.Module):
 
   def _attend(self, q, k, v, mask):
     b, length, n, d = q.shape
-    groups = n // self.num_kv_heads
-    q = q.reshape(b, length, self.num_kv_heads, groups, d)
-    scores = jnp.einsum("blkgd,bskd->bkgls", q, k, preferred_element_type=jnp.float32)
-    scores = scores * (d ** -0.5)
-    scores = jnp.where(mask[:, None, None, :, :], scores, _MASKED)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgls,bskd->blkgd", probs, v)
-    return out.reshape(b, length, n, d)
+    q = q.reshape(b, length, self.num_kv_heads, n // self.num_kv_heads, d)
+    return grouped_attention(q, k, v, mask, d ** -0.5).reshape(b, length, n, d)
