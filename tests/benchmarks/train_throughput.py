@@ -1,16 +1,22 @@
 """Training throughput: our trainer's step vs Hugging Face transformers + PyTorch AdamW, on the CPU, in one run.
 
-Both train the same small Qwen2-architecture model (float32, same config, same parameter count) on the same
-batches (random tokens in the batch format: rows packing 1-3 examples, prompt tokens weighted 0), with AdamW
-and global-norm clipping at 1.0. Ours: the jitted step of meta_rfft.train (run_state.build), on one CPU device;
-the reference: Qwen2ForCausalLM forward + loss + backward + clip_grad_norm_ + torch.optim.AdamW. Tokens/s counts
-every position of every row (batch x seq_len). After `--warmup` steps each, the two alternate `--rounds` rounds
-of `--steps` steps (so a change in the load of a shared machine hits both); the median round counts.
+Both train the same small Qwen2-architecture model (same config, same parameter count) on the same batches
+(random tokens in the batch format: rows packing 1-3 examples, prompt tokens weighted 0), with AdamW and
+global-norm clipping at 1.0, in two precisions: float32, and mixed bfloat16 (float32 weights and AdamW, bfloat16
+compute: ours with model.dtype=bfloat16, HF under torch.autocast). Ours: the jitted step of meta_rfft.train
+(run_state.build), on one CPU device; the reference: Qwen2ForCausalLM forward + loss + backward + clip_grad_norm_
++ torch.optim.AdamW. Tokens/s counts every position of every row (batch x seq_len). After `--warmup` steps each,
+the two alternate `--rounds` rounds of `--steps` steps (so a change in the load of a shared machine hits both);
+the median round counts.
+
+In the same run it measures both libraries' matmul rate on the model's own shapes, per precision: the training
+FLOPs of a step at the faster rate give the step time no trainer can beat on this machine (the "matmul floor"),
+against which both trainers' step times and the goal are read.
 
 Where a GPU is present, the script also measures our MFU for a ~1B Llama-architecture model in bfloat16 (the
 FLOP formula is meta_rfft.train.metrics.train_flops_per_token); without one it says so and skips that part.
 
-  python tests/benchmarks/train_throughput.py [--rounds 5] [--steps 4] [--warmup 3]
+  python tests/benchmarks/train_throughput.py [--rounds 5] [--steps 4] [--warmup 3] [--precisions float32,bfloat16]
 
 Writes tests/benchmarks/results/train_throughput.json and prints the README table.
 """
@@ -92,8 +98,9 @@ def ours(arch: dict, batches, *, warmup: int, dtype="float32", remat="none", dev
   return info, run
 
 
-def reference(arch: dict, batches, *, warmup: int):
-  """(description, run(n) -> seconds for n steps) for transformers + torch AdamW."""
+def reference(arch: dict, batches, *, warmup: int, precision: str = "float32"):
+  """(description, run(n) -> seconds for n steps) for transformers + torch AdamW; "bfloat16": float32 weights and
+  optimizer, forward and backward under torch.autocast(bfloat16), PyTorch's mixed precision on the CPU."""
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
@@ -114,9 +121,10 @@ def reference(arch: dict, batches, *, warmup: int):
 
   def one(i):
     ids, labels = data[i % len(data)]
-    logits = model(input_ids=ids).logits
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                             ignore_index=-100)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+      logits = model(input_ids=ids).logits.float()
+      loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                               ignore_index=-100)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
@@ -135,6 +143,37 @@ def reference(arch: dict, batches, *, warmup: int):
   run(warmup)
   return {"params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__,
           "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(), "live": live}, run
+
+
+def matmul_rates(arch: dict, tokens: int, precision: str, repeats: int = 20) -> dict:
+  """GFLOP/s of one matmul of the model's own shapes (the MLP's [tokens, hidden] x [hidden, mlp] and the LM head's
+  [tokens, hidden] x [hidden, vocab]) in `precision` (bfloat16: bfloat16 operands, float32 accumulation), through
+  XLA and through torch, best of `repeats`. Nearly every training FLOP of this model is such a matmul, so
+  flops_per_step / the faster rate bounds any trainer's step time."""
+  import torch  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  jdt, tdt = (jax.numpy.bfloat16, torch.bfloat16) if precision == "bfloat16" else (np.float32, torch.float32)
+  out = {}
+  for name, (k, n) in {"mlp": (arch["hidden_size"], arch["intermediate_size"]),
+                       "lm_head": (arch["hidden_size"], arch["vocab_size"])}.items():
+    a, b = rng.normal(size=(tokens, k)).astype(np.float32), rng.normal(size=(k, n)).astype(np.float32)
+    flops = 2 * tokens * k * n
+    mm = jax.jit(lambda x, y: jax.numpy.dot(x, y, preferred_element_type=np.float32))
+    ja, jb = (jax.device_put(x.astype(jdt), jax.devices("cpu")[0]) for x in (a, b))
+    ta, tb = torch.from_numpy(a).to(tdt), torch.from_numpy(b).to(tdt)
+
+    def best(fn):
+      fn()
+      times = []
+      for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+      return flops / min(times) / 1e9
+
+    out[name] = {"shape": [tokens, k, n], "jax_gflops": best(lambda: mm(ja, jb).block_until_ready()),
+                 "torch_gflops": best(lambda: ta @ tb)}
+  return out
 
 
 def measure(runners: dict, *, rounds: int, steps_per_round: int, tokens_per_step: int) -> dict:
@@ -163,6 +202,56 @@ def gpu_mfu(warmup: int, steps: int) -> dict | None:
               mfu=info["flops_per_token"] * tokens_per_s / info["peak_flops_per_device"])
 
 
+def compare(batches, precision: str, args) -> dict:
+  """Ours vs HF in one precision, alternating rounds; both against the matmul floor of that precision."""
+  tokens = args.batch * args.seq_len
+  info_ours, run_ours = ours(CPU_ARCH, batches, warmup=args.warmup, dtype=precision, devices=jax.devices("cpu")[:1])
+  info_ref, run_ref = reference(CPU_ARCH, batches, warmup=args.warmup, precision=precision)
+  timed = measure({"ours": run_ours, "hf_torch": run_ref}, rounds=args.rounds, steps_per_round=args.steps,
+                  tokens_per_step=tokens)
+  result_ours = dict(info_ours, **timed["ours"], loss_last=info_ours.pop("live")["loss"])
+  result_ours["mfu"] = (result_ours["flops_per_token"] * result_ours["tokens_per_s"]
+                        / result_ours["peak_flops_per_device"])
+  result_ref = dict(info_ref, **timed["hf_torch"], loss_last=info_ref.pop("live")["loss"])
+  # What the fastest possible trainer could do here: every FLOP at the best matmul rate either library reaches.
+  rates = matmul_rates(CPU_ARCH, tokens, precision)
+  peak_gflops = max(max(r["jax_gflops"], r["torch_gflops"]) for r in rates.values())
+  floor_step_s = result_ours["flops_per_token"] * tokens / (peak_gflops * 1e9)
+  return {
+      "ours": result_ours, "hf_torch": result_ref,
+      "ratio": result_ours["tokens_per_s"] / result_ref["tokens_per_s"],
+      # The least-disturbed round of each (as timeit reports the minimum): on a busy shared machine the median
+      # mostly measures how each library copes with other processes' load.
+      "best_round_ratio": result_ours["best_tokens_per_s"] / result_ref["best_tokens_per_s"],
+      "matmul_floor": {"matmul_gflops": rates, "best_matmul_gflops": peak_gflops, "step_s": floor_step_s,
+                       "tokens_per_s": tokens / floor_step_s, "ratio_to_hf": result_ref["step_s"] / floor_step_s,
+                       "ours_fraction_of_floor": floor_step_s / result_ours["step_s"],
+                       "hf_fraction_of_floor": floor_step_s / result_ref["step_s"]},
+      "load_average_1m": os.getloadavg()[0],
+  }
+
+
+def print_table(results: dict, args) -> None:
+  print("| precision | trainer | params | batch x seq | tokens/s (median round) | tokens/s (best round) | "
+        "ratio to HF, median / best |")
+  print("| --- | --- | --- | --- | --- | --- | --- |")
+  for precision, r in results.items():
+    ref = r["hf_torch"]
+    for name, x in (("meta_rfft (JAX, 1 CPU device)", r["ours"]), ("HF transformers + torch AdamW", ref)):
+      print(f"| {precision} | {name} | {x['params'] / 1e6:.2f}M | {args.batch} x {args.seq_len} | "
+            f"{x['tokens_per_s']:.0f} | {x['best_tokens_per_s']:.0f} | "
+            f"{x['tokens_per_s'] / ref['tokens_per_s']:.2f} / {x['best_tokens_per_s'] / ref['best_tokens_per_s']:.2f} |")
+    f = r["matmul_floor"]
+    print(f"| {precision} | matmul floor (every FLOP at {f['best_matmul_gflops']:.0f} GFLOP/s) | | | "
+          f"{f['tokens_per_s']:.0f} | | {f['ratio_to_hf']:.2f} |")
+  for precision, r in results.items():
+    print(f"{precision} matmul GFLOP/s (jax / torch): " + ", ".join(
+        f"{k} {v['shape']}: {v['jax_gflops']:.0f} / {v['torch_gflops']:.0f}"
+        for k, v in r["matmul_floor"]["matmul_gflops"].items()))
+    print(f"{precision} per-round step seconds: ours {[round(t, 3) for t in r['ours']['step_s_per_round']]}, "
+          f"HF {[round(t, 3) for t in r['hf_torch']['step_s_per_round']]}; load average {r['load_average_1m']:.1f}")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--steps", type=int, default=4, help="steps per round")
@@ -170,29 +259,23 @@ def main():
   parser.add_argument("--warmup", type=int, default=3)
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--seq_len", type=int, default=256)
+  parser.add_argument("--precisions", default="float32,bfloat16",
+                      help="comma-separated: float32 (both all-float32), bfloat16 (float32 weights and optimizer, "
+                           "bfloat16 compute: ours model.dtype=bfloat16, HF under torch.autocast)")
   args = parser.parse_args()
   jax.config.update("jax_platforms", "cpu") if not any(d.platform == "gpu" for d in jax.devices()) else None
+  precisions = [p for p in args.precisions.split(",") if p]
+  bad = [p for p in precisions if p not in ("float32", "bfloat16")]
+  if bad:
+    parser.error(f"--precisions: unknown {bad}; choose from float32, bfloat16")
   it = synthetic.SyntheticBatches(args.batch, args.seq_len, CPU_ARCH["vocab_size"], seed=0)
   batches = [it.batch_at(i) for i in range(4)]
-  cpu = jax.devices("cpu")[:1]
-  info_ours, run_ours = ours(CPU_ARCH, batches, warmup=args.warmup, devices=cpu)
-  info_ref, run_ref = reference(CPU_ARCH, batches, warmup=args.warmup)
-  timed = measure({"ours": run_ours, "hf_torch": run_ref}, rounds=args.rounds, steps_per_round=args.steps,
-                  tokens_per_step=args.batch * args.seq_len)
-  result_ours = dict(info_ours, **timed["ours"], loss_last=info_ours.pop("live")["loss"])
-  result_ours["mfu"] = (result_ours["flops_per_token"] * result_ours["tokens_per_s"]
-                        / result_ours["peak_flops_per_device"])
-  result_ref = dict(info_ref, **timed["hf_torch"], loss_last=info_ref.pop("live")["loss"])
-  ratio = result_ours["tokens_per_s"] / result_ref["tokens_per_s"]
-  # The least-disturbed round of each (as timeit reports the minimum): on a busy shared machine the median
-  # mostly measures how each library copes with other processes' load.
-  best_ratio = result_ours["best_tokens_per_s"] / result_ref["best_tokens_per_s"]
+  results = {p: compare(batches, p, args) for p in precisions}
   gpu = gpu_mfu(args.warmup, args.steps)
   out = {
       "cpu": {"model": CPU_ARCH, "batch": args.batch, "seq_len": args.seq_len, "steps_per_round": args.steps,
-              "rounds": args.rounds, "warmup": args.warmup, "ours": result_ours, "hf_torch": result_ref, "ratio": ratio,
-              "best_round_ratio": best_ratio, "load_average_1m": os.getloadavg()[0],
-              "goal_ratio": 1.5, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"},
+              "rounds": args.rounds, "warmup": args.warmup, "goal_ratio": 1.5,
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", **results},
       "gpu": gpu if gpu is not None else {"skipped": "no GPU on this machine: MFU not measured"},
       "jax": jax.__version__,
   }
@@ -200,14 +283,7 @@ def main():
   with open(RESULTS, "w") as f:
     json.dump(out, f, indent=2)
   print(f"wrote {RESULTS}")
-  print("| trainer | params | batch x seq | tokens/s (median round) | tokens/s (best round) | ratio median / best |")
-  print("| --- | --- | --- | --- | --- | --- |")
-  for name, r in (("meta_rfft (JAX, 1 CPU device)", result_ours), ("HF transformers + torch AdamW", result_ref)):
-    print(f"| {name} | {r['params'] / 1e6:.2f}M | {args.batch} x {args.seq_len} | {r['tokens_per_s']:.0f} | "
-          f"{r['best_tokens_per_s']:.0f} | {r['tokens_per_s'] / result_ref['tokens_per_s']:.2f} / "
-          f"{r['best_tokens_per_s'] / result_ref['best_tokens_per_s']:.2f} |")
-  print(f"per-round step seconds: ours {[round(t, 3) for t in result_ours['step_s_per_round']]}, "
-        f"HF {[round(t, 3) for t in result_ref['step_s_per_round']]}; load average {os.getloadavg()[0]:.1f}")
+  print_table(results, args)
   if gpu is None:
     print("GPU MFU: skipped (no GPU on this machine)")
   else:
