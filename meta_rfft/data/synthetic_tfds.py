@@ -10,8 +10,8 @@ Settings (`data.synthetic`, all optional; defaults are the paper's 100k samples)
 Features: task ("synthetic"), length, seed, answer, rf_1shot_inputs, rf_1shot_targets (the names the task
 data uses for that format). Building the default 100k examples takes about 9 minutes on one CPU core
 (~5 ms per example, ~4k characters of targets on average at lengths 1-15).
-These keys are not in the default data config (meta_rfft/data/config.py); set them in an experiment config
-(`config.data.synthetic = {...}`) to change the defaults.
+The defaults live in the default data config (meta_rfft/data/config.py), so `--config.data.synthetic.num_train=...`
+works on the command line.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from meta_rfft.data.config import SYNTHETIC_DEFAULTS
 from meta_rfft.data.tfds_data import resolve_data_dir
 from meta_rfft.tasks import synthetic
 from meta_rfft.tasks.cli import parse_lengths
@@ -39,7 +40,7 @@ VERSION = "1.0.0"
 SPLITS = ("train", "validation")
 SEED_OFFSET = {"train": 0, "validation": 4_000_000}
 MAX_EXAMPLES = 4_000_000  # per split: keeps the seed ranges of the splits disjoint
-DEFAULTS = {"num_train": 100_000, "num_validation": 1_000, "lengths": "1-15", "seed": 0}
+DEFAULTS = SYNTHETIC_DEFAULTS
 FMT = synthetic.FORMAT
 RENDER_VERSION = 1  # bump when the rendered text changes, so that an old build is not reused
 log = logging.getLogger(__name__)

@@ -78,12 +78,14 @@ def check_instance(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
   return trace
 
 
-_TRACE_CACHE: dict[tuple[int, str], tracer.Trace] = {}
+# Keyed by the rule function itself, not its id(): the key keeps the function alive, so a freed rule's id
+# reused by another function can never return the wrong trace.
+_TRACE_CACHE: dict[tuple[Any, str], tracer.Trace] = {}
 
 
 def _trace(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
   """trace_rule with a small cache, so that rendering several formats of one instance traces it once."""
-  key = (id(task.rule), repr(sorted(instance.items())))
+  key = (task.rule, repr(sorted(instance.items())))
   hit = _TRACE_CACHE.get(key)
   if hit is None:
     if len(_TRACE_CACHE) > 64:

@@ -93,3 +93,17 @@ def test_build_is_reused_and_bad_settings_name_the_key(setup, data_cfg):
 
 def test_other_mixtures_never_build_the_synthetic_set(data_cfg):
   assert synthetic_task.maybe_register(data_cfg, vocab_lib.CharVocabulary(), None) == ()
+
+
+def test_settings_are_command_line_overridable():
+  from meta_rfft.config.loader import load_config
+  cfg, _ = load_config(["--config=configs/rf_pretrain.py", "--config.data.synthetic.num_train=7",
+                        "--config.data.synthetic.lengths=2-4", "--config.data.synthetic_rate=0.25"])
+  settings = synthetic_tfds.resolve(cfg.data)
+  assert dict(settings.counts)["train"] == 7 and settings.lengths == (2, 3, 4)
+  assert synthetic_task._rate(cfg.data, default=123.0) == 0.25
+  untouched, _ = load_config(["--config=configs/rf_pretrain.py"])
+  assert dict(synthetic_tfds.resolve(untouched.data).counts)["train"] == 100_000
+  assert synthetic_task._rate(untouched.data, default=123.0) == 123.0
+  with pytest.raises(ValueError, match="config.data.synthetic.num_train"):  # the typo's nearest key is named
+    load_config(["--config=configs/rf_pretrain.py", "--config.data.synthetic.num_trian=7"])
