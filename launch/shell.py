@@ -5,6 +5,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 from typing import Sequence, TextIO
 
 
@@ -30,6 +31,22 @@ class Shell:
     if check and code != 0:
       raise SystemExit(f"error: command failed with exit code {code}: {shlex.join(argv)}")
     return code
+
+  def run_all(self, argvs: Sequence[Sequence[str]], check: bool = True) -> list[int]:
+    """Runs the commands side by side (one per TPU slice) and returns their exit codes; one command is just
+    `run`."""
+    if len(argvs) == 1:
+      return [self.run(argvs[0], check)]
+    for argv in argvs:
+      self._show(argv)
+    if self.dry_run:
+      return [0] * len(argvs)
+    procs = [subprocess.Popen(list(argv)) for argv in argvs]
+    codes = [p.wait() for p in procs]
+    for argv, code in zip(argvs, codes):
+      if check and code != 0:
+        raise SystemExit(f"error: command failed with exit code {code}: {shlex.join(argv)}")
+    return codes
 
   def capture(self, argv: Sequence[str]) -> tuple[int, str]:
     """Runs a query and returns (exit code, stdout); in a dry run it is printed and answers (0, '')."""
@@ -58,6 +75,42 @@ class Shell:
         proc.terminate()
         raise
       return proc.wait()
+
+  def stream_all(self, argvs: Sequence[Sequence[str]], labels: Sequence[str], log_path: str) -> list[int]:
+    """`stream` for several commands at once (one per TPU slice): every line goes to our stdout and to
+    `log_path` prefixed with its command's label; returns the exit codes. One command is exactly `stream`."""
+    if len(argvs) == 1:
+      return [self.stream(argvs[0], log_path)]
+    for argv in argvs:
+      self._show(argv)
+    if self.dry_run:
+      return [0] * len(argvs)
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    lock = threading.Lock()
+    with open(log_path, "a") as log:
+      procs = [subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                bufsize=1) for argv in argvs]
+
+      def pump(proc: subprocess.Popen, label: str) -> None:
+        for line in proc.stdout:
+          with lock:  # whole lines, never two slices' output mixed within one
+            sys.stdout.write(f"[{label}] {line}")
+            log.write(f"[{label}] {line}")
+            log.flush()
+
+      threads = [threading.Thread(target=pump, args=(p, label), daemon=True)
+                 for p, label in zip(procs, labels)]
+      for t in threads:
+        t.start()
+      try:
+        codes = [p.wait() for p in procs]
+      except KeyboardInterrupt:
+        for p in procs:
+          p.terminate()
+        raise
+      for t in threads:
+        t.join()
+    return codes
 
 
 def env_pairs(items: Sequence[str]) -> list[tuple[str, str]]:

@@ -25,6 +25,17 @@ PENDING_STATES = {"tpu-vm": {"CREATING", "STARTING", "RESTARTING", "REPAIRING"},
 INTERRUPTED_CODES = (143, 255)
 
 
+def combined_code(codes: Sequence[int]) -> int:
+  """One exit code for a run made of one ssh per slice (multislice).
+
+  When one slice is lost (ssh 255) or told to stop (143), the others die of the JAX heartbeat with an ordinary
+  error: the run as a whole was interrupted, not broken, so an interruption code wins over other failures.
+  """
+  failed = [c for c in codes if c != 0]
+  interrupted = [c for c in failed if c in INTERRUPTED_CODES]
+  return (interrupted or failed or [0])[0]
+
+
 def decide(code: int, state: str, kind: str, attempt: int, max_restarts: int) -> str:
   """What `run` does after an attempt: done | fail (a real error) | give_up | rerun (in place) | recreate.
 
@@ -51,10 +62,20 @@ class Slice:
   runtime_version: str = ""  # e.g. v2-alpha-tpuv5-lite, v2-alpha-tpuv5, tpu-ubuntu2204-base
   provisioning: str = "standard"  # standard | spot | preemptible
   extra_create_flags: tuple[str, ...] = ()
+  # Several slices over DCN: one queued resource with this many nodes (implies `queued`).
+  num_slices: int = 1
 
   @property
   def kind(self) -> str:
-    return "queued" if self.queued else "tpu-vm"
+    return "queued" if self.queued or self.num_slices > 1 else "tpu-vm"
+
+  def nodes(self) -> list[str]:
+    """The TPU VM names: a queued resource created with `--node-prefix=P --node-count=N` names its nodes
+    P-0 .. P-(N-1) (the names Google's multislice guides then address with
+    `gcloud compute tpus tpu-vm ssh P-0`); one slice is the VM named like the slice."""
+    if self.num_slices == 1:
+      return [self.name]
+    return [f"{self.name}-{i}" for i in range(self.num_slices)]
 
   def where(self) -> list[str]:
     return [f"--zone={self.zone}"] + ([f"--project={self.project}"] if self.project else [])
@@ -63,19 +84,28 @@ class Slice:
 def check_slice(s: Slice, for_create: bool) -> None:
   if not s.name or not s.zone:
     raise ValueError("--name and --zone are required")
+  if s.num_slices < 1:
+    raise ValueError(f"--num-slices={s.num_slices} must be at least 1")
   if for_create:
     if not s.accelerator_type or not s.runtime_version:
       raise ValueError("creating a slice needs --accelerator-type (e.g. v5litepod-16) and --runtime-version "
                        "(e.g. v2-alpha-tpuv5-lite)")
     if s.provisioning not in ("standard", "spot", "preemptible"):
       raise ValueError(f"--provisioning={s.provisioning!r} is not one of standard, spot, preemptible")
-    if s.queued and s.provisioning == "preemptible":
+    if s.kind == "queued" and s.provisioning == "preemptible":
       raise ValueError("--provisioning=preemptible exists only for plain TPU VMs; queued resources use spot")
 
 
 def create(s: Slice) -> list[str]:
   check_slice(s, for_create=True)
-  if s.queued:
+  if s.num_slices > 1:
+    # `--node-count` with `--node-prefix` replaces `--node-id` (gcloud compute tpus queued-resources create
+    # reference: "(--node-id=NODE_ID | [--node-count=NODE_COUNT : --node-prefix=NODE_PREFIX])"; MaxText's
+    # multihost_job.py creates its multislice jobs the same way).
+    cmd = ["gcloud", "compute", "tpus", "queued-resources", "create", s.name, f"--node-count={s.num_slices}",
+           f"--node-prefix={s.name}", *s.where(), f"--accelerator-type={s.accelerator_type}",
+           f"--runtime-version={s.runtime_version}"]
+  elif s.queued:
     cmd = ["gcloud", "compute", "tpus", "queued-resources", "create", s.name, f"--node-id={s.name}",
            *s.where(), f"--accelerator-type={s.accelerator_type}", f"--runtime-version={s.runtime_version}"]
   else:
@@ -87,31 +117,58 @@ def create(s: Slice) -> list[str]:
 
 
 def describe_state(s: Slice) -> list[str]:
-  if s.queued:
+  if s.kind == "queued":
     return ["gcloud", "compute", "tpus", "queued-resources", "describe", s.name, *s.where(),
             "--format=value(state.state)"]
   return ["gcloud", "compute", "tpus", "tpu-vm", "describe", s.name, *s.where(), "--format=value(state)"]
 
 
+def describe_node_states(s: Slice) -> list[list[str]]:
+  """Multislice: each slice's own state (READY when usable); the queued resource may still say ACTIVE while
+  one of its slices is being repaired or preempted. Empty for one slice (its state is `describe_state`)."""
+  if s.num_slices == 1:
+    return []
+  return [["gcloud", "compute", "tpus", "tpu-vm", "describe", node, *s.where(), "--format=value(state)"]
+          for node in s.nodes()]
+
+
 def delete(s: Slice) -> list[str]:
-  if s.queued:  # --force also deletes the TPU VM the queued resource holds
+  if s.kind == "queued":  # --force also deletes the TPU VMs (every slice) the queued resource holds
     return ["gcloud", "compute", "tpus", "queued-resources", "delete", s.name, *s.where(), "--force", "--quiet"]
   return ["gcloud", "compute", "tpus", "tpu-vm", "delete", s.name, *s.where(), "--quiet"]
 
 
-def ssh_all(s: Slice, script: str) -> list[str]:
-  """Runs `script` on every worker of the slice at once (bash, so pipefail and $(hostname) work)."""
-  return ["gcloud", "compute", "tpus", "tpu-vm", "ssh", s.name, *s.where(), "--worker=all",
+def ssh_all(s: Slice, script: str, node: str = "") -> list[str]:
+  """Runs `script` on every worker of the slice (or of its slice `node`) at once (bash, so pipefail and
+  $(hostname) work)."""
+  return ["gcloud", "compute", "tpus", "tpu-vm", "ssh", node or s.name, *s.where(), "--worker=all",
           f"--command=bash -c {shlex.quote(script)}"]
 
 
-def scp_to_all(s: Slice, local: str, remote: str) -> list[str]:
-  return ["gcloud", "compute", "tpus", "tpu-vm", "scp", local, f"{s.name}:{remote}", *s.where(), "--worker=all"]
+def scp_to_all(s: Slice, local: str, remote: str, node: str = "") -> list[str]:
+  return ["gcloud", "compute", "tpus", "tpu-vm", "scp", local, f"{node or s.name}:{remote}", *s.where(),
+          "--worker=all"]
 
 
-def scp_from_all(s: Slice, remote: str, local: str) -> list[str]:
-  return ["gcloud", "compute", "tpus", "tpu-vm", "scp", f"{s.name}:{remote}", local, *s.where(), "--worker=all",
-          "--recurse"]
+def scp_from_all(s: Slice, remote: str, local: str, node: str = "") -> list[str]:
+  return ["gcloud", "compute", "tpus", "tpu-vm", "scp", f"{node or s.name}:{remote}", local, *s.where(),
+          "--worker=all", "--recurse"]
+
+
+# Multislice: one `tpu-vm ... --worker=all` per slice, run side by side by the launcher. Not
+# `gcloud compute tpus queued-resources ssh QR --worker=all --node=all`: it connects to at most --batch-size
+# (default 64) workers at a time, and a training job whose hosts wait for each other would hang past 64 hosts.
+def ssh_every_node(s: Slice, script: str) -> list[list[str]]:
+  return [ssh_all(s, script, node) for node in s.nodes()]
+
+
+def scp_to_every_node(s: Slice, local: str, remote: str) -> list[list[str]]:
+  return [scp_to_all(s, local, remote, node) for node in s.nodes()]
+
+
+def scp_from_every_node(s: Slice, remote: str, local: str) -> list[list[str]]:
+  # Each worker's files are named after its own hostname, so the slices' copies do not collide in `local`.
+  return [scp_from_all(s, remote, local, node) for node in s.nodes()]
 
 
 # Buckets are mounted here (same path on every worker), so programs that write ordinary files (config.json,

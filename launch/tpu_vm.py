@@ -8,6 +8,10 @@
       --workdir=gs://my-bucket/runs/rfft7b -- --config=configs/rf_pretrain.py:7b --config.train.steps=800
   python launch/tpu_vm.py delete --name=rfft --zone=us-east5-b --queued
 
+Several slices over the data-centre network (multislice): add `--num-slices=N` to every subcommand. `create`
+makes one queued resource with N nodes (slices rfft-0 .. rfft-N-1), every command reaches all workers of all
+slices, and `run` adds `--config.mesh.dcn_shape=(N,1,1)` (data parallel over slices) unless given.
+
 `--dry-run` prints the exact commands instead of running them. Options can live in a file: `@launch/my.args`
 (one option per line). `run` streams every worker's output and keeps it under --log-dir (the interleaved stream,
 plus each worker's own log copied back). When the command fails and the slice is no longer READY/ACTIVE
@@ -29,7 +33,8 @@ from typing import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import tpu_commands as tc  # noqa: E402  (sibling module of this script)
+import multislice  # noqa: E402  (sibling modules of this script)
+import tpu_commands as tc  # noqa: E402
 from shell import Shell, env_pairs  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
   g.add_argument("--zone", required=True)
   g.add_argument("--project", default="", help="default: gcloud's configured project")
   g.add_argument("--queued", action="store_true", help="use a queued resource (large or spot slices)")
+  g.add_argument("--num-slices", type=int, default=1,
+                 help="several slices over the data-centre network (multislice): one queued resource with "
+                      "this many nodes, named NAME-0 .. NAME-(N-1); give it to every subcommand")
   g.add_argument("--accelerator-type", default="", help="e.g. v5litepod-16, v5p-64, v4-32")
   g.add_argument("--runtime-version", default="", help="e.g. v2-alpha-tpuv5-lite, v2-alpha-tpuv5")
   g.add_argument("--provisioning", default="standard", choices=("standard", "spot", "preemptible"))
@@ -88,17 +96,32 @@ def _parser() -> argparse.ArgumentParser:
 def _slice(a: argparse.Namespace) -> tc.Slice:
   return tc.Slice(name=a.name, zone=a.zone, project=a.project, queued=a.queued,
                   accelerator_type=a.accelerator_type, runtime_version=a.runtime_version,
-                  provisioning=a.provisioning, extra_create_flags=tuple(a.create_flags))
+                  provisioning=a.provisioning, extra_create_flags=tuple(a.create_flags),
+                  num_slices=a.num_slices)
+
+
+def _query_state(sh: Shell, argv: list[str]) -> str:
+  code, out = sh.capture(argv)
+  return out.splitlines()[-1].strip() if code == 0 and out else "NOT_FOUND"
 
 
 def state_of(sh: Shell, s: tc.Slice) -> str:
-  code, out = sh.capture(tc.describe_state(s))
-  return out.splitlines()[-1].strip() if code == 0 and out else "NOT_FOUND"
+  """The slice's state; for several slices the queued resource's, unless one slice is not READY: then
+  `NODE=STATE`, which is not healthy, so the whole job is recreated (a multislice job cannot run short of a
+  slice)."""
+  state = _query_state(sh, tc.describe_state(s))
+  if state not in tc.HEALTHY_STATES[s.kind]:
+    return state
+  for node, argv in zip(s.nodes(), tc.describe_node_states(s)):
+    node_state = _query_state(sh, argv)
+    if node_state not in tc.HEALTHY_STATES["tpu-vm"]:
+      return f"{node}={node_state}"
+  return state
 
 
 def create(sh: Shell, s: tc.Slice, wait: bool = True, timeout_s: int = 6 * 3600) -> None:
   sh.run(tc.create(s))
-  if not s.queued or not wait:
+  if s.kind != "queued" or not wait:
     return  # `tpu-vm create` itself returns once the VM is READY
   if sh.dry_run:
     sh.note(f"then poll every 30 s until it prints ACTIVE: {' '.join(tc.describe_state(s))}")
@@ -135,11 +158,14 @@ def setup(sh: Shell, s: tc.Slice, extras: str, pip_args: Sequence[str], gcsfuse:
       for f in files:
         tar.add(os.path.join(repo, f), arcname=f)
     os.replace(tarball + ".tmp", tarball)
-  sh.run(tc.scp_to_all(s, tarball, tc.REMOTE_TARBALL))
+  # One slice after the other: the first gcloud ssh/scp on a machine may create its ssh key, and two at once
+  # would race for it. The install below then runs on all slices at once.
+  for argv in tc.scp_to_every_node(s, tarball, tc.REMOTE_TARBALL):
+    sh.run(argv)
   script = tc.setup_script(extras, pip_args, gcsfuse)
   if sh.dry_run:
     sh.note(f"each worker runs: {script}")
-  sh.run(tc.ssh_all(s, script))
+  sh.run_all(tc.ssh_every_node(s, script))
 
 
 def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]) -> int:
@@ -154,20 +180,29 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
       tc.check_slice(s, for_create=True)  # fail now, not after the first preemption
     except ValueError as e:
       raise SystemExit(f"error: --max-restarts recreates the slice: {e}") from None
+  try:
+    entry_args, mesh_note = multislice.with_dcn_shape(entry_args, s.num_slices)
+  except ValueError as e:
+    raise SystemExit(f"error: {e}") from None
+  if mesh_note:
+    sh.note(mesh_note)
   run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
   log_dir = a.log_dir or os.path.join("logs", "tpu", s.name, run_id)
   script = tc.run_script(a.module, a.workdir, entry_args, run_id, env_pairs(a.env), a.gcsfuse)
+  slices = f" --num-slices={s.num_slices}" if s.num_slices > 1 else ""
   print(f"[launch] run id {run_id}; stop it with: python launch/tpu_vm.py stop --name={s.name} "
-        f"--zone={s.zone}{' --queued' if s.queued else ''} --run-id={run_id}", file=sys.stderr)
+        f"--zone={s.zone}{' --queued' if s.queued else ''}{slices} --run-id={run_id}", file=sys.stderr)
   attempt = 0
   while True:
     stream_log = os.path.join(log_dir, f"attempt{attempt}.log")
     if sh.dry_run:
       sh.note(f"each worker runs: {script}")
-    code = sh.stream(tc.ssh_all(s, script), stream_log)
+    # Several slices: one ssh per slice, all at once; the job as a whole failed if any of them did.
+    code = tc.combined_code(sh.stream_all(tc.ssh_every_node(s, script), s.nodes(), stream_log))
     if not sh.dry_run:
       os.makedirs(os.path.join(log_dir, "workers"), exist_ok=True)
-    sh.run(tc.scp_from_all(s, f"{tc.REMOTE_LOGS}/{run_id}", os.path.join(log_dir, "workers")), check=False)
+    sh.run_all(tc.scp_from_every_node(s, f"{tc.REMOTE_LOGS}/{run_id}", os.path.join(log_dir, "workers")),
+               check=False)
     if sh.dry_run:
       _explain_recovery(sh, s, a, script)
       return 0
@@ -196,7 +231,7 @@ def run(sh: Shell, s: tc.Slice, a: argparse.Namespace, entry_args: Sequence[str]
       print(f"[launch] the run was interrupted (exit {code}) but {s.name} is {state}: running it again "
             f"(restart {attempt} of {a.max_restarts}); it resumes from the last checkpoint in {a.workdir}",
             file=sys.stderr)
-      sh.run(tc.ssh_all(s, tc.stop_script(run_id)), check=False)  # a worker may still run the old attempt
+      sh.run_all(tc.ssh_every_node(s, tc.stop_script(run_id)), check=False)  # a worker may still run it
       continue
     print(f"[launch] {s.name} is {state}: recreating it (restart {attempt} of {a.max_restarts}); the run "
           f"resumes from the last checkpoint in {a.workdir}", file=sys.stderr)
@@ -220,15 +255,21 @@ def _explain_recovery(sh: Shell, s: tc.Slice, a: argparse.Namespace, script: str
           f"{' or '.join(map(str, tc.INTERRUPTED_CODES))}) wait up to --settle-s={a.settle_s} s for the state to "
           f"change, and if it stays healthy run again in place")
   sh.note(f"  {' '.join(tc.describe_state(s))}")
+  if s.num_slices > 1:
+    sh.note("and, while it is ACTIVE, each slice's state: any slice not READY means the whole job is "
+            "recreated")
+    for cmd in tc.describe_node_states(s):
+      sh.note("  " + shlex.join(cmd))
   if a.max_restarts <= 0:
     sh.note("no restarts (--max-restarts=0)")
     return
   sh.note(f"when preempted, up to {a.max_restarts} times: delete, create, setup, and run again:")
-  for cmd in (tc.delete(s), tc.create(s), tc.scp_to_all(s, "<packed source>", tc.REMOTE_TARBALL),
-              tc.ssh_all(s, tc.setup_script(a.extras, a.pip_args, a.gcsfuse)), tc.ssh_all(s, script)):
+  for cmd in (tc.delete(s), tc.create(s), *tc.scp_to_every_node(s, "<packed source>", tc.REMOTE_TARBALL),
+              *tc.ssh_every_node(s, tc.setup_script(a.extras, a.pip_args, a.gcsfuse)),
+              *tc.ssh_every_node(s, script)):
     sh.note("  " + shlex.join(cmd))
   sh.note("when interrupted but the slice stays healthy: stop what is left of the attempt, then run again:")
-  for cmd in (tc.ssh_all(s, tc.stop_script(a.run_id or "RUN_ID")), tc.ssh_all(s, script)):
+  for cmd in (*tc.ssh_every_node(s, tc.stop_script(a.run_id or "RUN_ID")), *tc.ssh_every_node(s, script)):
     sh.note("  " + shlex.join(cmd))
 
 
@@ -254,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   elif a.command == "run":
     return run(sh, s, a, entry_args)
   elif a.command == "stop":
-    sh.run(tc.ssh_all(s, tc.stop_script(a.run_id)))
+    sh.run_all(tc.ssh_every_node(s, tc.stop_script(a.run_id)))
   elif a.command == "status":
     print(state_of(sh, s))
   elif a.command == "delete":
