@@ -9,6 +9,7 @@ INSTALL_REQUIRES = [
     "flax>=0.12.4,<0.14",
     "optax>=0.2.5,<0.3",
     "orbax-checkpoint>=0.11.20,<0.13",
+    "etils[epath]>=1.7",  # WORKDIR paths (local or gs://); was only pulled in by orbax
     "seqio>=0.0.19",
     "tensorflow>=2.18,<2.22",
     "tensorflow-datasets>=4.9.7,<5",
@@ -24,7 +25,8 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     # Parity with Hugging Face is checked against transformers on the CPU build of torch; never pull the
     # CUDA build (gigabytes) just to compare logits.
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "transformers>=4.48", "torch==2.13.0"],
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "transformers>=4.48", "torch==2.13.0",
+             "gcp-storage-emulator==2026.7.19", "gcsfs==2026.10.1"],  # a local GCS for the gs:// WORKDIR test
     "tpu": ["jax[tpu]>=0.7.2,<0.12"],
     "gpu": ["jax[cuda12]>=0.7.2,<0.12"],        # CUDA 12 wheels (driver >= 525)
     "gpu-cuda13": ["jax[cuda13]>=0.7.2,<0.12"],  # CUDA 13 wheels (driver >= 580)
