@@ -38,8 +38,6 @@ class Projection(nnx.Module):
                out_axes: Sequence[str], *, num_layers: int, use_bias: bool, std: float, param_dtype,
                dtype, rngs: nnx.Rngs):
     self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
-    # Logical names of the input/output dims, so adapters can shard their factors like the kernel.
-    self.in_axes, self.out_axes = tuple(in_axes), tuple(out_axes)
     self.dtype = dtype
     self.kernel = param(rngs, (num_layers, *in_shape, *out_shape), ("layers", *in_axes, *out_axes),
                         param_dtype, std=std)

@@ -29,6 +29,8 @@ DEFAULT_RULES: dict[str, MeshAxes] = {
     "layers": None,
     "norm": None,
     "lora_rank": None,
+    "lora_in": ("tensor", "fsdp"),  # adapter factors' flattened input / output dims
+    "lora_out": ("tensor", "fsdp"),
     # activations
     "act_batch": ("data", "fsdp"),
     "act_length": None,

@@ -67,17 +67,19 @@ class LoRA(nnx.Module):
   """Adds scale * (x @ A) @ B; A, B stacked over layers. Called with one layer's slice (as the decoder does)."""
 
   def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], *, num_layers: int, rank: int,
-               scale: float, dtype, rngs: nnx.Rngs, in_axis: str | None = None, out_axis: str | None = None):
+               scale: float, dtype, rngs: nnx.Rngs):
     self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
     n_in, n_out = math.prod(in_shape), math.prod(out_shape)
     self.scale, self.dtype = scale, dtype
     a = jax.random.normal(rngs.params(), (num_layers, n_in, rank), jnp.float32) / math.sqrt(n_in)
-    # The flattened in/out dims are sharded like the kernel's first in/out axis (e.g. "embed" over fsdp, "mlp" or
-    # "q_heads" over tensor; head-major flattening keeps whole heads together), so that adapter weights and
-    # their optimizer state are split over the mesh like the kernel, not replicated on every device.
-    self.a = nnx.LoRAParam(a, logical_axes=("layers", in_axis, "lora_rank"))
+    # The flattened in/out dims ("lora_in" / "lora_out") are split over every parameter axis of the mesh
+    # (tensor, then fsdp, by default), whatever the kernel's own axis: with the kernel's axes alone, B of
+    # q/k/v/gate/up (out = heads or mlp, over tensor) and A of o/down stayed whole on every device of an
+    # fsdp-only mesh, 2 GiB per device for the 32B PiSSA recipe. Head-major flattening keeps the tensor split on
+    # whole heads. The rank stays whole (32 does not divide over a large mesh).
+    self.a = nnx.LoRAParam(a, logical_axes=("layers", "lora_in", "lora_rank"))
     self.b = nnx.LoRAParam(jnp.zeros((num_layers, rank, n_out), jnp.float32),
-                           logical_axes=("layers", "lora_rank", out_axis))
+                           logical_axes=("layers", "lora_rank", "lora_out"))
 
   def __call__(self, x: jax.Array) -> jax.Array:
     lead = x.shape[:x.ndim - len(self.in_shape)]
@@ -103,8 +105,7 @@ def attach(model: Decoder, cfg, *, seed: int = 0) -> Decoder:
     proj = _module_at(model, TARGETS[target])
     # `adapter` starts as None (static in NNX's eyes): nnx.data marks the module as part of the state.
     proj.adapter = nnx.data(LoRA(proj.in_shape, proj.out_shape, num_layers=model.config.num_layers,
-                                 rank=int(cfg.rank), scale=scale_of(cfg), dtype=proj.dtype, rngs=rngs,
-                                 in_axis=proj.in_axes[0], out_axis=proj.out_axes[0]))
+                                 rank=int(cfg.rank), scale=scale_of(cfg), dtype=proj.dtype, rngs=rngs))
   return model
 
 

@@ -62,9 +62,12 @@ def test_sharded_equals_unsharded_and_compiles_once(shape, method):
   ref_metrics, ref_params = _unsharded_run(method)
   _, setup = _setup(shape, method=method)
   metrics, params = _train(setup, BATCHES, method)
-  if method != "none":  # adapter factors are split over the mesh like their kernels
-    a = setup.parts.abstract_adapters["layers"]["mlp"]["up_proj"]["adapter"]
-    assert a["a"].sharding.spec[1] == "fsdp" and a["b"].sharding.spec[2] == "tensor"
+  if method != "none":  # every adapter factor is split over both parameter axes, none is whole on a device
+    factors = jax.tree_util.tree_leaves_with_path(setup.parts.abstract_adapters)
+    assert len(factors) == 2 * 7
+    for path, x in factors:
+      split_dim = 1 if jax.tree_util.keystr(path).endswith("['a']") else 2
+      assert x.sharding.spec[split_dim] == ("tensor", "fsdp"), (jax.tree_util.keystr(path), x.sharding.spec)
   np.testing.assert_allclose([m["loss"] for m in metrics], [m["loss"] for m in ref_metrics], rtol=2e-6)
   np.testing.assert_allclose([m["grad_norm"] for m in metrics], [m["grad_norm"] for m in ref_metrics], rtol=1e-4)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5), params, ref_params)
