@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import ml_collections
 
+from meta_rfft import io_paths
+
 
 class ConfigError(ValueError):
   """A bad --config or --config.* flag; the message names the key at fault."""
@@ -165,15 +167,13 @@ def load_config(argv: Sequence[str], default: str | None = None) -> tuple[ml_col
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str, argv: Sequence[str] | None = None) -> str:
-  """Writes the resolved config (and the command line) to WORKDIR/config.json atomically."""
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "config.json")
+  """Writes the resolved config (and the command line) to WORKDIR/config.json atomically.
+
+  WORKDIR may be a local folder or an object-store URL (gs://...): see meta_rfft/io_paths.py."""
+  path = io_paths.resolve(workdir) / "config.json"
   payload = {"command": list(argv if argv is not None else sys.argv), "config": json.loads(config.to_json_best_effort())}
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(payload, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-  return path
+  io_paths.write_text(path, json.dumps(payload, indent=2, sort_keys=True))
+  return os.fspath(path)
 
 
 def main_with_config(argv: Sequence[str], default: str | None = None):

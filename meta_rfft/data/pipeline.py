@@ -32,6 +32,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from meta_rfft import io_paths
 from meta_rfft.data import packing, seqio_tasks, tfds_data, synthetic_task
 
 
@@ -84,21 +85,25 @@ class BatchIterator:
     return pathlib.Path(directory) / f"process_{self._process_index}"
 
   def save(self, directory: str | os.PathLike) -> None:
-    """Writes this process's iterator state to `directory/process_<i>/` (atomically: temp dir, rename)."""
+    """Writes this process's iterator state to `directory/process_<i>/` (atomically: temp dir, rename).
+
+    `directory` may be an object-store URL (gs://...): TF's iterator checkpoint and numpy write local files,
+    so the state is written to a local temporary folder and uploaded file by file. An object store has no
+    atomic folder rename, and needs none here: the trainer calls this inside an Orbax checkpoint step, which
+    Orbax marks complete only after every item is written."""
+    if io_paths.is_url(directory):
+      tmp = pathlib.Path(tempfile.mkdtemp(prefix="meta_rfft_iterator_"))
+      try:
+        self._write_state(tmp)
+        io_paths.upload_tree(tmp, io_paths.resolve(directory) / f"process_{self._process_index}")
+      finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+      return
     final = self._dir(directory)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
     try:
-      tf.train.Checkpoint(iterator=self._it).write(str(tmp / "tf_iterator"))
-      meta, arrays = self._packer.state()
-      for r, row in enumerate(self._rows):
-        for k, v in row.items():
-          arrays[f"row_{r}_{k}"] = v
-      meta.update({"rows": len(self._rows), "exhausted": self._exhausted,
-                   "batches_served": self.batches_served, "batch_size": self._batch_size,
-                   "seq_len": self._packer.seq_len})
-      np.savez(tmp / "packer.npz", **arrays)
-      (tmp / "state.json").write_text(json.dumps(meta))
+      self._write_state(tmp)
       if final.exists():
         shutil.rmtree(final)
       os.replace(tmp, final)
@@ -106,15 +111,42 @@ class BatchIterator:
       shutil.rmtree(tmp, ignore_errors=True)
       raise
 
+  def _write_state(self, folder: pathlib.Path) -> None:
+    tf.train.Checkpoint(iterator=self._it).write(str(folder / "tf_iterator"))
+    meta, arrays = self._packer.state()
+    for r, row in enumerate(self._rows):
+      for k, v in row.items():
+        arrays[f"row_{r}_{k}"] = v
+    meta.update({"rows": len(self._rows), "exhausted": self._exhausted,
+                 "batches_served": self.batches_served, "batch_size": self._batch_size,
+                 "seq_len": self._packer.seq_len})
+    np.savez(folder / "packer.npz", **arrays)
+    (folder / "state.json").write_text(json.dumps(meta))
+
   def restore(self, directory: str | os.PathLike) -> None:
     """Loads the state `save` wrote; the next batch is the one the saved iterator would have given."""
+    if io_paths.is_url(directory):
+      remote = io_paths.resolve(directory) / f"process_{self._process_index}"
+      if not (remote / "state.json").exists():
+        raise FileNotFoundError(f"no data iterator state for process {self._process_index} in {directory} "
+                                f"(expected {remote}/state.json)")
+      tmp = tempfile.mkdtemp(prefix="meta_rfft_iterator_")
+      try:
+        io_paths.download_tree(remote, tmp)
+        self._read_state(pathlib.Path(tmp), shown=remote)
+      finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+      return
     path = self._dir(directory)
     if not (path / "state.json").is_file():
       raise FileNotFoundError(f"no data iterator state for process {self._process_index} in {directory} "
                               f"(expected {path}/state.json)")
+    self._read_state(path, shown=path)
+
+  def _read_state(self, path: pathlib.Path, shown) -> None:
     meta = json.loads((path / "state.json").read_text())
     if (meta["batch_size"], meta["seq_len"]) != (self._batch_size, self._packer.seq_len):
-      raise ValueError(f"{path}: saved with batch size {meta['batch_size']} and seq_len {meta['seq_len']}, "
+      raise ValueError(f"{shown}: saved with batch size {meta['batch_size']} and seq_len {meta['seq_len']}, "
                        f"restoring into {self._batch_size} and {self._packer.seq_len}")
     tf.train.Checkpoint(iterator=self._it).read(str(path / "tf_iterator")).assert_consumed()
     with np.load(path / "packer.npz") as data:

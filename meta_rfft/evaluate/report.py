@@ -1,6 +1,7 @@
 """RUN/eval/report.json, report.md and accuracy_vs_length.png from the summary of metrics.summarize."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from typing import Any, Mapping, Sequence
@@ -10,12 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def _atomic_write(path: str, text: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
+from meta_rfft import io_paths  # noqa: E402
 
 
 def _pct(x: float | None) -> str:
@@ -49,10 +45,10 @@ def write_plot(path: str, curves: Mapping[str, Mapping[str, float]], train_lengt
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, loc="best")
   fig.tight_layout()
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=110)
+  buf = io.BytesIO()  # rendered in memory, then written whole (WORKDIR may be on an object store)
+  fig.savefig(buf, format="png", dpi=110)
   plt.close(fig)
-  os.replace(tmp, path)
+  io_paths.write_bytes(path, buf.getvalue())
 
 
 def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
@@ -95,12 +91,11 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
 
 def write_reports(eval_dir: str, summary: Mapping[str, Any], meta: Mapping[str, Any],
                   train_lengths: Sequence[int]) -> dict[str, str]:
-  os.makedirs(eval_dir, exist_ok=True)
   payload = {"meta": dict(meta), **summary}
-  paths = {name: os.path.join(eval_dir, name)
+  paths = {name: os.fspath(io_paths.resolve(eval_dir) / name)
            for name in ("report.json", "report.md", "accuracy_vs_length.png")}
-  _atomic_write(paths["report.json"], json.dumps(payload, indent=2, sort_keys=True))
-  _atomic_write(paths["report.md"], markdown(summary, meta))
+  io_paths.write_text(paths["report.json"], json.dumps(payload, indent=2, sort_keys=True))
+  io_paths.write_text(paths["report.md"], markdown(summary, meta))
   curves = {}
   multi = len(summary["formats"]) > 1
   for fmt, block in summary["formats"].items():

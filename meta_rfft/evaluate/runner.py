@@ -14,6 +14,7 @@ import json
 import os
 from typing import Any, Mapping
 
+from meta_rfft import io_paths
 from meta_rfft.evaluate import examples as examples_lib
 from meta_rfft.evaluate import hosts, metrics, report
 from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
@@ -43,10 +44,9 @@ def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
 
 def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
   """Records of finished batches; checks the header against this run's settings."""
-  if not os.path.exists(path):
+  if not io_paths.resolve(path).exists():
     return []
-  with open(path) as f:
-    lines = f.read().split("\n")
+  lines = io_paths.read_text(path).split("\n")
   records, good = [], []
   for i, line in enumerate(lines):
     if not line.strip():
@@ -65,17 +65,12 @@ def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
       continue
     records.append(rec)
   if len(good) != sum(1 for ln in lines if ln.strip()):
-    with open(path + ".tmp", "w") as f:
-      f.write("\n".join(good) + "\n")
-    os.replace(path + ".tmp", path)
+    io_paths.write_text(path, "\n".join(good) + "\n")
   return records
 
 
 def _append(path: str, lines: list[str]) -> None:
-  with open(path, "a") as f:
-    f.write("".join(line + "\n" for line in lines))
-    f.flush()
-    os.fsync(f.fileno())
+  io_paths.append_lines(path, lines)  # an object store has no append: there it rewrites the file
 
 
 def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int]) -> list[dict]:
@@ -105,9 +100,12 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   from meta_rfft.sharding.rules import normalize_rules
 
   leader = hosts.is_leader()
-  ckpt = os.path.abspath(cfg.checkpoint or workdir)
+  # The checkpoint is read by code that knows local files only (meta_rfft/convert/sources.py); the eval files
+  # under WORKDIR/eval/ may go to an object store (gs://...).
+  what = "config.checkpoint" if cfg.checkpoint else "WORKDIR (the checkpoint to evaluate)"
+  ckpt = io_paths.require_local(cfg.checkpoint or workdir, what)
   src = resolve(ckpt)
-  eval_dir = os.path.join(workdir, "eval")
+  eval_dir = os.fspath(io_paths.resolve(workdir) / "eval")
   fmts = examples_lib.parse_formats(cfg.formats)
   tasks = examples_lib.select_tasks(cfg.tasks)
   lengths = examples_lib.lengths_of(cfg.lengths)
@@ -116,13 +114,13 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
                                       int(cfg.seed))
   header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
             "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens)}
-  path = os.path.join(eval_dir, SAMPLES)
+  path = os.fspath(io_paths.resolve(eval_dir) / SAMPLES)
   records: list[dict] = []
 
   def read_finished():
-    os.makedirs(eval_dir, exist_ok=True)
+    io_paths.resolve(eval_dir).mkdir(parents=True, exist_ok=True)
     records.extend(read_samples(path, header))
-    if not os.path.exists(path):
+    if not io_paths.resolve(path).exists():
       _append(path, [json.dumps({"header": header})])
     counts: dict[str, int] = {}
     for r in records:

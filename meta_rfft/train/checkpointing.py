@@ -22,6 +22,8 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
+from meta_rfft import io_paths
+
 logger = logging.getLogger(__name__)
 
 
@@ -79,7 +81,8 @@ class Checkpoints:
 
   def __init__(self, workdir: str, *, keep: int, async_save: bool = True,
                warn: Callable[[str], None] = logger.warning):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    # A URL (gs://...) stays one: Orbax and TensorStore write to object stores natively.
+    self.directory = os.fspath(io_paths.resolve(workdir) / "checkpoints")
     self.warn = warn
     options = ocp.CheckpointManagerOptions(max_to_keep=int(keep) if keep else None, create=True,
                                            enable_async_checkpointing=bool(async_save),

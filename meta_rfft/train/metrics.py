@@ -12,6 +12,7 @@ from typing import Mapping
 
 import jax
 
+from meta_rfft import io_paths
 from meta_rfft.model.config import ModelConfig
 
 # Dense bf16 peak FLOP/s per device (vendor datasheets; no sparsity). Matched by substring of device_kind.
@@ -58,26 +59,35 @@ def train_flops_per_token(cfg: ModelConfig, seq_len: int, trainable_fraction: fl
 
 
 class MetricsWriter:
-  """metrics.jsonl (one object per step, `step` and `loss` among its keys) and TensorBoard, process 0 only."""
+  """metrics.jsonl (one object per step, `step` and `loss` among its keys) and TensorBoard, process 0 only.
+
+  An object store (WORKDIR gs://...) cannot append, and rewriting metrics.jsonl at every step would cost one
+  upload of the whole file per step. So there both files are written to a local folder and uploaded by
+  `sync()` (the trainer calls it after every checkpoint save) and `close()`: after a crash the object store
+  holds the metrics up to the last checkpoint, which is where the resumed run continues from anyway. The same
+  holds for TensorBoard: tensorboardX's own gs:// writer needs google-cloud-storage and re-uploads the whole
+  event file on every flush, so its events go through the same local folder. On local disk nothing changes.
+  """
 
   def __init__(self, workdir: str, *, resume_step: int | None):
     self.enabled = jax.process_index() == 0
-    self.path = os.path.join(workdir, "metrics.jsonl")
+    self.path = os.fspath(io_paths.resolve(workdir) / "metrics.jsonl")
     if not self.enabled:
       return
-    if resume_step is not None and os.path.exists(self.path):
+    self.mirror = io_paths.LocalMirror(workdir)
+    local = os.path.join(self.mirror.local, "metrics.jsonl")
+    kept = None
+    if resume_step is not None and io_paths.resolve(self.path).exists():
       # Steps after the restored checkpoint were lost with the killed run: drop them so the file is one curve.
-      with open(self.path) as f:
-        kept = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-      tmp = self.path + ".tmp"
-      with open(tmp, "w") as f:
-        f.writelines(kept)
-      os.replace(tmp, self.path)
-    elif resume_step is None and os.path.exists(self.path):
-      os.remove(self.path)
-    self.jsonl = open(self.path, "a")
+      lines = io_paths.read_text(self.path).splitlines(keepends=True)
+      kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+    elif resume_step is None and io_paths.resolve(self.path).exists():
+      io_paths.resolve(self.path).unlink()
+    if kept is not None:
+      io_paths.write_text(local, "".join(kept))
+    self.jsonl = open(local, "a")
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    self.tb = SummaryWriter(os.path.join(self.mirror.local, "tensorboard"))
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     if not self.enabled:
@@ -89,10 +99,17 @@ class MetricsWriter:
       if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
         self.tb.add_scalar(k, v, step)
 
+  def sync(self) -> None:
+    """Uploads the metrics written so far when WORKDIR is an object store (a no-op on local disk)."""
+    if self.enabled and self.mirror.remote:
+      self.tb.flush()
+      self.mirror.sync()
+
   def close(self) -> None:
     if self.enabled:
       self.jsonl.close()
       self.tb.close()
+      self.mirror.close()
 
 
 def _plain(v):

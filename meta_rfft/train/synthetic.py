@@ -9,10 +9,11 @@ resume exactly.
 from __future__ import annotations
 
 import json
-import os
 
 import jax
 import numpy as np
+
+from meta_rfft import io_paths
 
 STATE_FILE = "synthetic_iterator.json"
 
@@ -62,16 +63,12 @@ class SyntheticBatches:
     return {k: v[first:first + self.batch_size] for k, v in out.items()}
 
   def save(self, directory: str) -> None:
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, STATE_FILE + ".tmp")
-    with open(tmp, "w") as f:
-      json.dump({"index": self.index, "seed": self.seed}, f)
-    os.replace(tmp, os.path.join(directory, STATE_FILE))
+    io_paths.write_text(io_paths.resolve(directory) / STATE_FILE,
+                        json.dumps({"index": self.index, "seed": self.seed}))
 
   def restore(self, directory: str) -> None:
-    path = os.path.join(directory, STATE_FILE)
-    with open(path) as f:
-      state = json.load(f)
+    path = io_paths.resolve(directory) / STATE_FILE
+    state = json.loads(path.read_text())
     if state["seed"] != self.seed:
       raise ValueError(f"{path}: saved with seed {state['seed']}, this run uses {self.seed}")
     self.index = int(state["index"])

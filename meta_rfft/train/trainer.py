@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from meta_rfft import distributed
+from meta_rfft import distributed, io_paths
 from meta_rfft.config.loader import main_with_config, save_config
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
@@ -54,8 +53,7 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
   """WORKDIR/hf/ gets the HF config + tokenizer files this run started from, for export and evaluation."""
   if jax.process_index() != 0:
     return
-  dest = os.path.join(workdir, "hf")
-  os.makedirs(dest, exist_ok=True)
+  dest = io_paths.resolve(workdir) / "hf"
   src = hf_dir or config.model.hf_config or ""
   if src and os.path.isfile(src):
     src = os.path.dirname(src)
@@ -63,11 +61,10 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
     for name in os.listdir(src):
       path = os.path.join(src, name)
       if os.path.isfile(path) and not name.endswith((".safetensors", ".bin", ".pt")):
-        shutil.copy2(path, os.path.join(dest, name))
+        with open(path, "rb") as f:
+          io_paths.write_bytes(dest / name, f.read())
   else:  # a from-scratch model: its architecture, written as the config.json a HF model of it would have
-    with open(os.path.join(dest, "config.json.tmp"), "w") as f:
-      json.dump(arch, f, indent=2, sort_keys=True)
-    os.replace(os.path.join(dest, "config.json.tmp"), os.path.join(dest, "config.json"))
+    io_paths.write_text(dest / "config.json", json.dumps(arch, indent=2, sort_keys=True))
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | None = None) -> Result:
@@ -80,13 +77,14 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     target = distributed.target_devices(config.compile_topology)
   mesh = distributed.global_mesh_from_config(config.mesh, target)
   rules = normalize_rules(dict(config.sharding.rules))
-  workdir = os.path.abspath(workdir)
+  workdir = os.fspath(io_paths.resolve(workdir))  # local: absolute; gs://... (any epath URL): unchanged
   if jax.process_index() == 0:
     save_config(config, workdir, argv)
   _log(f"[train] mesh {distributed.describe(mesh)}; workdir {workdir}")
 
   # ---- model config ----------------------------------------------------------------------------------------
-  init_dir = os.path.abspath(config.init.checkpoint) if config.init.checkpoint else ""
+  init_dir = (io_paths.require_local(config.init.checkpoint, "config.init.checkpoint")
+              if config.init.checkpoint else "")
   hf_dir = ""
   if init_dir:
     from meta_rfft.convert.sources import resolve  # pylint: disable=g-import-not-at-top
@@ -137,6 +135,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     params, adapters = run_state.checkpoint_items(setup, state, frozen)
     ckpts.save(step, params=params, adapters=adapters, opt_state=state["opt_state"], iterator=data.train,
                meta=meta)
+    writer.sync()  # on an object store, the metrics reach WORKDIR at each checkpoint (see MetricsWriter)
 
   # ---- metrics ---------------------------------------------------------------------------------------------
   n_trainable = setup.n_trainable

@@ -1,0 +1,154 @@
+"""Paths under WORKDIR that may be local folders or object-store URLs (gs://..., any scheme epath knows).
+
+Every file the trainer and evaluator write under WORKDIR goes through these helpers, so that
+`--workdir=gs://bucket/run` works without a gcsfuse mount (Orbax checkpoints on gcsfuse are fragile: folder
+renames there are not atomic). Local paths behave as before: made absolute, written to a temporary file and
+renamed. On an object store, uploading a whole object is itself atomic (readers see the old object or the new
+one, never a part), so a single write replaces the tmp + rename; there are no renames of folders at all.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Iterable
+
+from etils import epath
+
+PathLike = str | os.PathLike
+
+
+def is_url(path: PathLike) -> bool:
+  """True for `scheme://...` (an object store), False for a local path."""
+  return "://" in os.fspath(path)
+
+
+def resolve(path: PathLike) -> epath.Path:
+  """A local path made absolute, or a URL kept exactly as given (never turned into a local path)."""
+  text = os.fspath(path)
+  if not text:
+    raise ValueError("empty path")
+  return epath.Path(text if is_url(text) else os.path.abspath(text))
+
+
+def require_local(path: PathLike, what: str) -> str:
+  """For inputs read by code that only knows local files: the absolute path, or an error naming `what`."""
+  if is_url(path):
+    raise ValueError(f"{what}={os.fspath(path)!r}: this is read from local disk and cannot be an object-store "
+                     f"URL; copy it to local disk (or mount the bucket) and pass that path")
+  return os.path.abspath(os.fspath(path))
+
+
+def write_bytes(path: PathLike, data: bytes) -> None:
+  """Writes the whole file so that no reader ever sees a part of it (see the module docstring)."""
+  path = resolve(path)
+  if is_url(path):
+    path.write_bytes(data)
+    return
+  path.parent.mkdir(parents=True, exist_ok=True)
+  # A unique temporary name: two processes saving the same file never write into each other's temporary.
+  tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+  try:
+    with open(tmp, "wb") as f:
+      f.write(data)
+    os.replace(tmp, path)
+  except BaseException:
+    tmp.unlink(missing_ok=True)
+    raise
+
+
+def write_text(path: PathLike, text: str) -> None:
+  write_bytes(path, text.encode("utf-8"))
+
+
+def read_text(path: PathLike) -> str:
+  return resolve(path).read_text()
+
+
+def append_lines(path: PathLike, lines: Iterable[str]) -> None:
+  """Appends lines durably: on local disk one write, flushed and fsynced; an object store cannot append, so
+  there the whole object is rewritten with the new lines (fine for files of a few MB written every few
+  seconds, like the evaluator's samples.jsonl; per-step metrics use `LocalMirror` instead)."""
+  text = "".join(line + "\n" for line in lines)
+  path = resolve(path)
+  if is_url(path):
+    old = path.read_text() if path.exists() else ""
+    path.write_text(old + text)
+    return
+  with open(path, "a") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def upload_tree(local_dir: PathLike, dest: PathLike) -> None:
+  """Copies every file under `local_dir` to the same relative path under `dest` (an existing `dest` is
+  replaced as a whole)."""
+  dest = resolve(dest)
+  if dest.exists():
+    dest.rmtree()
+  for root, _, files in os.walk(local_dir):
+    rel = os.path.relpath(root, local_dir)
+    for name in files:
+      target = dest / name if rel == "." else dest / rel / name
+      target.parent.mkdir(parents=True, exist_ok=True)
+      with open(os.path.join(root, name), "rb") as f:
+        target.write_bytes(f.read())
+
+
+def download_tree(src: PathLike, local_dir: PathLike) -> None:
+  """Copies every file under `src` to the same relative path under the local folder `local_dir`."""
+  # Not epath's walk(): with the fsspec backend it yields folders without their gs:// scheme.
+  os.makedirs(local_dir, exist_ok=True)
+  for child in resolve(src).iterdir():
+    target = os.path.join(local_dir, child.name)
+    if child.is_dir():
+      download_tree(child, target)
+    else:
+      with open(target, "wb") as f:
+        f.write(child.read_bytes())
+
+
+class LocalMirror:
+  """A local folder whose files are copied to `dest` on `sync()`, for writers that append often
+  (metrics.jsonl, TensorBoard event files) to a WORKDIR on an object store, where appending means rewriting
+  the object.
+
+  For a local `dest` the folder IS `dest` and `sync` does nothing. Otherwise the files live in a temporary
+  folder until `close()`; each sync uploads the files that changed since the last one (whole objects, so a
+  reader sees the state of the last sync). The trainer syncs at every checkpoint and at the end, so what is
+  on the object store is never older than the last checkpoint.
+  """
+
+  def __init__(self, dest: PathLike):
+    self.dest = resolve(dest)
+    self.remote = is_url(self.dest)
+    if self.remote:
+      self.local = tempfile.mkdtemp(prefix="meta_rfft_mirror_")
+    else:
+      self.local = os.fspath(self.dest)
+      os.makedirs(self.local, exist_ok=True)
+    self._synced: dict[str, tuple[int, int]] = {}
+
+  def sync(self) -> None:
+    if not self.remote:
+      return
+    for root, _, files in os.walk(self.local):
+      rel = os.path.relpath(root, self.local)
+      for name in files:
+        key = name if rel == "." else os.path.join(rel, name)
+        st = os.stat(os.path.join(self.local, key))
+        stamp = (st.st_size, st.st_mtime_ns)
+        if self._synced.get(key) == stamp:
+          continue
+        target = self.dest / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(os.path.join(self.local, key), "rb") as f:
+          target.write_bytes(f.read())
+        self._synced[key] = stamp
+
+  def close(self) -> None:
+    if self.remote:
+      self.sync()
+      shutil.rmtree(self.local, ignore_errors=True)
