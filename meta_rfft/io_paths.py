@@ -8,6 +8,7 @@ one, never a part), so a single write replaces the tmp + rename; there are no re
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -32,12 +33,25 @@ def resolve(path: PathLike) -> epath.Path:
   return epath.Path(text if is_url(text) else os.path.abspath(text))
 
 
-def require_local(path: PathLike, what: str) -> str:
-  """For inputs read by code that only knows local files: the absolute path, or an error naming `what`."""
+def require_local(path: PathLike, what: str, why: str = "") -> str:
+  """For inputs read by code that only knows local files: the absolute path, or an error naming `what` (and
+  `why` it must be local, when the caller knows)."""
   if is_url(path):
+    reason = f" ({why})" if why else ""
     raise ValueError(f"{what}={os.fspath(path)!r}: this is read from local disk and cannot be an object-store "
-                     f"URL; copy it to local disk (or mount the bucket) and pass that path")
+                     f"URL{reason}; copy it to local disk (or mount the bucket) and pass that path")
   return os.path.abspath(os.fspath(path))
+
+
+def join(base: PathLike, *parts: str) -> str:
+  """`base/parts...` as a string: a local path made absolute, or a URL that keeps its scheme (os.path.join
+  would do for both, but abspath on a URL would not)."""
+  return os.fspath(resolve(base).joinpath(*parts))
+
+
+def read_json(path: PathLike):
+  """A small JSON file (config.json, meta_rfft.json, tokenizer files) from local disk or an object store."""
+  return json.loads(read_text(path))
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:

@@ -37,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   try:
+    # The safetensors side (reading HF folders, writing checkpoints and HF folders) knows local files only;
+    # checkpoints in a bucket are read natively by meta_rfft/convert/sources.py (evaluation, load_model).
+    local_only = {"hf_to_orbax": ("hf_dir", "out"), "orbax_to_hf": ("ckpt", "out"),
+                  "verify": ("hf_dir", "ckpt")}[args.command]
+    for flag in local_only:
+      value = getattr(args, flag)
+      if "://" in value:
+        raise ConversionError(f"--{flag}={value!r}: `{args.command}` reads and writes local folders only (the "
+                              f"safetensors and HF files are handled with local file I/O); copy it to local "
+                              f"disk first (gsutil -m cp -r / gcloud storage cp -r)")
     if args.command == "hf_to_orbax":
       from meta_rfft.convert.importer import hf_to_orbax
       print(hf_to_orbax(args.hf_dir, args.out, dtype=args.dtype))

@@ -5,10 +5,13 @@ pieces). A TypeHandler registered for that type writes the leaves one after anot
 piece (one layer of a stacked param, a block of vocabulary rows), every piece being one zarr chunk of the
 array. The host holds one piece at a time, while Orbax still writes one ordinary PyTree checkpoint (its
 metadata says `np.ndarray`), so any Orbax restore reads it, sharded or not.
+
+Reading (restore, metadata, single params, blocks) takes a local folder or an object-store URL (gs://...):
+Orbax and TensorStore read both natively, and the small JSON files go through etils.epath (io_paths).
+Saving (`save_streaming`, used by `hf_to_orbax`) writes to local disk only.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Callable, Iterator, Mapping
@@ -17,13 +20,13 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import tensorstore as ts
-from etils import epath
 from flax import nnx
 from orbax.checkpoint._src.serialization import ocdbt_utils
 from orbax.checkpoint._src.serialization import tensorstore_utils as ts_utils
 from orbax.checkpoint._src.serialization import type_handlers as ocp_type_handlers
 from orbax.checkpoint._src.serialization import types as ocp_types
 
+from meta_rfft import io_paths
 from meta_rfft.convert.errors import ConversionError
 
 Index = tuple[slice, ...]
@@ -96,14 +99,15 @@ def load_params(params_dir: str, target):
   ShapeDtypeStructs with shardings) or a pure nested dict of them. Returns the same kind, with jax.Arrays.
   Each device reads only its own shards; dtypes are cast to the target's (e.g. bfloat16 file -> float32 run).
   """
-  params_dir = os.path.abspath(params_dir)
-  if not os.path.isdir(params_dir):
+  path = io_paths.resolve(params_dir)  # a local folder or a URL (gs://...): Orbax restores from both
+  params_dir = os.fspath(path)
+  if not path.is_dir():
     raise ConversionError(f"no params checkpoint at {params_dir}")
   pure = _pure(target)
   check_param_shapes(params_dir, {k: t.shape for k, t in flatten(pure).items()}, "the model")
   restore_args = ocp.checkpoint_utils.construct_restore_args(pure)
   with ocp.PyTreeCheckpointer() as ckptr:
-    restored = ckptr.restore(params_dir, args=ocp.args.PyTreeRestore(item=pure, restore_args=restore_args))
+    restored = ckptr.restore(path, args=ocp.args.PyTreeRestore(item=pure, restore_args=restore_args))
   if isinstance(target, nnx.State):
     state = jax.tree.map(lambda x: x, target)
     nnx.replace_by_pure_dict(state, restored)
@@ -128,7 +132,7 @@ def check_param_shapes(params_dir: str, expected: Mapping[str, tuple[int, ...]],
 def param_shapes(params_dir: str) -> dict[str, tuple[int, ...]]:
   """Dotted path -> stored shape, read from the checkpoint's metadata (no array data is read)."""
   with ocp.PyTreeCheckpointer() as ckptr:
-    meta = ckptr.metadata(os.path.abspath(params_dir))
+    meta = ckptr.metadata(io_paths.resolve(params_dir))
   tree = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta.tree
   return {k: tuple(v.shape) for k, v in flatten(tree).items()}
 
@@ -145,7 +149,7 @@ def read_param(params_dir: str, dotted: str) -> np.ndarray:
   node_i[keys[-1]] = 0
   node_a[keys[-1]] = ocp.RestoreArgs(restore_type=np.ndarray)
   with ocp.PyTreeCheckpointer() as ckptr:
-    out = ckptr.restore(os.path.abspath(params_dir),
+    out = ckptr.restore(io_paths.resolve(params_dir),
                         args=ocp.args.PyTreeRestore(item=item, restore_args=args, partial_restore=True))
   for k in keys:
     out = out[k]
@@ -153,16 +157,14 @@ def read_param(params_dir: str, dotted: str) -> np.ndarray:
 
 
 def _stored_layout(params_dir: str) -> dict:
-  with open(os.path.join(params_dir, "_METADATA")) as f:
-    meta = json.load(f)
+  meta = io_paths.read_json(io_paths.resolve(params_dir) / "_METADATA")
   return {"use_ocdbt": bool(meta.get("use_ocdbt", True)), "use_zarr3": bool(meta.get("use_zarr3", False))}
 
 
 def open_param(params_dir: str, dotted: str) -> ts.TensorStore:
   """The stored array of one param, opened lazily (reads fetch only the chunks they touch)."""
-  params_dir = os.path.abspath(params_dir)
   layout = _stored_layout(params_dir)
-  info = ocp_types.ParamInfo(name=dotted, parent_dir=epath.Path(params_dir),
+  info = ocp_types.ParamInfo(name=dotted, parent_dir=io_paths.resolve(params_dir),
                              is_ocdbt_checkpoint=layout["use_ocdbt"], use_zarr3=layout["use_zarr3"])
   spec = ts_utils.build_array_read_spec(info, use_ocdbt=layout["use_ocdbt"])
   return ts.open(ts.Spec(spec.json), open=True,

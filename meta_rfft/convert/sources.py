@@ -8,24 +8,29 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from flax import nnx
 
+from meta_rfft import io_paths
 from meta_rfft.convert.checkpoint import flatten, load_params, read_param, unflatten
 from meta_rfft.convert.errors import ConversionError
 from meta_rfft.model.config import ModelConfig, from_hf_config, load_hf_config
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.placement import abstract_with_shardings
 
+# Orbax's marker of a finished step on an object store (orbax.checkpoint._src.path.atomicity_types).
+_COMMIT_SUCCESS = "commit_success.txt"
+
 
 @dataclasses.dataclass(frozen=True)
 class Source:
+  """Folders as strings: absolute local paths, or URLs (gs://...) read through etils.epath / Orbax."""
   params_dir: str
   hf_dir: str
   adapters_dir: str | None = None
@@ -33,50 +38,56 @@ class Source:
   dtype: str | None = None          # the stored dtype of a converted checkpoint
 
   def hf_config(self) -> dict:
-    return load_hf_config(os.path.join(self.hf_dir, "config.json"))
+    return load_hf_config(io_paths.join(self.hf_dir, "config.json"))
 
 
-def _complete_steps(ckpt_root: str) -> list[int]:
-  # Orbax finalises a step by renaming its temporary folder to the bare step number.
-  return sorted(int(n) for n in os.listdir(ckpt_root)
-                if n.isdigit() and os.path.isdir(os.path.join(ckpt_root, n, "params")))
+def _complete_steps(ckpt_root: epath.Path) -> list[int]:
+  # On local disk Orbax finalises a step by renaming its temporary folder to the bare step number. On an
+  # object store (no renames) it writes into the bare step folder and adds commit_success.txt when done, so
+  # there a step folder without that file is one still being (or never fully) written.
+  remote = io_paths.is_url(ckpt_root)
+  return sorted(int(p.name) for p in ckpt_root.iterdir()
+                if p.name.isdigit() and (p / "params").is_dir()
+                and (not remote or (p / _COMMIT_SUCCESS).exists()))
 
 
-def _read_meta(step_dir: str) -> dict:
-  meta_dir = os.path.join(step_dir, "meta")
-  if not os.path.isdir(meta_dir):
+def _read_meta(step_dir: epath.Path) -> dict:
+  meta_dir = step_dir / "meta"
+  if not meta_dir.is_dir():
     return {}
   with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:
     return dict(ckptr.restore(meta_dir) or {})
 
 
 def resolve(path: str) -> Source:
-  """The Source of a converted checkpoint, trainer step folder or trainer WORKDIR (latest complete step)."""
-  path = os.path.abspath(path)
-  if not os.path.isdir(path):
-    raise ConversionError(f"checkpoint {path} does not exist")
-  meta_file = os.path.join(path, "meta_rfft.json")
-  if os.path.exists(meta_file):
-    with open(meta_file) as f:
-      meta = json.load(f)
-    return Source(os.path.join(path, "params"), os.path.join(path, "hf"), dtype=meta.get("dtype"))
-  if os.path.isdir(os.path.join(path, "checkpoints")):
-    steps = _complete_steps(os.path.join(path, "checkpoints"))
+  """The Source of a converted checkpoint, trainer step folder or trainer WORKDIR (latest complete step).
+
+  `path`: a local folder or an object-store URL (gs://bucket/...): everything here, and Orbax's restore, reads
+  through etils.epath / TensorStore, which know both."""
+  root = io_paths.resolve(path)
+  name = os.fspath(root)
+  if not root.is_dir():
+    raise ConversionError(f"checkpoint {name} does not exist")
+  meta_file = root / "meta_rfft.json"
+  if meta_file.exists():
+    meta = io_paths.read_json(meta_file)
+    return Source(os.fspath(root / "params"), os.fspath(root / "hf"), dtype=meta.get("dtype"))
+  if (root / "checkpoints").is_dir():
+    steps = _complete_steps(root / "checkpoints")
     if not steps:
-      raise ConversionError(f"{path}/checkpoints holds no complete step (a numbered folder with params/)")
-    return resolve(os.path.join(path, "checkpoints", str(steps[-1])))
-  if os.path.isdir(os.path.join(path, "params")):
-    workdir = os.path.dirname(os.path.dirname(path))
-    hf_dir = os.path.join(workdir, "hf")
-    if not os.path.exists(os.path.join(hf_dir, "config.json")):
-      raise ConversionError(f"trainer step {path}: no HF config at {hf_dir}/config.json (the trainer copies "
-                            f"the HF config and tokenizer there)")
-    meta = _read_meta(path)
-    adapters_dir = os.path.join(path, "adapters")
-    return Source(os.path.join(path, "params"), hf_dir,
-                  adapters_dir=adapters_dir if os.path.isdir(adapters_dir) else None,
+      raise ConversionError(f"{name}/checkpoints holds no complete step (a numbered folder with params/)")
+    return resolve(os.fspath(root / "checkpoints" / str(steps[-1])))
+  if (root / "params").is_dir():
+    hf_dir = root.parent.parent / "hf"
+    if not (hf_dir / "config.json").exists():
+      raise ConversionError(f"trainer step {name}: no HF config at {os.fspath(hf_dir)}/config.json (the "
+                            f"trainer copies the HF config and tokenizer there)")
+    meta = _read_meta(root)
+    adapters_dir = root / "adapters"
+    return Source(os.fspath(root / "params"), os.fspath(hf_dir),
+                  adapters_dir=os.fspath(adapters_dir) if adapters_dir.is_dir() else None,
                   adapter_cfg=meta.get("adapter"))
-  raise ConversionError(f"{path} is neither a converted checkpoint (meta_rfft.json), a trainer step folder "
+  raise ConversionError(f"{name} is neither a converted checkpoint (meta_rfft.json), a trainer step folder "
                         f"(params/) nor a trainer WORKDIR (checkpoints/)")
 
 

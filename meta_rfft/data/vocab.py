@@ -26,6 +26,8 @@ import seqio
 import tensorflow as tf
 import tokenizers
 
+from meta_rfft import io_paths
+
 _EOS_NAMES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|eot_id|>", "<|im_end|>")
 _BOS_NAMES = ("<s>", "<|begin_of_text|>", "<bos>")
 
@@ -104,13 +106,15 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
   def __init__(self, path: str | pathlib.Path, eos_token: str | None = None, bos_token=_UNSET,
                pad_token: str | None = None):
     super().__init__(extra_ids=0)
-    path = pathlib.Path(path)
+    # A local file, or an object in a bucket (gs://...: a trainer run's hf/ folder there) read through
+    # etils.epath; the tokenizer is built from the file's text, so both read the same way.
+    path = io_paths.resolve(path) if io_paths.is_url(path) else pathlib.Path(path)
     if path.is_dir():
       path = path / "tokenizer.json"
     if not path.is_file():
       raise FileNotFoundError(f"tokenizer.json not found at {path}")
     self._path = path
-    self._tok = tokenizers.Tokenizer.from_file(str(path))
+    self._tok = tokenizers.Tokenizer.from_str(path.read_text())
     config = {}
     config_path = path.parent / "tokenizer_config.json"
     if config_path.is_file():
@@ -203,12 +207,13 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
 
 
 def make_vocabulary(spec: str) -> seqio.Vocabulary:
-  """`data.vocab`: "char", or a path to a tokenizer.json (or the directory of a converted checkpoint)."""
+  """`data.vocab`: "char", or a path or URL (gs://...) to a tokenizer.json (or the directory holding it, e.g. a
+  converted checkpoint's hf/)."""
   if spec == "char":
     return CharVocabulary()
   if not spec:
     raise ValueError("data.vocab is empty: use 'char' or a path to a tokenizer.json")
-  return HfTokenizerVocabulary(pathlib.Path(spec).expanduser())
+  return HfTokenizerVocabulary(spec if io_paths.is_url(spec) else pathlib.Path(spec).expanduser())
 
 
 def encode_texts(vocab: seqio.Vocabulary, texts: Sequence[str]) -> list[list[int]]:

@@ -26,20 +26,20 @@ SAMPLES = "samples.jsonl"
 
 def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
   """The vocabulary the model was trained with: `config.vocab` if set, else the trainer run's `data.vocab`
-  (WORKDIR/config.json), else the checkpoint's tokenizer.json."""
+  (WORKDIR/config.json), else the checkpoint's tokenizer.json. `ckpt`, `hf_dir`: local folders or URLs."""
   from meta_rfft.data.vocab import make_vocabulary
   if vocab_spec:
     return make_vocabulary(vocab_spec)
-  run_config = os.path.join(ckpt, "config.json")
-  if os.path.isfile(run_config):
-    with open(run_config) as f:
-      spec = json.load(f).get("config", {}).get("data", {}).get("vocab")
+  run_config = io_paths.resolve(ckpt) / "config.json"
+  if run_config.is_file():
+    spec = io_paths.read_json(run_config).get("config", {}).get("data", {}).get("vocab")
     if spec:
       return make_vocabulary(spec)
-  if os.path.isfile(os.path.join(hf_dir, "tokenizer.json")):
+  if (io_paths.resolve(hf_dir) / "tokenizer.json").is_file():
     return make_vocabulary(hf_dir)
-  raise ValueError(f"config.vocab is empty and neither {run_config} (data.vocab) nor {hf_dir}/tokenizer.json "
-                   f"names the vocabulary; set --config.vocab=char or a tokenizer.json path")
+  raise ValueError(f"config.vocab is empty and neither {os.fspath(run_config)} (data.vocab) nor "
+                   f"{hf_dir}/tokenizer.json names the vocabulary; set --config.vocab=char or a tokenizer.json "
+                   f"path")
 
 
 def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
@@ -100,10 +100,9 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   from meta_rfft.sharding.rules import normalize_rules
 
   leader = hosts.is_leader()
-  # The checkpoint is read by code that knows local files only (meta_rfft/convert/sources.py); the eval files
-  # under WORKDIR/eval/ may go to an object store (gs://...).
-  what = "config.checkpoint" if cfg.checkpoint else "WORKDIR (the checkpoint to evaluate)"
-  ckpt = io_paths.require_local(cfg.checkpoint or workdir, what)
+  # The checkpoint (config.checkpoint, else WORKDIR's latest step) and WORKDIR/eval/ may each be a local
+  # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
+  ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
   src = resolve(ckpt)
   eval_dir = os.fspath(io_paths.resolve(workdir) / "eval")
   fmts = examples_lib.parse_formats(cfg.formats)

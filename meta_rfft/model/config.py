@@ -6,9 +6,10 @@ Both config layouts are read: transformers 4.x (`rope_theta` + `rope_scaling`) a
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Mapping
+
+from meta_rfft import io_paths
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
@@ -146,14 +147,13 @@ def from_hf_config(hf: Mapping[str, Any], **run_options) -> ModelConfig:
 
 
 def load_hf_config(path: str | os.PathLike) -> dict:
-  """Reads `config.json` (a file, or the folder holding it)."""
-  path = os.fspath(path)
-  if os.path.isdir(path):
-    path = os.path.join(path, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"no HF config at {path}")
-  with open(path) as f:
-    return json.load(f)
+  """Reads `config.json` (a file, or the folder holding it), on local disk or an object store (gs://...)."""
+  file = io_paths.resolve(path)
+  if file.is_dir():
+    file = file / "config.json"
+  if not file.exists():
+    raise FileNotFoundError(f"no HF config at {os.fspath(file)}")
+  return io_paths.read_json(file)
 
 
 def from_run_config(model_cfg, hf_config: Mapping[str, Any] | None = None) -> ModelConfig:

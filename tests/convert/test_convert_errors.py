@@ -132,3 +132,14 @@ def test_cli_reports_error_and_exit_code(base, tmp_path, capsys):
   assert main(["hf_to_orbax", "--hf_dir", hf_dir, "--out", str(tmp_path / "out")]) == 2
   err = capsys.readouterr().err
   assert err.startswith("error: ") and "gpt_neox" in err
+
+
+def test_cli_refuses_object_store_urls(tmp_path, capsys):
+  # The safetensors side is local file I/O: a URL is refused by name before anything is read or written.
+  cases = [(["hf_to_orbax", "--hf_dir", "gs://b/hf", "--out", str(tmp_path / "a")], "--hf_dir='gs://b/hf'"),
+           (["orbax_to_hf", "--ckpt", str(tmp_path), "--out", "gs://b/out"], "--out='gs://b/out'")]
+  for argv, culprit in cases:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert culprit in err and "local folders only" in err
+  assert not os.path.exists(tmp_path / "a")

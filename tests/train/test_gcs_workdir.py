@@ -1,6 +1,8 @@
 """`--workdir=gs://bucket/run` without gcsfuse: `python -m meta_rfft.train` against a local GCS emulator
 (gcp-storage-emulator on 127.0.0.1) writes config.json, hf/, metrics.jsonl, TensorBoard events and Orbax
-checkpoints to the bucket, resumes from them, and gives exactly the losses of the same run on local disk.
+checkpoints to the bucket, resumes from them, and gives exactly the losses of the same run on local disk; and
+`python -m meta_rfft.evaluate --workdir=gs://bucket/run` reads that run's checkpoint, HF config and run config
+from the bucket and scores exactly as the same run copied to local disk.
 
 Endpoints: gcsfs (etils.epath's backend for gs:// when EPATH_USE_TF=false; TF's own GCS client has no
 endpoint setting) honours STORAGE_EMULATOR_HOST; TensorStore (Orbax's array writer) honours
@@ -20,15 +22,22 @@ import urllib.request
 
 import pytest
 
+from meta_rfft.data.vocab import CharVocabulary
 from train_helpers import TINY_OVERRIDES
 
 pytest.importorskip("gcsfs")  # etils.epath's gs:// backend in the runs (EPATH_USE_TF=false)
 pytest.importorskip("gcp_storage_emulator")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ARGS = ["--config=configs/rf_pretrain.py:tiny", *TINY_OVERRIDES, "--config.checkpoint.every=2",
+# configs/rf_pretrain.py:tiny reads with the character vocabulary: an embedding covering every character id (the
+# last vocab_size override wins) lets the evaluation below decode real prompts.
+ARGS = ["--config=configs/rf_pretrain.py:tiny", *TINY_OVERRIDES,
+        f"--config.model.arch.vocab_size={CharVocabulary().vocab_size}", "--config.checkpoint.every=2",
         "--config.checkpoint.keep=3", "--config.eval.every=0", "--config.log_every=1000"]
 BUCKET = "meta-rfft-test"
+TASK = "nupa_length_integer"
+EVAL_ARGS = ["--config=configs/eval.py", f"--config.tasks={TASK}", "--config.lengths=1-2",
+             "--config.samples_per_length=2", "--config.batch_size=2", "--config.max_new_tokens=24"]
 
 
 def _free_port() -> int:
@@ -94,16 +103,20 @@ def _losses(text: str) -> dict[int, float]:
   return {r["step"]: r["loss"] for r in map(json.loads, text.splitlines()) if r}
 
 
-def test_train_and_resume_on_a_gs_workdir(tmp_path, env, emulator):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, env):
+  """A run on the bucket (2 steps, then resumed to 4) and the same 4 steps on local disk (stderr of each)."""
   workdir = f"gs://{BUCKET}/run"
-  first = _train(workdir, 2, env)
-  assert f"workdir {workdir}" in first
-  resumed = _train(workdir, 4, env)
-  assert f"resumed from {workdir}/checkpoints/2" in resumed, resumed[-3000:]
-  assert not (ROOT / "gs:").exists()  # the URL was never taken for a relative local path
+  local = tmp_path_factory.mktemp("local") / "run"
+  return {"workdir": workdir, "first": _train(workdir, 2, env), "resumed": _train(workdir, 4, env),
+          "local": local, "local_log": _train(str(local), 4, env)}
 
-  local = tmp_path / "run"
-  _train(str(local), 4, env)
+
+def test_train_and_resume_on_a_gs_workdir(runs, emulator):
+  workdir, local = runs["workdir"], runs["local"]
+  assert f"workdir {workdir}" in runs["first"]
+  assert f"resumed from {workdir}/checkpoints/2" in runs["resumed"], runs["resumed"][-3000:]
+  assert not (ROOT / "gs:").exists()  # the URL was never taken for a relative local path
 
   config = json.loads(_read(emulator, "run/config.json"))
   assert f"--workdir={workdir}" in config["command"] and config["config"]["train"]["steps"] == 4
@@ -118,3 +131,36 @@ def test_train_and_resume_on_a_gs_workdir(tmp_path, env, emulator):
   assert {"2", "4"} <= steps, steps
   assert any(n.startswith("run/checkpoints/4/params/") for n in names)
   assert any(n.startswith("run/checkpoints/4/data/process_0/") for n in names)
+
+
+def _evaluate(workdir: str, env) -> None:
+  proc = subprocess.run([sys.executable, "-m", "meta_rfft.evaluate", *EVAL_ARGS, f"--workdir={workdir}"],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def _scored(samples: str) -> list[tuple]:
+  rows = [json.loads(line) for line in samples.splitlines() if line.strip()][1:]  # after the header
+  return sorted((r["batch"], r["seed"], r["output"], r["correct"]) for r in rows)
+
+
+def test_evaluate_a_gs_workdir_as_its_local_copy(runs, emulator, tmp_path, env):
+  # The evaluator reads the run's latest step (Orbax restore from gs://), its hf/config.json and the run's
+  # config.json (data.vocab) from the bucket, and writes RUN/eval/ there.
+  _evaluate(runs["workdir"], env)
+  # The same run copied object by object to local disk (not through our code), evaluated from there.
+  copy = tmp_path / "run"
+  for name in _names(emulator, "run/"):
+    if name.startswith(("run/checkpoints/4/", "run/hf/")) or name == "run/config.json":
+      target = copy / name[len("run/"):]
+      target.parent.mkdir(parents=True, exist_ok=True)
+      target.write_bytes(_read(emulator, name))
+  _evaluate(str(copy), env)
+
+  remote_report = json.loads(_read(emulator, "run/eval/report.json"))
+  local_report = json.loads((copy / "eval" / "report.json").read_text())
+  assert remote_report["meta"]["checkpoint"] == runs["workdir"]
+  assert remote_report["formats"] == local_report["formats"]
+  remote = _scored(_read(emulator, "run/eval/samples.jsonl").decode())
+  assert remote == _scored((copy / "eval" / "samples.jsonl").read_text())
+  assert len(remote) == 4 and any(out for _, _, out, _ in remote)  # 2 lengths x 2 samples, something decoded
