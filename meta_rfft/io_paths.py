@@ -33,13 +33,14 @@ def resolve(path: PathLike) -> epath.Path:
   return epath.Path(text if is_url(text) else os.path.abspath(text))
 
 
-def require_local(path: PathLike, what: str, why: str = "") -> str:
-  """For inputs read by code that only knows local files: the absolute path, or an error naming `what` (and
-  `why` it must be local, when the caller knows)."""
+def require_local(path: PathLike, what: str) -> str:
+  """For inputs read by code that only knows local files: the absolute path, or an error naming `what`.
+
+  Checkpoint sources (meta_rfft/convert/sources.py) and the evaluator read URLs natively; the one caller left
+  is the trainer's config.init.checkpoint (it copies the HF side files with local file I/O)."""
   if is_url(path):
-    reason = f" ({why})" if why else ""
-    raise ValueError(f"{what}={os.fspath(path)!r}: this is read from local disk and cannot be an object-store "
-                     f"URL{reason}; copy it to local disk (or mount the bucket) and pass that path")
+    raise ValueError(f"{what}={os.fspath(path)!r}: this is read from local disk and cannot be an "
+                     f"object-store URL; copy it to local disk (or mount the bucket) and pass that path")
   return os.path.abspath(os.fspath(path))
 
 

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag in local_only:
       value = getattr(args, flag)
       if "://" in value:
-        raise ConversionError(f"--{flag}={value!r}: `{args.command}` reads and writes local folders only (the "
-                              f"safetensors and HF files are handled with local file I/O); copy it to local "
-                              f"disk first (gsutil -m cp -r / gcloud storage cp -r)")
+        raise ConversionError(f"--{flag}={value!r}: `{args.command}` reads and writes local folders only "
+                              f"(the safetensors and HF files are handled with local file I/O); copy it to "
+                              f"local disk first (gcloud storage cp -r)")
     if args.command == "hf_to_orbax":
       from meta_rfft.convert.importer import hf_to_orbax
       print(hf_to_orbax(args.hf_dir, args.out, dtype=args.dtype))

@@ -207,8 +207,8 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
 
 
 def make_vocabulary(spec: str) -> seqio.Vocabulary:
-  """`data.vocab`: "char", or a path or URL (gs://...) to a tokenizer.json (or the directory holding it, e.g. a
-  converted checkpoint's hf/)."""
+  """`data.vocab`: "char", or a path or URL (gs://...) to a tokenizer.json (or the directory holding it, e.g.
+  a converted checkpoint's hf/)."""
   if spec == "char":
     return CharVocabulary()
   if not spec:

@@ -38,8 +38,8 @@ def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
   if (io_paths.resolve(hf_dir) / "tokenizer.json").is_file():
     return make_vocabulary(hf_dir)
   raise ValueError(f"config.vocab is empty and neither {os.fspath(run_config)} (data.vocab) nor "
-                   f"{hf_dir}/tokenizer.json names the vocabulary; set --config.vocab=char or a tokenizer.json "
-                   f"path")
+                   f"{hf_dir}/tokenizer.json names the vocabulary; set --config.vocab=char or a "
+                   f"tokenizer.json path")
 
 
 def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:

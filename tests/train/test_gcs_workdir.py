@@ -29,8 +29,8 @@ pytest.importorskip("gcsfs")  # etils.epath's gs:// backend in the runs (EPATH_U
 pytest.importorskip("gcp_storage_emulator")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# configs/rf_pretrain.py:tiny reads with the character vocabulary: an embedding covering every character id (the
-# last vocab_size override wins) lets the evaluation below decode real prompts.
+# configs/rf_pretrain.py:tiny reads with the character vocabulary: an embedding covering every character id
+# (the last vocab_size override wins) lets the evaluation below decode real prompts.
 ARGS = ["--config=configs/rf_pretrain.py:tiny", *TINY_OVERRIDES,
         f"--config.model.arch.vocab_size={CharVocabulary().vocab_size}", "--config.checkpoint.every=2",
         "--config.checkpoint.keep=3", "--config.eval.every=0", "--config.log_every=1000"]
@@ -93,6 +93,15 @@ def _read(emulator: str, name: str) -> bytes:
     return r.read()
 
 
+def _write(emulator: str, name: str, data: bytes) -> None:
+  """Uploads one object with the JSON API's media upload (as `_read`: no client library in this process)."""
+  url = f"{emulator}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={urllib.parse.quote(name, safe='')}"
+  req = urllib.request.Request(url, data=data, method="POST",
+                               headers={"Content-Type": "application/octet-stream"})
+  with urllib.request.urlopen(req, timeout=30) as r:
+    r.read()
+
+
 def _names(emulator: str, prefix: str) -> list[str]:
   url = f"{emulator}/storage/v1/b/{BUCKET}/o?prefix={urllib.parse.quote(prefix, safe='')}"
   with urllib.request.urlopen(url, timeout=30) as r:
@@ -133,8 +142,9 @@ def test_train_and_resume_on_a_gs_workdir(runs, emulator):
   assert any(n.startswith("run/checkpoints/4/data/process_0/") for n in names)
 
 
-def _evaluate(workdir: str, env) -> None:
-  proc = subprocess.run([sys.executable, "-m", "meta_rfft.evaluate", *EVAL_ARGS, f"--workdir={workdir}"],
+def _evaluate(workdir: str, env, *extra: str) -> None:
+  proc = subprocess.run([sys.executable, "-m", "meta_rfft.evaluate", *EVAL_ARGS, f"--workdir={workdir}",
+                         *extra],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -164,3 +174,32 @@ def test_evaluate_a_gs_workdir_as_its_local_copy(runs, emulator, tmp_path, env):
   remote = _scored(_read(emulator, "run/eval/samples.jsonl").decode())
   assert remote == _scored((copy / "eval" / "samples.jsonl").read_text())
   assert len(remote) == 4 and any(out for _, _, out, _ in remote)  # 2 lengths x 2 samples, something decoded
+
+
+def test_evaluate_a_converted_checkpoint_in_a_bucket(emulator, tmp_path, env):
+  # A converted checkpoint (hf_to_orbax: meta_rfft.json with its dtype, params/, hf/ with tokenizer.json),
+  # made on local disk and uploaded object by object; evaluated with --config.checkpoint=gs://... (the
+  # vocabulary is then the bucket's hf/tokenizer.json) into a local WORKDIR, and from the local original.
+  from meta_rfft.convert import hf_to_orbax
+  from meta_rfft.pipeline import hf_build
+  from meta_rfft.tasks import formats, registry
+  task = registry.get_task(TASK)
+  texts = [t for s in range(6) for e in [formats.make_example(task, 1 + s % 2, s, "rf")]
+           for t in (e.inputs, e.targets)]
+  hf = tmp_path / "hf"
+  vocab = hf_build.train_tokenizer(texts, str(hf), 400)
+  hf_build.build_qwen2(str(hf), vocab_size=vocab, eos_token_id=0, hidden_size=32, num_layers=2, num_heads=4,
+                       num_kv_heads=2, intermediate_size=64, init_std=0.2)
+  local = pathlib.Path(hf_to_orbax(str(hf), str(tmp_path / "ckpt"), dtype="bfloat16"))
+  for path in local.rglob("*"):
+    if path.is_file():
+      _write(emulator, f"ckpt/{path.relative_to(local).as_posix()}", path.read_bytes())
+
+  _evaluate(str(tmp_path / "from_gs"), env, f"--config.checkpoint=gs://{BUCKET}/ckpt")
+  _evaluate(str(tmp_path / "from_local"), env, f"--config.checkpoint={local}")
+  runs = ("from_gs", "from_local")
+  reports = [json.loads((tmp_path / run / "eval" / "report.json").read_text()) for run in runs]
+  assert reports[0]["meta"]["checkpoint"] == f"gs://{BUCKET}/ckpt"
+  assert reports[0]["formats"] == reports[1]["formats"]
+  scored = [_scored((tmp_path / run / "eval" / "samples.jsonl").read_text()) for run in runs]
+  assert scored[0] == scored[1] and len(scored[0]) == 4 and any(out for _, _, out, _ in scored[0])
