@@ -33,17 +33,6 @@ def resolve(path: PathLike) -> epath.Path:
   return epath.Path(text if is_url(text) else os.path.abspath(text))
 
 
-def require_local(path: PathLike, what: str) -> str:
-  """For inputs read by code that only knows local files: the absolute path, or an error naming `what`.
-
-  Checkpoint sources (meta_rfft/convert/sources.py) and the evaluator read URLs natively; the one caller left
-  is the trainer's config.init.checkpoint (it copies the HF side files with local file I/O)."""
-  if is_url(path):
-    raise ValueError(f"{what}={os.fspath(path)!r}: this is read from local disk and cannot be an "
-                     f"object-store URL; copy it to local disk (or mount the bucket) and pass that path")
-  return os.path.abspath(os.fspath(path))
-
-
 def join(base: PathLike, *parts: str) -> str:
   """`base/parts...` as a string: a local path made absolute, or a URL that keeps its scheme (os.path.join
   would do for both, but abspath on a URL would not)."""

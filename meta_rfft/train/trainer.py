@@ -55,14 +55,13 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
     return
   dest = io_paths.resolve(workdir) / "hf"
   src = hf_dir or config.model.hf_config or ""
-  if src and os.path.isfile(src):
-    src = os.path.dirname(src)
   if src:
-    for name in os.listdir(src):
-      path = os.path.join(src, name)
-      if os.path.isfile(path) and not name.endswith((".safetensors", ".bin", ".pt")):
-        with open(path, "rb") as f:
-          io_paths.write_bytes(dest / name, f.read())
+    folder = io_paths.resolve(src)
+    if folder.is_file():
+      folder = folder.parent
+    for child in folder.iterdir():
+      if child.is_file() and not child.name.endswith((".safetensors", ".bin", ".pt")):
+        io_paths.write_bytes(dest / child.name, child.read_bytes())
   else:  # a from-scratch model: its architecture, written as the config.json a HF model of it would have
     io_paths.write_text(dest / "config.json", json.dumps(arch, indent=2, sort_keys=True))
 
@@ -83,8 +82,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   _log(f"[train] mesh {distributed.describe(mesh)}; workdir {workdir}")
 
   # ---- model config ----------------------------------------------------------------------------------------
-  init_dir = (io_paths.require_local(config.init.checkpoint, "config.init.checkpoint")
-              if config.init.checkpoint else "")
+  init_dir = os.fspath(io_paths.resolve(config.init.checkpoint)) if config.init.checkpoint else ""
   hf_dir = ""
   if init_dir:
     from meta_rfft.convert.sources import resolve  # pylint: disable=g-import-not-at-top

@@ -2,7 +2,8 @@
 (gcp-storage-emulator on 127.0.0.1) writes config.json, hf/, metrics.jsonl, TensorBoard events and Orbax
 checkpoints to the bucket, resumes from them, and gives exactly the losses of the same run on local disk; and
 `python -m meta_rfft.evaluate --workdir=gs://bucket/run` reads that run's checkpoint, HF config and run config
-from the bucket and scores exactly as the same run copied to local disk.
+from the bucket and scores exactly as the same run copied to local disk; and a run started from a converted
+checkpoint uploaded to the bucket (`--config.init.checkpoint=gs://...`) trains exactly as from its local copy.
 
 Endpoints: gcsfs (etils.epath's backend for gs:// when EPATH_USE_TF=false; TF's own GCS client has no
 endpoint setting) honours STORAGE_EMULATOR_HOST; TensorStore (Orbax's array writer) honours
@@ -203,3 +204,31 @@ def test_evaluate_a_converted_checkpoint_in_a_bucket(emulator, tmp_path, env):
   assert reports[0]["formats"] == reports[1]["formats"]
   scored = [_scored((tmp_path / run / "eval" / "samples.jsonl").read_text()) for run in runs]
   assert scored[0] == scored[1] and len(scored[0]) == 4 and any(out for _, _, out, _ in scored[0])
+
+
+def test_train_from_a_converted_checkpoint_in_a_bucket(emulator, tmp_path, env):
+  from meta_rfft.convert import hf_to_orbax
+  from meta_rfft.pipeline import hf_build
+  hf = tmp_path / "hf"
+  vocab = hf_build.train_tokenizer([f"abc {i} def {i*7}" for i in range(50)], str(hf), 400)
+  hf_build.build_qwen2(str(hf), vocab_size=vocab, eos_token_id=0, hidden_size=32, num_layers=2, num_heads=4,
+                       num_kv_heads=2, intermediate_size=64, init_std=0.2)
+  local = pathlib.Path(hf_to_orbax(str(hf), str(tmp_path / "ckpt")))
+  for path in local.rglob("*"):
+    if path.is_file():
+      _write(emulator, f"ckpt2/{path.relative_to(local).as_posix()}", path.read_bytes())
+  remote_log = _train_init(f"gs://{BUCKET}/run2", f"gs://{BUCKET}/ckpt2", env)
+  assert f"initialised from gs://{BUCKET}/ckpt2" in remote_log, remote_log[-2000:]
+  _train_init(str(tmp_path / "run_local"), str(local), env)
+  remote = _losses(_read(emulator, "run2/metrics.jsonl").decode())
+  loc = _losses((tmp_path / "run_local" / "metrics.jsonl").read_text())
+  assert remote == loc and sorted(remote) == [1, 2]
+  assert _read(emulator, "run2/hf/tokenizer.json") == (hf / "tokenizer.json").read_bytes()
+
+
+def _train_init(workdir, init, env):
+  proc = subprocess.run([sys.executable, "-m", "meta_rfft.train", *ARGS, "--config.train.steps=2",
+                         f"--config.init.checkpoint={init}", f"--workdir={workdir}"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  return proc.stderr
