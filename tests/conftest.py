@@ -1,5 +1,7 @@
-"""Test setup: 8 fake CPU devices (sharding tests), float32 matmuls, quiet TensorFlow."""
+"""Test setup: 8 fake CPU devices (sharding tests), float32 matmuls, quiet TensorFlow; shared fixtures."""
 import os
+
+import pytest
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -8,3 +10,20 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 
 jax.config.update("jax_default_matmul_precision", "highest")
+
+
+@pytest.fixture(scope="session")
+def tiny_eval_checkpoint(tmp_path_factory) -> str:
+  """A random 2-layer Qwen2 with a BPE tokenizer trained on nupa_length_integer's texts, converted to Orbax
+  (the evaluation tests, one process and several, decode with it)."""
+  from meta_rfft.convert import hf_to_orbax
+  from meta_rfft.pipeline import hf_build
+  from meta_rfft.tasks import formats, registry
+  root = tmp_path_factory.mktemp("tiny_eval_checkpoint")
+  task = registry.get_task("nupa_length_integer")
+  texts = [t for s in range(6) for e in [formats.make_example(task, 1 + s % 3, s, "rf")]
+           for t in (e.inputs, e.targets)]
+  vocab = hf_build.train_tokenizer(texts, str(root / "hf"), 400)
+  hf_build.build_qwen2(str(root / "hf"), vocab_size=vocab, eos_token_id=0, hidden_size=32, num_layers=2,
+                       num_heads=4, num_kv_heads=2, intermediate_size=64, init_std=0.2)
+  return hf_to_orbax(str(root / "hf"), str(root / "ckpt"))

@@ -12,24 +12,13 @@ import os
 import pytest
 
 import mp_procs
-from meta_rfft.convert import hf_to_orbax
-from meta_rfft.pipeline import hf_build
-from meta_rfft.tasks import formats, registry
 
 TASK = "nupa_length_integer"
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-  """A random 2-layer Qwen2 with a BPE tokenizer trained on the task's texts, converted to Orbax."""
-  root = tmp_path_factory.mktemp("mp_eval_ckpt")
-  task = registry.get_task(TASK)
-  texts = [t for s in range(6) for e in [formats.make_example(task, 1 + s % 3, s, "rf")]
-           for t in (e.inputs, e.targets)]
-  vocab = hf_build.train_tokenizer(texts, str(root / "hf"), 400)
-  hf_build.build_qwen2(str(root / "hf"), vocab_size=vocab, eos_token_id=0, hidden_size=32, num_layers=2,
-                       num_heads=4, num_kv_heads=2, intermediate_size=64, init_std=0.2)
-  return hf_to_orbax(str(root / "hf"), str(root / "ckpt"))
+@pytest.fixture
+def ckpt(tiny_eval_checkpoint):
+  return tiny_eval_checkpoint  # tests/conftest.py
 
 
 def _eval(ckpt, workdir, *extra):
