@@ -86,19 +86,28 @@ def append_lines(path: PathLike, lines: Iterable[str]) -> None:
     os.fsync(f.fileno())
 
 
+def _local_files(local_dir: PathLike) -> Iterable[str]:
+  """Paths of the files under the local folder `local_dir`, relative to it."""
+  for root, _, files in os.walk(local_dir):
+    rel = os.path.relpath(root, local_dir)
+    for name in files:
+      yield name if rel == "." else os.path.join(rel, name)
+
+
+def _upload(local_file: PathLike, target: epath.Path) -> None:
+  target.parent.mkdir(parents=True, exist_ok=True)
+  with open(local_file, "rb") as f:
+    target.write_bytes(f.read())
+
+
 def upload_tree(local_dir: PathLike, dest: PathLike) -> None:
   """Copies every file under `local_dir` to the same relative path under `dest` (an existing `dest` is
   replaced as a whole)."""
   dest = resolve(dest)
   if dest.exists():
     dest.rmtree()
-  for root, _, files in os.walk(local_dir):
-    rel = os.path.relpath(root, local_dir)
-    for name in files:
-      target = dest / name if rel == "." else dest / rel / name
-      target.parent.mkdir(parents=True, exist_ok=True)
-      with open(os.path.join(root, name), "rb") as f:
-        target.write_bytes(f.read())
+  for key in _local_files(local_dir):
+    _upload(os.path.join(local_dir, key), dest / key)
 
 
 def download_tree(src: PathLike, local_dir: PathLike) -> None:
@@ -138,18 +147,11 @@ class LocalMirror:
   def sync(self) -> None:
     if not self.remote:
       return
-    for root, _, files in os.walk(self.local):
-      rel = os.path.relpath(root, self.local)
-      for name in files:
-        key = name if rel == "." else os.path.join(rel, name)
-        st = os.stat(os.path.join(self.local, key))
-        stamp = (st.st_size, st.st_mtime_ns)
-        if self._synced.get(key) == stamp:
-          continue
-        target = self.dest / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(os.path.join(self.local, key), "rb") as f:
-          target.write_bytes(f.read())
+    for key in _local_files(self.local):
+      st = os.stat(os.path.join(self.local, key))
+      stamp = (st.st_size, st.st_mtime_ns)
+      if self._synced.get(key) != stamp:
+        _upload(os.path.join(self.local, key), self.dest / key)
         self._synced[key] = stamp
 
   def close(self) -> None:

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from meta_rfft import io_paths
 from meta_rfft.convert.errors import ConversionError
 
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                   "verify": ("hf_dir", "ckpt")}[args.command]
     for flag in local_only:
       value = getattr(args, flag)
-      if "://" in value:
+      if io_paths.is_url(value):
         raise ConversionError(f"--{flag}={value!r}: `{args.command}` reads and writes local folders only "
                               f"(the safetensors and HF files are handled with local file I/O); copy it to "
                               f"local disk first (gcloud storage cp -r)")

@@ -71,18 +71,19 @@ class MetricsWriter:
 
   def __init__(self, workdir: str, *, resume_step: int | None):
     self.enabled = jax.process_index() == 0
-    self.path = os.fspath(io_paths.resolve(workdir) / "metrics.jsonl")
+    target = io_paths.resolve(workdir) / "metrics.jsonl"
+    self.path = os.fspath(target)
     if not self.enabled:
       return
     self.mirror = io_paths.LocalMirror(workdir)
     local = os.path.join(self.mirror.local, "metrics.jsonl")
     kept = None
-    if resume_step is not None and io_paths.resolve(self.path).exists():
+    if resume_step is not None and target.exists():
       # Steps after the restored checkpoint were lost with the killed run: drop them so the file is one curve.
-      lines = io_paths.read_text(self.path).splitlines(keepends=True)
+      lines = target.read_text().splitlines(keepends=True)
       kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-    elif resume_step is None and io_paths.resolve(self.path).exists():
-      io_paths.resolve(self.path).unlink()
+    elif resume_step is None and target.exists():
+      target.unlink()
     if kept is not None:
       io_paths.write_text(local, "".join(kept))
     self.jsonl = open(local, "a")
