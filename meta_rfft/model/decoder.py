@@ -12,7 +12,7 @@ from flax import nnx
 
 from meta_rfft.model.attention import Attention, KVCache
 from meta_rfft.model.config import ModelConfig
-from meta_rfft.model.layers import MLP, RMSNorm, param
+from meta_rfft.model.layers import MLP, RMSNorm, contract, param
 from meta_rfft.model.visibility import Visibility, attention_mask
 from meta_rfft.sharding.rules import constrain
 
@@ -69,10 +69,9 @@ class Decoder(nnx.Module):
 
   def logits(self, hidden: jax.Array) -> jax.Array:
     dt = jnp.dtype(self.config.dtype)
-    if self.lm_head is None:
-      out = jnp.einsum("ble,ve->blv", hidden, self.embed[...].astype(dt))
-    else:
-      out = jnp.einsum("ble,ev->blv", hidden, self.lm_head[...].astype(dt))
+    # contract(), not einsum: its backward computes the head's gradient without transposing [tokens, vocab].
+    head = self.embed[...].astype(dt).T if self.lm_head is None else self.lm_head[...].astype(dt)
+    out = contract(hidden, head, 1)
     return constrain(out.astype(jnp.float32), ("act_batch", "act_length", "act_vocab"))
 
   def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None):

@@ -22,6 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from meta_rfft.model.visibility import Visibility
 from meta_rfft.sharding.rules import Rules, logical_to_spec, use_sharding
 from meta_rfft.train.adapters import join_params
+from meta_rfft.train.cross_entropy import token_nll
 
 # The batch contract (notes/contracts.md); any further int32 keys are per-token visibility ids.
 BATCH_KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
@@ -50,11 +51,9 @@ def loss_sums(model: nnx.Module, batch: Mapping[str, jax.Array],
               visibility_rule: str | None = None) -> tuple[jax.Array, jax.Array]:
   """(sum over tokens of loss_weight * cross-entropy, sum of loss_weights), both float32 scalars."""
   logits, _ = model(**model_inputs(batch, visibility_rule))
-  logits = logits.astype(jnp.float32)
-  log_z = jax.nn.logsumexp(logits, axis=-1)
-  target_logit = jnp.take_along_axis(logits, batch["target_tokens"][..., None], axis=-1)[..., 0]
+  nll = token_nll(logits.astype(jnp.float32), batch["target_tokens"])
   weights = batch["loss_weights"].astype(jnp.float32)
-  return jnp.sum((log_z - target_logit) * weights), jnp.sum(weights)
+  return jnp.sum(nll * weights), jnp.sum(weights)
 
 
 @dataclasses.dataclass

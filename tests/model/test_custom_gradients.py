@@ -1,0 +1,63 @@
+"""The hand-written backward passes outside attention (layers.contract, cross_entropy.token_nll) against autodiff
+of the plain formulas, computed in float64 as the independent reference (jax_enable_x64 inside the test only)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from meta_rfft.model.layers import contract
+from meta_rfft.train.cross_entropy import token_nll
+
+
+def to64(*xs):
+  return [jnp.asarray(np.asarray(x), jnp.float64) for x in xs]
+
+
+@pytest.mark.parametrize("x_shape,kernel_shape,n_in", [
+    ((2, 5, 6), (6, 3, 4), 1),  # embed -> (heads, head_dim), like q_proj
+    ((2, 5, 3, 4), (3, 4, 6), 2),  # (heads, head_dim) -> embed, like o_proj
+    ((7, 6), (6, 9), 1),  # plain matrix, like the LM head on flattened tokens
+])
+def test_contract_equals_dot_general_and_its_autodiff(x_shape, kernel_shape, n_in):
+  rng = np.random.default_rng(sum(x_shape) + n_in)
+  x, kernel = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in (x_shape, kernel_shape))
+  out_shape = x_shape[:len(x_shape) - n_in] + kernel_shape[n_in:]
+  ct = jnp.asarray(rng.normal(size=out_shape), jnp.float32)
+
+  value, grads = jax.value_and_grad(lambda x, w: jnp.sum(contract(x, w, n_in) * ct), argnums=(0, 1))(x, kernel)
+  dims = ((tuple(range(len(x_shape) - n_in, len(x_shape))), tuple(range(n_in))), ((), ()))
+  with jax.enable_x64():
+    x64, k64, ct64 = to64(x, kernel, ct)
+    ref_value, ref_grads = jax.value_and_grad(
+        lambda x, w: jnp.sum(jax.lax.dot_general(x, w, dims) * ct64), argnums=(0, 1))(x64, k64)
+    ref_value, ref_grads = float(ref_value), [np.asarray(g) for g in ref_grads]
+  np.testing.assert_allclose(float(value), ref_value, rtol=1e-5)
+  for name, ours, ref in zip(("x", "kernel"), grads, ref_grads):
+    assert ours.shape == ref.shape and ours.dtype == jnp.float32, name
+    np.testing.assert_allclose(np.asarray(ours), ref, rtol=1e-4, atol=1e-5, err_msg=f"d{name}")
+
+
+def test_contract_keeps_bfloat16():
+  rng = np.random.default_rng(7)
+  x, w = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in ((4, 6), (6, 5)))
+  d_x, d_w = jax.grad(lambda x, w: jnp.sum(contract(x, w, 1).astype(jnp.float32) ** 2), argnums=(0, 1))(x, w)
+  assert d_x.dtype == d_w.dtype == jnp.bfloat16
+
+
+def test_token_nll_value_and_gradient_equal_float64_autodiff():
+  rng = np.random.default_rng(3)
+  logits = jnp.asarray(rng.normal(size=(3, 5, 11)) * 4, jnp.float32)
+  targets = jnp.asarray(rng.integers(0, 11, size=(3, 5)), jnp.int32)
+  weights = jnp.asarray(rng.random((3, 5)) * (rng.random((3, 5)) < 0.7), jnp.float32)  # some weights 0
+
+  value, grad = jax.value_and_grad(lambda l: jnp.sum(token_nll(l, targets) * weights))(logits)
+  with jax.enable_x64():
+    l64, w64 = to64(logits, weights)
+    ref = jax.value_and_grad(lambda l: jnp.sum(
+        -jnp.take_along_axis(jax.nn.log_softmax(l, axis=-1), targets[..., None], axis=-1)[..., 0] * w64))(l64)
+    ref_value, ref_grad = float(ref[0]), np.asarray(ref[1])
+  np.testing.assert_allclose(float(value), ref_value, rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(grad), ref_grad, rtol=1e-4, atol=1e-6)
+  # a token with weight 0 gets exactly zero gradient
+  zero = np.asarray(weights) == 0
+  assert zero.any() and np.all(np.asarray(grad)[zero] == 0)
