@@ -12,7 +12,8 @@ from flax import nnx
 
 from meta_rfft.model.attention import Attention, KVCache
 from meta_rfft.model.config import ModelConfig
-from meta_rfft.model.layers import MLP, RMSNorm, contract, param
+from meta_rfft.model.custom_grads import contract
+from meta_rfft.model.layers import MLP, RMSNorm, param
 from meta_rfft.model.visibility import Visibility, attention_mask
 from meta_rfft.sharding.rules import constrain
 

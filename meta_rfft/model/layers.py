@@ -6,13 +6,13 @@ for one layer's slice of those stacks.
 """
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from meta_rfft.model.custom_grads import contract, rms_norm, swiglu_down
 from meta_rfft.sharding.rules import constrain
 
 
@@ -26,35 +26,6 @@ def param(rngs: nnx.Rngs | None, shape: Sequence[int], logical: Sequence[str | N
   else:
     init = (std * jax.random.normal(rngs.params(), shape, jnp.float32)).astype(dtype)
   return nnx.Param(init, logical_axes=tuple(logical))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def contract(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
-  """x [..., *in] . kernel [*in, *out] -> [..., *out], contracting x's trailing `n_in` dims.
-
-  Autodiff would give the same gradients, but it writes the kernel's gradient as dot(dy, x) followed by a
-  transpose, and XLA:CPU turns that transpose into a transposed copy of dy fused with dy's elementwise producer
-  (the SwiGLU backward): a strided loop that cost more than the matmul itself. Here the kernel gradient is one
-  dot contracting x's and dy's leading dims, in the kernel's own dim order, which the matmul reads in place.
-  """
-  return _contract_fwd(x, kernel, n_in)[0]
-
-
-def _contract_fwd(x, kernel, n_in):
-  dims = ((tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in))), ((), ()))
-  return jax.lax.dot_general(x, kernel, dims), (x, kernel)
-
-
-def _contract_bwd(n_in, res, dy):
-  x, kernel = res
-  n_lead = x.ndim - n_in
-  d_x = jax.lax.dot_general(dy, kernel, ((tuple(range(n_lead, dy.ndim)), tuple(range(n_in, kernel.ndim))),
-                                         ((), ())))
-  d_kernel = jax.lax.dot_general(x, dy, ((tuple(range(n_lead)), tuple(range(n_lead))), ((), ())))
-  return d_x.astype(x.dtype), d_kernel.astype(kernel.dtype)
-
-
-contract.defvjp(_contract_fwd, _contract_bwd)
 
 
 class Projection(nnx.Module):
@@ -94,10 +65,7 @@ class RMSNorm(nnx.Module):
     self.eps, self.dtype = eps, dtype
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    # As transformers does: normalise in float32, cast back, then scale in the compute dtype.
-    x32 = x.astype(jnp.float32)
-    x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-    return self.scale[...].astype(self.dtype) * x32.astype(self.dtype)
+    return rms_norm(x, self.scale[...].astype(self.dtype), self.eps)
 
 
 class MLP(nnx.Module):
@@ -112,6 +80,11 @@ class MLP(nnx.Module):
     self.down_proj = Projection((intermediate,), (hidden,), ("mlp",), ("embed",), **common)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = jax.nn.silu(self.gate_proj(x)) * self.up_proj(x)
-    h = constrain(h, ("act_batch", "act_length", "act_mlp"))
-    return self.down_proj(h)
+    gate = constrain(self.gate_proj(x), ("act_batch", "act_length", "act_mlp"))
+    up = constrain(self.up_proj(x), ("act_batch", "act_length", "act_mlp"))
+    down = self.down_proj
+    if down.adapter is None and down.bias is None:
+      return swiglu_down(gate, up, down.kernel[...].astype(down.dtype))
+    # An adapter on down_proj reads h itself, so h is materialised either way: plain autodiff.
+    h = constrain(jax.nn.silu(gate) * up, ("act_batch", "act_length", "act_mlp"))
+    return down(h)

@@ -1,11 +1,11 @@
-"""The hand-written backward passes outside attention (layers.contract, cross_entropy.token_nll) against autodiff
+"""The hand-written backward passes outside attention (custom_grads: contract, swiglu_down, rms_norm; cross_entropy.token_nll) against autodiff
 of the plain formulas, computed in float64 as the independent reference (jax_enable_x64 inside the test only)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meta_rfft.model.layers import contract
+from meta_rfft.model.custom_grads import contract, rms_norm, swiglu_down
 from meta_rfft.train.cross_entropy import token_nll
 
 
@@ -61,3 +61,43 @@ def test_token_nll_value_and_gradient_equal_float64_autodiff():
   # a token with weight 0 gets exactly zero gradient
   zero = np.asarray(weights) == 0
   assert zero.any() and np.all(np.asarray(grad)[zero] == 0)
+
+
+def test_swiglu_down_value_and_gradients_equal_float64_autodiff():
+  rng = np.random.default_rng(11)
+  gate, up = (jnp.asarray(rng.normal(size=(2, 5, 8)) * 3, jnp.float32) for _ in range(2))
+  kernel = jnp.asarray(rng.normal(size=(8, 6)), jnp.float32)
+  ct = jnp.asarray(rng.normal(size=(2, 5, 6)), jnp.float32)
+
+  value, grads = jax.value_and_grad(lambda g, u, w: jnp.sum(swiglu_down(g, u, w) * ct), argnums=(0, 1, 2))(
+      gate, up, kernel)
+  with jax.enable_x64():
+    g64, u64, k64, ct64 = to64(gate, up, kernel, ct)
+    ref_value, ref_grads = jax.value_and_grad(
+        lambda g, u, w: jnp.sum(((jax.nn.silu(g) * u) @ w) * ct64), argnums=(0, 1, 2))(g64, u64, k64)
+    ref_value, ref_grads = float(ref_value), [np.asarray(g) for g in ref_grads]
+  np.testing.assert_allclose(float(value), ref_value, rtol=1e-5)
+  for name, ours, ref in zip(("gate", "up", "kernel"), grads, ref_grads):
+    np.testing.assert_allclose(np.asarray(ours), ref, rtol=1e-4, atol=1e-5, err_msg=f"d{name}")
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_rms_norm_value_and_gradients_equal_float64_autodiff(dtype):
+  rng = np.random.default_rng(5)
+  x = jnp.asarray(rng.normal(size=(3, 4, 16)) * 2 + 0.5, dtype)
+  scale = jnp.asarray(rng.normal(size=(16,)), dtype)
+  ct = jnp.asarray(rng.normal(size=(3, 4, 16)), jnp.float32)
+  eps = 1e-6
+
+  value, grads = jax.value_and_grad(
+      lambda x, s: jnp.sum(rms_norm(x, s, eps).astype(jnp.float32) * ct), argnums=(0, 1))(x, scale)
+  with jax.enable_x64():
+    x64, s64, ct64 = to64(x.astype(jnp.float32), scale.astype(jnp.float32), ct)
+    ref_value, ref_grads = jax.value_and_grad(lambda x, s: jnp.sum(
+        s * x / jnp.sqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * ct64), argnums=(0, 1))(x64, s64)
+    ref_value, ref_grads = float(ref_value), [np.asarray(g) for g in ref_grads]
+  tol = dict(rtol=1e-4, atol=1e-4) if dtype == jnp.float32 else dict(rtol=0.05, atol=0.1)
+  np.testing.assert_allclose(float(value), ref_value, **tol)
+  for name, ours, ref in zip(("x", "scale"), grads, ref_grads):
+    assert ours.dtype == dtype, name
+    np.testing.assert_allclose(np.asarray(ours, np.float32), ref, **tol, err_msg=f"d{name}")

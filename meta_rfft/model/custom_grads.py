@@ -1,0 +1,106 @@
+"""Hand-written backward passes for the decoder's matmul blocks (attention's is attention_core.py).
+
+Each computes exactly what autodiff computes; what differs is what the forward pass keeps for the backward pass
+and which layouts the backward pass asks for:
+
+- Autodiff writes a kernel's gradient as dot(dy, x) followed by a transpose. XLA:CPU turns that transpose into a
+  transposed copy of dy fused with dy's elementwise producer (e.g. the SwiGLU backward): a strided loop that
+  cost more than the matmul itself. Here the kernel gradient is one dot contracting x's and dy's token dims, in
+  the kernel's own dim order, which the matmul reads in place.
+- Autodiff of SwiGLU keeps gate, up, sigmoid(gate), silu(gate) and their product for the backward pass; with a
+  scanned layer stack each is a [layers, B, L, intermediate] buffer written in the forward and read in the
+  backward. swiglu_down keeps only gate and up and recomputes the rest elementwise; rms_norm likewise keeps only
+  its input and the per-token 1/rms.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def contract(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
+  """x [..., *in] . kernel [*in, *out] -> [..., *out], contracting x's trailing `n_in` dims."""
+  return _contract_fwd(x, kernel, n_in)[0]
+
+
+def _contract_fwd(x, kernel, n_in):
+  dims = ((tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in))), ((), ()))
+  return jax.lax.dot_general(x, kernel, dims), (x, kernel)
+
+
+def _kernel_grad(x, dy, n_in):
+  """d kernel [*in, *out] = x^T . dy over the leading (token) dims."""
+  lead = tuple(range(x.ndim - n_in))
+  return jax.lax.dot_general(x, dy, ((lead, lead), ((), ())))
+
+
+def _input_grad(dy, kernel, n_in):
+  """d x [..., *in] = dy . kernel^T over the out dims."""
+  n_lead = dy.ndim - (kernel.ndim - n_in)
+  return jax.lax.dot_general(dy, kernel, ((tuple(range(n_lead, dy.ndim)), tuple(range(n_in, kernel.ndim))),
+                                          ((), ())))
+
+
+def _contract_bwd(n_in, res, dy):
+  x, kernel = res
+  return _input_grad(dy, kernel, n_in).astype(x.dtype), _kernel_grad(x, dy, n_in).astype(kernel.dtype)
+
+
+contract.defvjp(_contract_fwd, _contract_bwd)
+
+
+@jax.custom_vjp
+def swiglu_down(gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.Array:
+  """(silu(gate) * up) . kernel: gate, up [..., F], kernel [F, E] -> [..., E] (SwiGLU's down projection)."""
+  return _swiglu_down_fwd(gate, up, kernel)[0]
+
+
+def _swiglu_down_fwd(gate, up, kernel):
+  h = jax.nn.silu(gate) * up
+  return jax.lax.dot_general(h, kernel, (((h.ndim - 1,), (0,)), ((), ()))), (gate, up, kernel)
+
+
+def _swiglu_down_bwd(res, dy):
+  gate, up, kernel = res
+  sig = jax.nn.sigmoid(gate)
+  silu = gate * sig
+  d_h = _input_grad(dy, kernel, 1)
+  d_up = d_h * silu
+  d_gate = d_h * up * (sig * (1 + gate * (1 - sig)))  # silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g)))
+  return (d_gate.astype(gate.dtype), d_up.astype(up.dtype),
+          _kernel_grad(silu * up, dy, 1).astype(kernel.dtype))
+
+
+swiglu_down.defvjp(_swiglu_down_fwd, _swiglu_down_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
+  """scale * x / rms(x), normalising in float32 and scaling in scale's dtype, as transformers does.
+
+  Keeps x and the per-token 1/rms for the backward pass (autodiff kept float32 copies of x and of the
+  normalised x as well)."""
+  return _rms_norm_fwd(x, scale, eps)[0]
+
+
+def _rms_norm_fwd(x, scale, eps):
+  x32 = x.astype(jnp.float32)
+  inv_rms = jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
+  return scale * (x32 * inv_rms).astype(scale.dtype), (x, inv_rms, scale)
+
+
+def _rms_norm_bwd(eps, res, dy):
+  del eps
+  x, inv_rms, scale = res
+  normed = x.astype(jnp.float32) * inv_rms
+  dy32 = dy.astype(jnp.float32)
+  d_scale = jnp.sum(dy32 * normed, axis=tuple(range(dy.ndim - 1)))
+  d_normed = dy32 * scale.astype(jnp.float32)
+  d_x = inv_rms * (d_normed - normed * jnp.mean(d_normed * normed, axis=-1, keepdims=True))
+  return d_x.astype(x.dtype), d_scale.astype(scale.dtype)
+
+
+rms_norm.defvjp(_rms_norm_fwd, _rms_norm_bwd)
