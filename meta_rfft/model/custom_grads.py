@@ -15,6 +15,7 @@ and which layouts the backward pass asks for:
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +33,18 @@ def _contract_fwd(x, kernel, n_in):
 
 
 def _kernel_grad(x, dy, n_in):
-  """d kernel [*in, *out] = x^T . dy over the leading (token) dims."""
-  lead = tuple(range(x.ndim - n_in))
-  return jax.lax.dot_general(x, dy, ((lead, lead), ((), ())))
+  """d kernel [*in, *out] = x^T . dy over the leading (token) dims.
+
+  XLA:CPU's matmul reads its left operand transposed here, so it copies that operand into [features, tokens]
+  order first: the narrower of x and dy goes on the left (for SwiGLU's down projection, dy rather than the
+  intermediate-wide h), and the small [*out, *in] result is transposed instead."""
+  n_lead = x.ndim - n_in
+  lead = tuple(range(n_lead))
+  if math.prod(dy.shape[n_lead:]) >= math.prod(x.shape[n_lead:]):
+    return jax.lax.dot_general(x, dy, ((lead, lead), ((), ())))
+  n_out = dy.ndim - n_lead
+  swapped = jax.lax.dot_general(dy, x, ((lead, lead), ((), ())))  # [*out, *in]
+  return jnp.transpose(swapped, tuple(range(n_out, n_out + n_in)) + tuple(range(n_out)))
 
 
 def _input_grad(dy, kernel, n_in):
