@@ -21,6 +21,17 @@ import jax
 import jax.numpy as jnp
 
 
+def _dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
+  """The forward passes' dot_general, accumulating and returning float32 (callers cast back).
+
+  With bfloat16 operands XLA:CPU runs such a dot on its bfloat16 matmul kernels (about twice its float32 rate
+  here), where a bfloat16-output dot is upcast to a float32 matmul; on TPU and GPU the matmul units accumulate
+  in float32 either way. The backward passes' dots keep plain dot_general: their operands are read transposed,
+  which XLA:CPU's bfloat16 kernels do not take, and with a float32 output jaxlib 0.10.2 then fails at run time
+  ("Unsupported element type for DotThunk::Execute: BF16 x BF16 = F32")."""
+  return jax.lax.dot_general(a, b, dims, preferred_element_type=jnp.float32)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def contract(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
   """x [..., *in] . kernel [*in, *out] -> [..., *out], contracting x's trailing `n_in` dims."""
@@ -29,7 +40,7 @@ def contract(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
 
 def _contract_fwd(x, kernel, n_in):
   dims = ((tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in))), ((), ()))
-  return jax.lax.dot_general(x, kernel, dims), (x, kernel)
+  return _dot(x, kernel, dims).astype(jnp.result_type(x, kernel)), (x, kernel)
 
 
 def _kernel_grad(x, dy, n_in):
@@ -70,7 +81,7 @@ def swiglu_down(gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.Array:
 
 def _swiglu_down_fwd(gate, up, kernel):
   h = jax.nn.silu(gate) * up
-  return jax.lax.dot_general(h, kernel, (((h.ndim - 1,), (0,)), ((), ()))), (gate, up, kernel)
+  return _dot(h, kernel, (((h.ndim - 1,), (0,)), ((), ()))).astype(jnp.result_type(h, kernel)), (gate, up, kernel)
 
 
 def _swiglu_down_bwd(res, dy):

@@ -125,6 +125,20 @@ def test_bfloat16_params_and_compute_track_float32(model):
   # Same init (the same random draw rounded to bf16): logits agree to bf16 accuracy.
   np.testing.assert_allclose(lo_logits, hi_logits, atol=0.15, rtol=0.05)
   assert float(jnp.mean(jnp.argmax(lo_logits, -1) == jnp.argmax(hi_logits, -1))) > 0.8
+  # Jitted, prefill and then one-token steps (matmuls with few rows, which XLA:CPU routes differently).
+  graphdef, state = nnx.split(low)
+
+  @jax.jit
+  def run(state, tokens, positions, cache):
+    return nnx.merge(graphdef, state)(tokens, positions=positions, cache=cache)
+
+  cache = KVCache.empty(cfg, 2, 16)
+  prefill, cache = run(state, tokens[:, :5], jnp.broadcast_to(jnp.arange(5, dtype=jnp.int32), (2, 5)), cache)
+  steps = [prefill]
+  for i in range(5, 8):
+    step, cache = run(state, tokens[:, i:i + 1], jnp.full((2, 1), i, jnp.int32), cache)
+    steps.append(step)
+  np.testing.assert_allclose(jnp.concatenate(steps, axis=1), lo_logits, atol=0.15, rtol=0.05)
 
 
 def test_kv_cache_prefill_then_steps_equals_full_forward(model):

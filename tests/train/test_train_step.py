@@ -20,9 +20,9 @@ BATCHES = [synthetic.SyntheticBatches(BATCH, SEQ_LEN, VOCAB, seed=5).batch_at(i)
 
 
 @functools.cache
-def _setup(shape=(1, 1, 1), micro_batches=1, method="none"):
+def _setup(shape=(1, 1, 1), micro_batches=1, method="none", dtype="float32"):
   config = tiny_config(train={"micro_batches": micro_batches, "steps": 10},
-                       adapter={"method": method, "rank": 4})
+                       adapter={"method": method, "rank": 4}, model={"dtype": dtype})
   n = int(np.prod(shape))
   mesh = make_mesh(shape, devices=jax.devices()[:n])
   setup = run_state.build(config, from_run_config(config.model), mesh, DEFAULT_RULES, global_batch=BATCH,
@@ -55,6 +55,19 @@ def _train(setup, batches, method="none"):
 def _unsharded_run(method="none"):
   _, setup = _setup(method=method)
   return _train(setup, BATCHES, method)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 2, 2)])
+def test_bfloat16_compute_keeps_float32_master_weights_and_tracks_float32(shape):
+  ref_metrics, ref_params = _unsharded_run()
+  _, setup = _setup(shape, dtype="bfloat16")
+  metrics, params = _train(setup, BATCHES)
+  assert all(x.dtype == np.float32 for x in jax.tree.leaves(params))
+  losses, ref_losses = [m["loss"] for m in metrics], [m["loss"] for m in ref_metrics]
+  np.testing.assert_allclose(losses, ref_losses, rtol=2e-2)
+  assert losses != ref_losses  # the compute really ran in bfloat16
+  moved = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), params, ref_params)
+  assert max(jax.tree.leaves(moved)) < 5e-3
 
 
 @pytest.mark.parametrize("shape,method", [((1, 8, 1), "none"), ((2, 2, 2), "none"), ((2, 2, 2), "pissa")])
