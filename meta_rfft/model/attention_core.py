@@ -9,7 +9,7 @@ activation memory; on XLA:CPU it is also faster, because writing and re-reading 
 more than the recomputation.
 
 Layout: the small tensors (q, k, v, the output and their gradients, [B, L, heads, D]) are transposed to
-heads-major [B, kv_heads, group * L, D] once, so that every [.., L, S] tensor (scores, probabilities and their
+heads-major [B, kv_heads, group, L, D] once, so that every [.., L, S] tensor (scores, probabilities and their
 gradients) is produced and consumed by the matmuls in one layout with S minor. Left to choose, XLA:CPU
 transposed the large score tensors between matmuls and elementwise passes instead, which cost more than the
 matmuls.
@@ -29,36 +29,27 @@ MASKED = -0.7 * float(np.finfo(np.float32).max)
 
 
 def _heads_major(q, k, v):
-  """q [B, L, K, G, D] -> [B, K, G*L, D]; k, v [B, S, K, D] -> [B, K, S, D]."""
-  b, length, kv, g, d = q.shape
-  q = jnp.transpose(q, (0, 2, 3, 1, 4)).reshape(b, kv, g * length, d)
-  return q, jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 1, 3))
+  """q [B, L, K, G, D] -> [B, K, G, L, D]; k, v [B, S, K, D] -> [B, K, S, D]."""
+  return jnp.transpose(q, (0, 2, 3, 1, 4)), jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 1, 3))
 
 
-def _back_to_queries(x, q_shape):
-  """[B, K, G*L, D] -> [B, L, K, G, D] (the inverse of _heads_major for q)."""
-  b, length, kv, g, d = q_shape
-  return jnp.transpose(x.reshape(b, kv, g, length, d), (0, 3, 1, 2, 4))
+def _back_to_queries(x):
+  """[B, K, G, L, D] -> [B, L, K, G, D] (the inverse of _heads_major for q)."""
+  return jnp.transpose(x, (0, 3, 1, 2, 4))
 
 
-def _where_visible(mask, x, fill, group):
-  """x [B, K, G*L, S] where mask [B, L, S] allows, else `fill`."""
-  b, kv, gl, s = x.shape
-  x = x.reshape(b, kv, group, gl // group, s)
-  return jnp.where(mask[:, None, None], x, fill).reshape(b, kv, gl, s)
+def _scores(qh, kh, mask, scale):
+  """qh [B, K, G, L, D], kh [B, K, S, D], mask [B, L, S] -> masked float32 scores [B, K, G, L, S]."""
+  s = jnp.einsum("bkgld,bksd->bkgls", qh, kh, preferred_element_type=jnp.float32) * scale
+  return jnp.where(mask[:, None, None], s, MASKED)
 
 
-def _scores(qh, kh, mask, scale, group):
-  s = jnp.einsum("bkmd,bksd->bkms", qh, kh, preferred_element_type=jnp.float32) * scale
-  return _where_visible(mask, s, MASKED, group)
-
-
-def _forward(qh, kh, vh, mask, scale, group):
-  s = _scores(qh, kh, mask, scale, group)
+def _forward(qh, kh, vh, mask, scale):
+  s = _scores(qh, kh, mask, scale)
   m = jnp.max(s, axis=-1, keepdims=True)
   p = jnp.exp(s - m)
   total = jnp.sum(p, axis=-1, keepdims=True)
-  out = jnp.einsum("bkms,bksd->bkmd", (p / total).astype(vh.dtype), vh, preferred_element_type=jnp.float32)
+  out = jnp.einsum("bkgls,bksd->bkgld", (p / total).astype(vh.dtype), vh, preferred_element_type=jnp.float32)
   return out.astype(qh.dtype), (m, total)
 
 
@@ -67,33 +58,32 @@ def grouped_attention(q, k, v, mask, scale):
   """softmax(q.k^T * scale, masked) . v for q [B, L, K, G, D], k/v [B, S, K, D], mask [B, L, S] -> [B, L, K, G, D].
 
   `scale` is a Python float (a static argument)."""
-  out, _ = _forward(*_heads_major(q, k, v), mask, scale, q.shape[3])
-  return _back_to_queries(out, q.shape)
+  out, _ = _forward(*_heads_major(q, k, v), mask, scale)
+  return _back_to_queries(out)
 
 
 def _fwd(q, k, v, mask, scale):
-  out, (m, total) = _forward(*_heads_major(q, k, v), mask, scale, q.shape[3])
-  return _back_to_queries(out, q.shape), (q, k, v, mask, out, m, total)
+  out, (m, total) = _forward(*_heads_major(q, k, v), mask, scale)
+  return _back_to_queries(out), (q, k, v, mask, out, m, total)
 
 
 def _bwd(scale, res, d_out):
   q, k, v, mask, out, m, total = res
-  group = q.shape[3]
   qh, kh, vh = _heads_major(q, k, v)
-  d_out = jnp.transpose(d_out, (0, 2, 3, 1, 4)).reshape(out.shape)
+  d_out = jnp.transpose(d_out, (0, 2, 3, 1, 4))
   # The forward's probabilities, recomputed. Not as exp(s - log-sum-exp): in a row that sees no key every
   # score is the huge negative MASKED, which absorbs log(total) in float32.
-  p = jnp.exp(_scores(qh, kh, mask, scale, group) - m) / total
-  d_v = jnp.einsum("bkms,bkmd->bksd", p.astype(vh.dtype), d_out.astype(vh.dtype),
+  p = jnp.exp(_scores(qh, kh, mask, scale) - m) / total
+  d_v = jnp.einsum("bkgls,bkgld->bksd", p.astype(vh.dtype), d_out.astype(vh.dtype),
                    preferred_element_type=jnp.float32)
-  d_p = jnp.einsum("bkmd,bksd->bkms", d_out.astype(vh.dtype), vh, preferred_element_type=jnp.float32)
+  d_p = jnp.einsum("bkgld,bksd->bkgls", d_out.astype(vh.dtype), vh, preferred_element_type=jnp.float32)
   # d(softmax): p * (d_p - sum_s p * d_p); the row sum equals <d_out, out> per query. Masked scores are
   # constants (the `where` in _scores), so no gradient flows through them, even in a row that sees no key.
   delta = jnp.sum(d_out.astype(jnp.float32) * out.astype(jnp.float32), axis=-1, keepdims=True)
-  d_s = _where_visible(mask, p * (d_p - delta) * scale, 0.0, group).astype(qh.dtype)
-  d_q = jnp.einsum("bkms,bksd->bkmd", d_s, kh, preferred_element_type=jnp.float32)
-  d_k = jnp.einsum("bkms,bkmd->bksd", d_s, qh, preferred_element_type=jnp.float32)
-  return (_back_to_queries(d_q, q.shape).astype(q.dtype), jnp.transpose(d_k, (0, 2, 1, 3)).astype(k.dtype),
+  d_s = jnp.where(mask[:, None, None], p * (d_p - delta) * scale, 0.0).astype(qh.dtype)
+  d_q = jnp.einsum("bkgls,bksd->bkgld", d_s, kh, preferred_element_type=jnp.float32)
+  d_k = jnp.einsum("bkgls,bkgld->bksd", d_s, qh, preferred_element_type=jnp.float32)
+  return (_back_to_queries(d_q).astype(q.dtype), jnp.transpose(d_k, (0, 2, 1, 3)).astype(k.dtype),
           jnp.transpose(d_v, (0, 2, 1, 3)).astype(v.dtype), None)
 
 
