@@ -50,6 +50,19 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
   return _pipeline(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
 
 
+def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> dict[str, np.ndarray]:
+  """One host batch with the keys, dtypes and shape the configured source yields, for compiling the step.
+
+  The mixture and synthetic sources yield exactly the batch contract (step.BATCH_KEYS at config.data.seq_len), so
+  no data is read: `compile_only` works without the datasets, the tokenizer or the conversations. Multi-turn
+  batches carry extra visibility ids whose set depends on the method, so that source is built and asked."""
+  if config.train.data_source == "pipeline" and config.data.get("multi_turn"):
+    return make(config, model_cfg, host_batch, hf_dir).example_batch()
+  if config.train.data_source not in SOURCES:
+    raise ValueError(f"config.train.data_source={config.train.data_source!r} unknown; choose from {SOURCES}")
+  return SyntheticBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
+
+
 def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
   from meta_rfft.data import pipeline, vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   spec = config.data.vocab

@@ -100,17 +100,21 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   if global_batch % jax.process_count():
     raise ValueError(f"config.train.batch_size={global_batch} must be divisible by the {jax.process_count()} "
                      f"processes")
-  data = data_source.make(config, model_cfg, global_batch // jax.process_count(), hf_dir)
+  host_batch = global_batch // jax.process_count()
+  if config.compile_only:  # the step's input shapes only: no dataset, tokenizer or conversations are read
+    example = data_source.example_batch(config, model_cfg, host_batch, hf_dir)
+    setup = run_state.build(config, model_cfg, mesh, rules, global_batch=global_batch,
+                            seq_len=example["input_tokens"].shape[1])
+    batch = {k: jax.ShapeDtypeStruct((global_batch, v.shape[1]), v.dtype, sharding=setup.fns.batch_sharding)
+             for k, v in example.items()}
+    code = distributed.compile_only(setup.fns.train, setup.abstract_state(), setup.frozen_abstract, batch,
+                                    budget=config.device_memory_budget or None)
+    return Result(0, "compile_only" if code == 0 else "does_not_fit", {}, {}, None, None, setup.fns.traces)
+  data = data_source.make(config, model_cfg, host_batch, hf_dir)
   seq_len = data.seq_len
   # ---- model, optimizer, shardings, jitted steps ---------------------------------------------------------
   setup = run_state.build(config, model_cfg, mesh, rules, global_batch=global_batch, seq_len=seq_len)
   fns = setup.fns
-  if config.compile_only:
-    batch = {k: jax.ShapeDtypeStruct((global_batch, seq_len), v.dtype, sharding=fns.batch_sharding)
-             for k, v in data.example_batch().items()}
-    code = distributed.compile_only(fns.train, setup.abstract_state(), setup.frozen_abstract, batch,
-                                    budget=config.device_memory_budget or None)
-    return Result(0, "compile_only" if code == 0 else "does_not_fit", {}, {}, None, None, fns.traces)
 
   # ---- weights: resume > converted checkpoint > random init ------------------------------------------------
   ckpts = Checkpoints(workdir, keep=int(config.checkpoint.keep), async_save=bool(config.checkpoint.async_save),

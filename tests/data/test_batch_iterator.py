@@ -1,9 +1,13 @@
 """Batches: the contract's layout, packing, dropping long examples, exact resumption, disjoint sharding."""
+import types
+
+import ml_collections
 import numpy as np
 import pytest
 
 from meta_rfft.data import packing, pipeline
 from meta_rfft.data import vocab as vocab_lib
+from meta_rfft.train import data_source
 
 SEQ = 1024
 
@@ -32,6 +36,11 @@ def test_batch_contract_and_loss_on_targets_only(data_cfg, char):
       "input_tokens": ((3, 2048), "int32"), "target_tokens": ((3, 2048), "int32"),
       "loss_weights": ((3, 2048), "float32"), "segment_ids": ((3, 2048), "int32"),
       "positions": ((3, 2048), "int32")}
+  # What `compile_only` compiles the train step for, without reading any data, is exactly this layout.
+  config = ml_collections.ConfigDict({"train": {"data_source": "pipeline"}, "data": {"seq_len": 2048,
+                                                                                      "multi_turn": ""}})
+  spec = data_source.example_batch(config, types.SimpleNamespace(vocab_size=char.vocab_size), 3)
+  assert {k: (v.shape, v.dtype) for k, v in spec.items()} == {k: (v.shape, v.dtype) for k, v in batch.items()}
   pad = batch["segment_ids"] == 0
   assert (batch["loss_weights"][pad] == 0).all() and (batch["input_tokens"][pad] == char.pad_id).all()
   examples = _examples(batch)
