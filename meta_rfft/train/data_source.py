@@ -32,11 +32,16 @@ class Data:
     return next(iter(self.validation()))
 
 
-def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> Data:
-  """`hf_dir`: the HF folder the run started from; its tokenizer is used when `config.data.vocab` is ""."""
+def _source(config) -> str:
   source = config.train.data_source
   if source not in SOURCES:
     raise ValueError(f"config.train.data_source={source!r} unknown; choose from {SOURCES}")
+  return source
+
+
+def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> Data:
+  """`hf_dir`: the HF folder the run started from; its tokenizer is used when `config.data.vocab` is ""."""
+  source = _source(config)
   seq_len = int(config.data.seq_len)
   n_val = int(config.eval.batches)
   if source == "synthetic":
@@ -56,10 +61,8 @@ def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str =
   The mixture and synthetic sources yield exactly the batch contract (step.BATCH_KEYS at config.data.seq_len), so
   no data is read: `compile_only` works without the datasets, the tokenizer or the conversations. Multi-turn
   batches carry extra visibility ids whose set depends on the method, so that source is built and asked."""
-  if config.train.data_source == "pipeline" and config.data.get("multi_turn"):
+  if _source(config) == "pipeline" and config.data.get("multi_turn"):
     return make(config, model_cfg, host_batch, hf_dir).example_batch()
-  if config.train.data_source not in SOURCES:
-    raise ValueError(f"config.train.data_source={config.train.data_source!r} unknown; choose from {SOURCES}")
   return SyntheticBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
 
 
