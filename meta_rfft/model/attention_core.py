@@ -3,10 +3,10 @@
 The forward pass is the textbook one (scores in float32, masked, softmax, weighted sum of values). What the
 backward pass keeps is not: autodiff of that code saves the float32 probabilities, [B, kv_heads, group, L, S]
 per layer, and a scanned stack of layers keeps one such tensor per layer until the backward pass reads it. Here
-the forward saves only q, k, v, the mask, the output and the per-query softmax max and sum (O(L), as flash
-attention does), and the backward recomputes the probabilities with one extra q.k^T matmul. On every backend that is less
-activation memory; on XLA:CPU it is also faster, because writing and re-reading the saved probabilities costs
-more than the recomputation.
+the forward saves only q, k, v (heads-major), the mask, the output and the per-query softmax max and sum (O(L),
+as flash attention does), and the backward recomputes the probabilities with one extra q.k^T matmul. On every
+backend that is less activation memory; on XLA:CPU it is also faster, because writing and re-reading the saved
+probabilities costs more than the recomputation.
 
 Layout: the small tensors (q, k, v, the output and their gradients, [B, L, heads, D]) are transposed to
 heads-major [B, kv_heads, group, L, D] once, so that every [.., L, S] tensor (scores, probabilities and their
@@ -63,13 +63,13 @@ def grouped_attention(q, k, v, mask, scale):
 
 
 def _fwd(q, k, v, mask, scale):
-  out, (m, total) = _forward(*_heads_major(q, k, v), mask, scale)
-  return _back_to_queries(out), (q, k, v, mask, out, m, total)
+  qh, kh, vh = _heads_major(q, k, v)
+  out, (m, total) = _forward(qh, kh, vh, mask, scale)
+  return _back_to_queries(out), (qh, kh, vh, mask, out, m, total)  # kept heads-major: not transposed twice
 
 
 def _bwd(scale, res, d_out):
-  q, k, v, mask, out, m, total = res
-  qh, kh, vh = _heads_major(q, k, v)
+  qh, kh, vh, mask, out, m, total = res
   d_out = jnp.transpose(d_out, (0, 2, 3, 1, 4))
   # The forward's probabilities, recomputed. Not as exp(s - log-sum-exp): in a row that sees no key every
   # score is the huge negative MASKED, which absorbs log(total) in float32.
@@ -83,8 +83,8 @@ def _bwd(scale, res, d_out):
   d_s = jnp.where(mask[:, None, None], p * (d_p - delta) * scale, 0.0).astype(qh.dtype)
   d_q = jnp.einsum("bkgls,bksd->bkgld", d_s, kh, preferred_element_type=jnp.float32)
   d_k = jnp.einsum("bkgls,bkgld->bksd", d_s, qh, preferred_element_type=jnp.float32)
-  return (_back_to_queries(d_q).astype(q.dtype), jnp.transpose(d_k, (0, 2, 1, 3)).astype(k.dtype),
-          jnp.transpose(d_v, (0, 2, 1, 3)).astype(v.dtype), None)
+  return (_back_to_queries(d_q).astype(qh.dtype), jnp.transpose(d_k, (0, 2, 1, 3)).astype(kh.dtype),
+          jnp.transpose(d_v, (0, 2, 1, 3)).astype(vh.dtype), None)
 
 
 grouped_attention.defvjp(_fwd, _bwd)
