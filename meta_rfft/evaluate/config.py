@@ -26,6 +26,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.new_token_buckets = ()     # () = powers of two; else a list of generation lengths
   c.model = model_section()    # only the run options matter here (dtype, param_dtype, scan_layers)
   c.model.param_dtype = ""     # "" = the checkpoint's stored dtype
+  # Decoding runs the layers unrolled: each layer's weights are sliced once per batch and its KV cache is a
+  # buffer of its own, where a scanned stack copies both out at every generated token (1.4x slower decoding
+  # on XLA:CPU; tests/benchmarks/decode_throughput.py). True compiles faster for very deep models.
+  c.model.scan_layers = False
   c.mesh = mesh_section()
   c.sharding = sharding_section()
   # Several processes (TPU pod, SLURM, explicit coordinator): how they join, as for the trainer. mesh.shape

@@ -31,7 +31,14 @@ from meta_rfft.model.attention import KVCache
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
 
-CACHE_AXES = ("layers", "act_batch", "cache_length", "act_kv_heads", None)
+LAYER_CACHE_AXES = ("act_batch", "act_kv_heads", "cache_length", None)
+
+
+def constrain_cache(cache: KVCache) -> KVCache:
+  """The cache's k/v on their mesh axes (batch over data/fsdp, KV heads over tensor), stacked or per layer."""
+  def one(a):
+    return constrain(a, LAYER_CACHE_AXES if a.ndim == 4 else ("layers", *LAYER_CACHE_AXES))
+  return cache.replace(k=jax.tree.map(one, cache.k), v=jax.tree.map(one, cache.v))
 
 
 def bucket_length(n: int, buckets: Sequence[int] | None = None, *, minimum: int = 8, what: str = "length") -> int:
@@ -85,6 +92,7 @@ def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: 
   """The traced program: prefill, then decode until all rows are done. Returns (out [B, max_new], steps)."""
   model = nnx.merge(graphdef, state)
   cfg = model.config
+  layer_params = None if cfg.scan_layers else model.per_layer_params()
   b, prompt_len = tokens.shape
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
 
@@ -93,8 +101,7 @@ def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: 
 
   with use_sharding(mesh, rules):
     tokens = constrain(tokens, ("act_batch", "act_length"))
-    cache = KVCache.empty(cfg, b, prompt_len + max_new)
-    cache = cache.replace(k=constrain(cache.k, CACHE_AXES), v=constrain(cache.v, CACHE_AXES))
+    cache = constrain_cache(KVCache.empty(cfg, b, prompt_len + max_new))
     logits, cache = model(tokens, positions=positions, segment_ids=segments, cache=cache)
     first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
     done = is_eos(first) | (limits <= 1)
@@ -108,8 +115,9 @@ def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: 
     def body(carry):
       step, cache, done, out, pos = carry
       prev = jax.lax.dynamic_index_in_dim(out, step - 1, axis=1, keepdims=True)
-      logits, cache = model(prev, positions=pos[:, None], segment_ids=jnp.ones_like(prev), cache=cache)
-      cache = cache.replace(k=constrain(cache.k, CACHE_AXES), v=constrain(cache.v, CACHE_AXES))
+      logits, cache = model(prev, positions=pos[:, None], segment_ids=jnp.ones_like(prev), cache=cache,
+                            layer_params=layer_params)
+      cache = constrain_cache(cache)
       tok = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
       tok = jnp.where(done, pad_id, tok)
       out = jax.lax.dynamic_update_slice_in_dim(out, tok[:, None], step, axis=1)

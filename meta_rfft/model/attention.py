@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
-from meta_rfft.model.attention_core import grouped_attention
+from meta_rfft.model.attention_core import grouped_attention, grouped_attention_heads_major_kv
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.layers import Projection
 from meta_rfft.model.rope import apply_rope, inverse_frequencies
@@ -20,11 +20,17 @@ from meta_rfft.sharding.rules import constrain
 class KVCache:
   """Keys/values of every layer for the slots written so far, for incremental decoding.
 
-  k, v: [layers, B, S, kv_heads, head_dim]; segment_ids/positions: [B, S] of the written slots (segment 0 =
-  empty or padding); end: the next slot to write (shared by all rows: prompts are left-padded).
+  k, v: heads-major, [layers, B, kv_heads, S, head_dim] stacks when the model scans its layers, else tuples of
+  one [B, kv_heads, S, head_dim] array per layer; segment_ids/positions: [B, S] of the written slots (segment
+  0 = empty or padding); end: the next slot to write (shared by all rows: prompts are left-padded).
+
+  Why these layouts: heads-major is what attention reads, so a decoding step transposes only its own new keys
+  and values, never the cache. A scanned layer stack threads the stacks through as its carry and writes each
+  layer's new slots in place, but attention can only read a layer's slice as a copy; an unrolled stack keeps
+  one buffer per layer, read where it lies (on XLA:CPU those copies were a quarter of a decoding step).
   """
-  k: jax.Array
-  v: jax.Array
+  k: jax.Array | tuple[jax.Array, ...]
+  v: jax.Array | tuple[jax.Array, ...]
   segment_ids: jax.Array
   positions: jax.Array
   end: jax.Array
@@ -32,14 +38,17 @@ class KVCache:
   @classmethod
   def empty(cls, cfg: ModelConfig, batch: int, max_len: int, dtype=None) -> "KVCache":
     dtype = dtype or jnp.dtype(cfg.dtype)
-    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
-    return cls(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
-               segment_ids=jnp.zeros((batch, max_len), jnp.int32),
+    layer_shape = (batch, cfg.num_kv_heads, max_len, cfg.head_dim)
+    if cfg.scan_layers:
+      k, v = (jnp.zeros((cfg.num_layers, *layer_shape), dtype) for _ in range(2))
+    else:
+      k, v = (tuple(jnp.zeros(layer_shape, dtype) for _ in range(cfg.num_layers)) for _ in range(2))
+    return cls(k=k, v=v, segment_ids=jnp.zeros((batch, max_len), jnp.int32),
                positions=jnp.zeros((batch, max_len), jnp.int32), end=jnp.zeros((), jnp.int32))
 
   @property
   def max_len(self) -> int:
-    return self.k.shape[2]
+    return self.segment_ids.shape[1]
 
 
 class Attention(nnx.Module):
@@ -57,26 +66,41 @@ class Attention(nnx.Module):
     # A tuple of floats (exact float32 values): static module data, hashable for the graph definition.
     self.inv_freq = tuple(float(f) for f in inverse_frequencies(cfg.rope, d))
 
-  def __call__(self, x, positions, mask, layer_cache: tuple[jax.Array, jax.Array] | None = None,
+  def __call__(self, x, positions, mask, layer_cache: tuple[jax.Array, jax.Array, jax.Array] | None = None,
                write_slot: jax.Array | None = None):
-    """x [B, L, E]; mask bool [B, L, S] (S = L, or the cache length). With `layer_cache`, writes this call's
-    keys/values at `write_slot` and attends over all cached slots; returns the updated (k, v) of this layer."""
+    """x [B, L, E]; mask bool [B, L, S] (S = L, or the cache length).
+
+    With `layer_cache` = (k, v, layer): either the whole stacked cache (KVCache.k/.v) and this layer's index,
+    or this layer's own cache buffers and None. This call's keys/values are written at write_slot, attention
+    runs over all of the layer's slots, and the updated (k, v) are returned."""
     q = apply_rope(self.q_proj(x), positions, self.inv_freq)
     k = apply_rope(self.k_proj(x), positions, self.inv_freq)
     v = self.v_proj(x)
     q = constrain(q, ("act_batch", "act_length", "act_heads", None))
     k = constrain(k, ("act_batch", "act_length", "act_kv_heads", None))
     v = constrain(v, ("act_batch", "act_length", "act_kv_heads", None))
-    if layer_cache is None:
-      keys, values, new_layer_cache = k, v, None
-    else:
-      keys = jax.lax.dynamic_update_slice_in_dim(layer_cache[0], k.astype(layer_cache[0].dtype), write_slot, 1)
-      values = jax.lax.dynamic_update_slice_in_dim(layer_cache[1], v.astype(layer_cache[1].dtype), write_slot, 1)
-      new_layer_cache = (keys, values)
-    out = self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask)
-    return self.o_proj(out), new_layer_cache
-
-  def _attend(self, q, k, v, mask):
     b, length, n, d = q.shape
     q = q.reshape(b, length, self.num_kv_heads, n // self.num_kv_heads, d)
-    return grouped_attention(q, k, v, mask, d ** -0.5).reshape(b, length, n, d)
+    if layer_cache is None:
+      out = grouped_attention(q, k, v, mask, d ** -0.5)
+      return self.o_proj(out.reshape(b, length, n, d)), None
+    k_all, v_all, layer = layer_cache
+    k_all, keys = _write_and_read(k_all, k, layer, write_slot)
+    v_all, values = _write_and_read(v_all, v, layer, write_slot)
+    out = grouped_attention_heads_major_kv(q, keys.astype(q.dtype), values.astype(q.dtype), mask, d ** -0.5)
+    return self.o_proj(out.reshape(b, length, n, d)), (k_all, v_all)
+
+
+def _write_and_read(cache: jax.Array, new: jax.Array, layer: jax.Array | None, slot: jax.Array):
+  """Writes `new` [B, L, K, D] at `slot` into `cache`: the stacked [layers, B, K, S, D] at `layer`, or one
+  layer's [B, K, S, D] (layer None). Returns the updated cache and the layer's [B, K, S, D]."""
+  axes = ("act_batch", "act_kv_heads", "cache_length", None)
+  new = jnp.transpose(new, (0, 2, 1, 3)).astype(cache.dtype)
+  zero, slot = jnp.zeros((), jnp.int32), jnp.asarray(slot, jnp.int32)
+  if layer is None:
+    cache = constrain(jax.lax.dynamic_update_slice(cache, new, (zero, zero, slot, zero)), axes)
+    return cache, cache
+  layer = jnp.asarray(layer, jnp.int32)
+  cache = jax.lax.dynamic_update_slice(cache, new[None], (layer, zero, zero, slot, zero))
+  cache = constrain(cache, ("layers", *axes))
+  return cache, jax.lax.dynamic_index_in_dim(cache, layer, 0, keepdims=False)

@@ -88,3 +88,24 @@ def _bwd(scale, res, d_out):
 
 
 grouped_attention.defvjp(_fwd, _bwd)
+
+
+def grouped_attention_heads_major_kv(q, kh, vh, mask, scale):
+  """grouped_attention with k/v already heads-major ([B, K, S, D], the KV cache's layout): q [B, L, K, G, D]
+  -> [B, L, K, G, D]. For decoding: plain autodiff, no lean backward pass."""
+  b, length, kv_heads, group, d = q.shape
+  if length != 1:
+    out, _ = _forward(jnp.transpose(q, (0, 2, 3, 1, 4)), kh, vh, mask, scale)
+    return _back_to_queries(out)
+  # One query per row (a decoding step): the scores are computed and kept as [B, K, S, G], keys . q^T, so the
+  # cached keys are the matmul's left operand in their stored layout. As q . keys^T, XLA:CPU repacked each
+  # layer's whole cached keys into the right operand's layout at every step, which cost several times the
+  # matmul; here only q ([G, D] per head) and the probabilities ([S, G]) are repacked.
+  q1 = q.reshape(b, kv_heads, group, d)
+  s = jnp.einsum("bksd,bkgd->bksg", kh, q1, preferred_element_type=jnp.float32)
+  s = jnp.swapaxes(jax.lax.optimization_barrier(s), 2, 3) * scale
+  s = jnp.where(mask[:, None], s, MASKED)  # mask [B, 1, S] broadcasts over (K, G)
+  p = jnp.exp(s - jnp.max(s, axis=-1, keepdims=True))
+  p = p / jnp.sum(p, axis=-1, keepdims=True)
+  out = jnp.einsum("bkgs,bksd->bkgd", p.astype(vh.dtype), vh, preferred_element_type=jnp.float32)
+  return out.reshape(b, 1, kv_heads, group, d).astype(q.dtype)

@@ -63,10 +63,25 @@ class Decoder(nnx.Module):
                           std=cfg.initializer_range))
 
   def __call__(self, tokens, positions=None, segment_ids=None, visibility: Visibility | None = None,
-               cache: KVCache | None = None):
-    """tokens [B, L] -> (logits float32 [B, L, vocab], updated cache or None)."""
-    hidden, cache = self.hidden_states(tokens, positions, segment_ids, visibility, cache)
+               cache: KVCache | None = None, layer_params: tuple | None = None):
+    """tokens [B, L] -> (logits float32 [B, L, vocab], updated cache or None).
+
+    `layer_params`: per_layer_params() of this model, taken once by a caller that runs it many times in a loop
+    (decoding); otherwise each call slices every layer's parameters out of the stacks again."""
+    hidden, cache = self.hidden_states(tokens, positions, segment_ids, visibility, cache, layer_params)
     return self.logits(hidden), cache
+
+  def per_layer_params(self) -> tuple:
+    """Each layer's parameters sliced out of the stacks (unrolled models only).
+
+    XLA does not hoist slices out of a loop on its own (it counts them as too cheap to move), so a decoding
+    loop that called the model with its stacked parameters copied every layer's weights out at every step: on
+    XLA:CPU a sixth of a step. Sliced once before the loop, they are loop constants."""
+    if self.config.scan_layers:
+      raise ValueError("per_layer_params: the model scans its layers (model.scan_layers=True), which reads the "
+                       "stacked parameters; slicing them serves only an unrolled model")
+    _, stacked = nnx.split(self.layers)
+    return tuple(jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(self.config.num_layers))
 
   def logits(self, hidden: jax.Array) -> jax.Array:
     dt = jnp.dtype(self.config.dtype)
@@ -75,7 +90,8 @@ class Decoder(nnx.Module):
     out = contract(hidden, head, 1)
     return constrain(out.astype(jnp.float32), ("act_batch", "act_length", "act_vocab"))
 
-  def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None):
+  def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None,
+                    layer_params=None):
     cfg = self.config
     b, length = tokens.shape
     if positions is None:
@@ -88,6 +104,11 @@ class Decoder(nnx.Module):
     x = constrain(x, ("act_batch", "act_length", "act_embed"))
 
     graphdef, stacked = nnx.split(self.layers)
+    if layer_params is not None and (cfg.scan_layers or len(layer_params) != cfg.num_layers):
+      raise ValueError(f"layer_params must be per_layer_params() of an unrolled model ({cfg.num_layers} layers)")
+
+    def layer_slice(i):
+      return layer_params[i] if layer_params is not None else jax.tree.map(lambda a: a[i], stacked)
 
     def one_layer(x, layer_state, layer_cache):
       layer = nnx.merge(graphdef, layer_state)
@@ -97,21 +118,37 @@ class Decoder(nnx.Module):
     if cfg.remat_policy != "none":
       one_layer = jax.checkpoint(one_layer, policy=policy, prevent_cse=not cfg.scan_layers)
 
-    layer_caches = None if cache is None else (cache.k, cache.v)
-    if cfg.scan_layers:
-      def body(x, xs):
-        return one_layer(x, *xs)
-      x, new_caches = jax.lax.scan(body, x, (stacked, layer_caches))
-    else:
-      outs = []
-      for i in range(cfg.num_layers):
-        slice_i = jax.tree.map(lambda a: a[i], (stacked, layer_caches))
-        x, out = one_layer(x, *slice_i)
-        outs.append(out)
-      new_caches = None if cache is None else jax.tree.map(lambda *a: jnp.stack(a), *outs)
+    if cache is None:
+      if cfg.scan_layers:
+        x, _ = jax.lax.scan(lambda x, layer_state: one_layer(x, layer_state, None), x, stacked)
+      else:
+        for i in range(cfg.num_layers):
+          x, _ = one_layer(x, layer_slice(i), None)
+      return self.final_norm(x), None
 
-    if cache is not None:
-      cache = cache.replace(k=new_caches[0], v=new_caches[1])
+    # With a cache, the k/v buffers travel through the layer loop (as the carry, when scanning) and each layer
+    # writes its new slots into them in place (KVCache says why). As scan inputs/outputs instead, every step
+    # would slice each layer's cache out and restack the whole cache.
+    k, v = cache.k, cache.v
+    if isinstance(k, tuple) != isinstance(v, tuple) or (isinstance(k, tuple) and cfg.scan_layers):
+      raise ValueError("KVCache k/v must be [layers, ...] stacks for a model that scans its layers, or tuples of "
+                       "per-layer arrays (KVCache.empty builds the right one for the model's config)")
+    if cfg.scan_layers:
+      def body(carry, xs):
+        x, k, v = carry
+        layer_state, i = xs
+        x, (k, v) = one_layer(x, layer_state, (k, v, i))
+        return (x, k, v), None
+      (x, k, v), _ = jax.lax.scan(body, (x, k, v), (stacked, jnp.arange(cfg.num_layers, dtype=jnp.int32)))
+    elif isinstance(k, tuple):
+      k, v = list(k), list(v)
+      for i in range(cfg.num_layers):
+        x, (k[i], v[i]) = one_layer(x, layer_slice(i), (k[i], v[i], None))
+      k, v = tuple(k), tuple(v)
+    else:
+      for i in range(cfg.num_layers):
+        x, (k, v) = one_layer(x, layer_slice(i), (k, v, jnp.int32(i)))
+    cache = cache.replace(k=k, v=v)
     return self.final_norm(x), cache
 
   def _mask_and_cache(self, positions, segment_ids, visibility, cache):

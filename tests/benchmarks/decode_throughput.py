@@ -5,8 +5,9 @@
 For each model size, one random-initialised Qwen2 model is built with transformers, saved, and converted with
 `meta_rfft.convert.hf_to_orbax`: both frameworks decode the SAME weights. 32 prompts of random token ids
 (lengths 16-64, left-padded for both), 256 new tokens each, greedy, no early stop (the EOS id is out of the
-vocabulary for us; HF is told there is none), so both produce exactly batch x 256 tokens. Ours is compiled
-first (compile time reported separately) and then timed; HF is warmed up with a short generate, then timed.
+vocabulary for us; HF is told there is none), so both produce exactly batch x 256 tokens. Ours runs with the
+evaluation's default layer layout (unrolled, configs/eval.py) and, for comparison, the other one; each is
+compiled first (compile time reported separately) and then timed; HF is warmed up with a short generate, then timed.
 Also reported: how many rows of greedy tokens agree exactly between the two (random weights are scaled up so
 argmax is decisive). On a GPU the script would also time a ~1B model against the memory-bandwidth limit; on a
 CPU-only machine that part is skipped with a message. Writes tests/benchmarks/results/decode_throughput.json
@@ -31,11 +32,13 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from meta_rfft.convert import hf_to_orbax, load_model  # noqa: E402
+from meta_rfft.evaluate.config import default_eval_config  # noqa: E402
 from meta_rfft.evaluate.decode import GreedyDecoder  # noqa: E402
 from meta_rfft.pipeline import hf_build  # noqa: E402
 from meta_rfft.sharding.mesh import make_mesh  # noqa: E402
 from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
 
+EVAL_SCAN_LAYERS = bool(default_eval_config().model.scan_layers)
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "decode_throughput.json")
 SIZES = {
     # the demo's model (configs/demo.py)
@@ -60,9 +63,9 @@ def prompts_for(batch: int, vocab: int, seed: int = 0) -> list[list[int]]:
   return [rng.integers(1, vocab, size=int(n)).tolist() for n in rng.integers(16, 65, size=batch)]
 
 
-def ours(ckpt: str, prompts, new_tokens: int, vocab: int) -> tuple[list[list[int]], float, float]:
+def ours(ckpt: str, prompts, new_tokens: int, vocab: int, scan_layers: bool) -> tuple[list[list[int]], float, float]:
   mesh = make_mesh((1, -1, 1))
-  model = load_model(ckpt, mesh, DEFAULT_RULES)
+  model = load_model(ckpt, mesh, DEFAULT_RULES, scan_layers=scan_layers)
   dec = GreedyDecoder(model, eos_ids=vocab, pad_id=0, batch_size=len(prompts), mesh=mesh, rules=DEFAULT_RULES)
   t0 = time.perf_counter()
   dec.decode(prompts, new_tokens)  # compile + first run
@@ -91,7 +94,10 @@ def run_size(name: str, batch: int, new_tokens: int) -> dict:
   with tempfile.TemporaryDirectory() as root:
     hf_dir, ckpt = build(size, root)
     prompts = prompts_for(batch, size["vocab"])
-    our_out, our_s, first_s = ours(ckpt, prompts, new_tokens, size["vocab"])
+    # The evaluation's own setting first (unrolled layers, configs/eval.py), then the scanned layer stack.
+    our_out, our_s, first_s = ours(ckpt, prompts, new_tokens, size["vocab"], EVAL_SCAN_LAYERS)
+    scan_out, scan_s, _ = ours(ckpt, prompts, new_tokens, size["vocab"], not EVAL_SCAN_LAYERS)
+    assert scan_out == our_out, "scanned and unrolled decoding disagree"
     hf_out, hf_s = hf(hf_dir, prompts, new_tokens)
     n_params = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(hf_dir).parameters())
   tokens = batch * new_tokens
@@ -99,6 +105,7 @@ def run_size(name: str, batch: int, new_tokens: int) -> dict:
   return {"size": name, "params": int(n_params), **{k: v for k, v in size.items()}, "batch": batch,
           "new_tokens": new_tokens, "ours_s": our_s, "ours_first_call_s": first_s, "hf_s": hf_s,
           "ours_tokens_per_s": tokens / our_s, "hf_tokens_per_s": tokens / hf_s, "speedup": hf_s / our_s,
+          "ours_scan_layers": EVAL_SCAN_LAYERS, f"ours_scan_layers_{not EVAL_SCAN_LAYERS}_tokens_per_s": tokens / scan_s,
           "rows_identical": sum(a == b for a, b in zip(our_out, hf_out))}
 
 
@@ -120,12 +127,14 @@ def main() -> None:
   os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
   with open(RESULTS, "w") as f:
     json.dump(result, f, indent=2)
-  print("| model | params | batch x new tokens | ours tokens/s | HF generate tokens/s | speedup | rows identical |")
-  print("|---|---|---|---|---|---|---|")
+  print("| model | params | batch x new tokens | ours tokens/s | HF generate tokens/s | speedup | rows identical "
+        "| ours with scanned layers |")
+  print("|---|---|---|---|---|---|---|---|")
   for r in rows:
     print(f"| {r['size']} (hidden {r['hidden_size']}, {r['num_layers']} layers) | {r['params'] / 1e6:.1f}M | "
           f"{r['batch']} x {r['new_tokens']} | {r['ours_tokens_per_s']:.0f} | {r['hf_tokens_per_s']:.0f} | "
-          f"{r['speedup']:.1f}x | {r['rows_identical']}/{r['batch']} |")
+          f"{r['speedup']:.1f}x | {r['rows_identical']}/{r['batch']} | "
+          f"{r[f'ours_scan_layers_{not EVAL_SCAN_LAYERS}_tokens_per_s']:.0f} |")
   print(f"wrote {RESULTS}")
 
 

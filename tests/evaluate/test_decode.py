@@ -47,8 +47,11 @@ def test_left_pad_marks_padding_and_positions():
     left_pad([[]], 4, 1, pad_id=0)
 
 
-def test_cached_equals_uncached_argmax_with_per_row_limits(tiny, prompts):
+@pytest.mark.parametrize("scan_layers", [True, False])
+def test_cached_equals_uncached_argmax_with_per_row_limits(tiny, prompts, scan_layers):
   cfg, model = tiny
+  if not scan_layers:  # the evaluation's default: unrolled layers, one cache buffer per layer
+    model = Decoder(cfg.replace(scan_layers=False), rngs=nnx.Rngs(0))
   limits = [12, 20, 7, 3, 20]  # both batches bucket to (16, 32)
   dec = GreedyDecoder(model, batch_size=4)  # 5 prompts: a full batch and a padded one, same program
   out = dec.decode(prompts, limits)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meta_rfft.model.attention_core import MASKED, grouped_attention
+from meta_rfft.model.attention_core import MASKED, grouped_attention, grouped_attention_heads_major_kv
 
 B, L, S, K, G, D = 2, 7, 9, 2, 3, 4
 
@@ -61,3 +61,19 @@ def test_bfloat16_inputs_track_float32():
   for a, b in zip(g32, g16):
     assert b.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(b, np.float32), np.asarray(a), atol=0.08, rtol=0.05)
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_heads_major_cache_attention_equals_float64(length):
+  """The decoding path (k/v in the cache's heads-major layout; one query per row takes its own matmul
+  order) against the float64 reference, including a row whose query sees no key."""
+  (q, k, v), mask, _ = draw(4 + length, jnp.float32)
+  q, mask = q[:, :length], mask[:, :length]
+  if length == 1:
+    mask = mask.at[0].set(False)
+  kh, vh = (jnp.transpose(x, (0, 2, 1, 3)) for x in (k, v))
+  ours = jax.jit(grouped_attention_heads_major_kv, static_argnums=4)(q, kh, vh, mask, D ** -0.5)
+  assert ours.shape == q.shape and np.all(np.isfinite(np.asarray(ours)))
+  with jax.enable_x64():
+    ref = np.asarray(naive(*(jnp.asarray(np.asarray(x), jnp.float64) for x in (q, k, v)), mask, D ** -0.5))
+  np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-5, rtol=1e-5)

@@ -141,16 +141,38 @@ def test_bfloat16_params_and_compute_track_float32(model):
   np.testing.assert_allclose(jnp.concatenate(steps, axis=1), lo_logits, atol=0.15, rtol=0.05)
 
 
-def test_kv_cache_prefill_then_steps_equals_full_forward(model):
+@pytest.mark.parametrize("scan_layers", [True, False])
+def test_kv_cache_prefill_then_steps_equals_full_forward(scan_layers):
+  """Both cache layouts: [layers, ...] stacks threaded through the scan, and one buffer per unrolled layer
+  (with the layers' parameters sliced once, as the decoding loop does)."""
+  model = Decoder(from_hf_config(ARCH, scan_layers=scan_layers), rngs=nnx.Rngs(3))
   cfg = model.config
   rng = np.random.default_rng(5)
   tokens = jnp.asarray(rng.integers(0, 61, size=(2, 11)).astype(np.int32))
   full, _ = model(tokens)
   cache = KVCache.empty(cfg, 2, 16)
-  logits, cache = model(tokens[:, :6], cache=cache)
+  assert isinstance(cache.k, tuple) == (not scan_layers) and cache.max_len == 16
+  layer_params = None if scan_layers else model.per_layer_params()
+  logits, cache = model(tokens[:, :6], cache=cache, layer_params=layer_params)
   outs = [logits]
   for i in range(6, 11):
-    step, cache = model(tokens[:, i:i + 1], positions=jnp.full((2, 1), i, jnp.int32), cache=cache)
+    step, cache = model(tokens[:, i:i + 1], positions=jnp.full((2, 1), i, jnp.int32), cache=cache,
+                        layer_params=layer_params)
     outs.append(step)
   np.testing.assert_allclose(jnp.concatenate(outs, axis=1), full, atol=2e-5, rtol=1e-5)
   assert int(cache.end) == 11
+  # The cache holds exactly the keys a full pass computes, heads-major, in the written slots only.
+  k0 = cache.k[0] if isinstance(cache.k, tuple) else cache.k[0]
+  assert k0.shape == (2, cfg.num_kv_heads, 16, cfg.head_dim)
+  assert np.any(np.asarray(k0[:, :, :11]) != 0) and np.all(np.asarray(k0[:, :, 11:]) == 0)
+
+
+def test_cache_layout_and_layer_params_mismatches_are_refused(model):
+  unrolled = Decoder(from_hf_config(ARCH, scan_layers=False), rngs=nnx.Rngs(3))
+  tokens = jnp.ones((1, 3), jnp.int32)
+  with pytest.raises(ValueError, match="KVCache k/v must be"):
+    model(tokens, cache=KVCache.empty(unrolled.config, 1, 8))  # per-layer buffers for a scanning model
+  with pytest.raises(ValueError, match="per_layer_params: the model scans its layers"):
+    model.per_layer_params()
+  with pytest.raises(ValueError, match="layer_params must be per_layer_params"):
+    unrolled(tokens, layer_params=unrolled.per_layer_params()[:1])
