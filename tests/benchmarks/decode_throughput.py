@@ -9,21 +9,34 @@ vocabulary for us; HF is told there is none), so both produce exactly batch x 25
 evaluation's default layer layout (unrolled, configs/eval.py) and, for comparison, the other one; each is
 compiled first (compile time reported separately) and then timed; HF is warmed up with a short generate, then timed.
 Also reported: how many rows of greedy tokens agree exactly between the two (random weights are scaled up so
-argmax is decisive). On a GPU the script would also time a ~1B model against the memory-bandwidth limit; on a
-CPU-only machine that part is skipped with a message. Writes tests/benchmarks/results/decode_throughput.json
-and prints the README table.
+argmax is decisive).
+
+Where a GPU is present (nvidia-smi and a jax CUDA plugin), the script also decodes with a ~1.1B Llama-layout
+model in bfloat16 (TinyLlama's shape, random weights) on one GPU, batch 32 x 256 new tokens, and sets its
+tokens/s against the memory-bandwidth limit: each step must read every weight but the input embedding, plus
+the KV cache it attends over, so bytes per step / bandwidth is the fastest a step can be. The bandwidth is
+measured on the device (summing a 1 GiB array) and, for known GPUs, also taken from the datasheet.
+On a machine without a GPU that part is skipped with a message; `--bandwidth_on_cpu` runs the same code with a
+small model on the CPU, to check the script itself. Writes tests/benchmarks/results/decode_throughput.json and
+prints the README table.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# CPU only unless a GPU and jax's CUDA plugin are both here (naming an absent platform fails at start-up, and an
+# installed libtpu would otherwise be probed).
+_HAS_GPU = shutil.which("nvidia-smi") is not None and any(
+    importlib.util.find_spec(m) is not None for m in ("jax_cuda12_plugin", "jax_cuda13_plugin"))
+os.environ.setdefault("JAX_PLATFORMS", "cuda,cpu" if _HAS_GPU else "cpu")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 import jax  # noqa: E402
@@ -31,11 +44,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
+import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from meta_rfft.config.defaults import tiny_arch  # noqa: E402
 from meta_rfft.convert import hf_to_orbax, load_model  # noqa: E402
+from meta_rfft.model.config import from_hf_config  # noqa: E402
+from meta_rfft.model.decoder import Decoder  # noqa: E402
 from meta_rfft.evaluate.config import default_eval_config  # noqa: E402
 from meta_rfft.evaluate.decode import GreedyDecoder  # noqa: E402
 from meta_rfft.pipeline import hf_build  # noqa: E402
 from meta_rfft.sharding.mesh import make_mesh  # noqa: E402
+from meta_rfft.sharding.placement import create_sharded  # noqa: E402
 from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
 
 EVAL_SCAN_LAYERS = bool(default_eval_config().model.scan_layers)
@@ -47,6 +67,15 @@ SIZES = {
     "medium": dict(hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=4, intermediate_size=1536,
                    vocab=4096),
 }
+
+
+# The GPU model: ~1.1B parameters, Llama layout (TinyLlama-1.1B's shape; train_throughput.py's MFU model).
+GPU_ARCH = dict(model_type="llama", vocab_size=32000, hidden_size=2048, intermediate_size=5632,
+                num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, rope_theta=10000.0,
+                rms_norm_eps=1e-5, tie_word_embeddings=False, max_position_embeddings=4096)
+# HBM bandwidth in bytes/s from the vendors' datasheets (SXM parts; device_kind substrings, most specific first).
+DATASHEET_BANDWIDTH = (("H200", 4.8e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100-SXM4-80GB", 2.04e12),
+                       ("A100", 1.555e12), ("L4", 0.3e12), ("A10", 0.6e12))
 
 
 def build(size: dict, root: str) -> tuple[str, str]:
@@ -64,7 +93,7 @@ def prompts_for(batch: int, vocab: int, seed: int = 0) -> list[list[int]]:
 
 
 def ours(ckpt: str, prompts, new_tokens: int, vocab: int, scan_layers: bool) -> tuple[list[list[int]], float, float]:
-  mesh = make_mesh((1, -1, 1))
+  mesh = make_mesh((1, -1, 1), devices=jax.devices("cpu")[:1])  # the CPU comparison, even on a GPU machine
   model = load_model(ckpt, mesh, DEFAULT_RULES, scan_layers=scan_layers)
   dec = GreedyDecoder(model, eos_ids=vocab, pad_id=0, batch_size=len(prompts), mesh=mesh, rules=DEFAULT_RULES)
   t0 = time.perf_counter()
@@ -105,8 +134,59 @@ def run_size(name: str, batch: int, new_tokens: int) -> dict:
   return {"size": name, "params": int(n_params), **{k: v for k, v in size.items()}, "batch": batch,
           "new_tokens": new_tokens, "ours_s": our_s, "ours_first_call_s": first_s, "hf_s": hf_s,
           "ours_tokens_per_s": tokens / our_s, "hf_tokens_per_s": tokens / hf_s, "speedup": hf_s / our_s,
-          "ours_scan_layers": EVAL_SCAN_LAYERS, f"ours_scan_layers_{not EVAL_SCAN_LAYERS}_tokens_per_s": tokens / scan_s,
+          "ours_scan_layers": EVAL_SCAN_LAYERS,
+          f"ours_scan_layers_{not EVAL_SCAN_LAYERS}_tokens_per_s": tokens / scan_s,
           "rows_identical": sum(a == b for a, b in zip(our_out, hf_out))}
+
+
+def read_bandwidth(device: jax.Device, n_bytes: int) -> float:
+  """Bytes/s of summing an n_bytes array on `device`: the attainable read bandwidth (decoding mostly reads)."""
+  x = jax.device_put(jnp.ones((n_bytes // 4,), jnp.float32), device)
+  f = jax.jit(jnp.sum)
+  f(x).block_until_ready()
+  best = float("inf")
+  for _ in range(5):
+    t0 = time.perf_counter()
+    f(x).block_until_ready()
+    best = min(best, time.perf_counter() - t0)
+  return n_bytes / best
+
+
+def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, dtype: str) -> dict:
+  """Our decoding of a random-weight model on one device against the memory-bandwidth limit."""
+  cfg = from_hf_config(arch, param_dtype=dtype, dtype=dtype, scan_layers=EVAL_SCAN_LAYERS)
+  mesh = make_mesh((1, 1, 1), devices=[device])
+  model = create_sharded(lambda: Decoder(cfg, rngs=nnx.Rngs(0)), mesh, DEFAULT_RULES)
+  prompts = prompts_for(batch, cfg.vocab_size, seed=1)
+  dec = GreedyDecoder(model, eos_ids=cfg.vocab_size, pad_id=0, batch_size=batch, mesh=mesh, rules=DEFAULT_RULES)
+  with jax.set_mesh(mesh):
+    t0 = time.perf_counter()
+    dec.decode(prompts, new_tokens)
+    first = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(3):
+      t0 = time.perf_counter()
+      out = dec.decode(prompts, new_tokens)
+      best = min(best, time.perf_counter() - t0)
+  assert all(len(o) == new_tokens for o in out)
+  params = nnx.state(model, nnx.Param)
+  n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+  item = jnp.dtype(dtype).itemsize
+  # Per step every weight is read except the input embedding (a gather of `batch` rows; the LM head is read
+  # whole, or the same table when tied), and attention reads the whole preallocated cache of every layer.
+  weight_bytes = (n_params - (0 if cfg.tie_word_embeddings else cfg.vocab_size * cfg.hidden_size)) * item
+  cache_len = sum(dec.shapes_for(max(len(p) for p in prompts), new_tokens))
+  cache_bytes = 2 * cfg.num_layers * batch * cfg.num_kv_heads * cache_len * cfg.head_dim * item
+  achieved = (weight_bytes + cache_bytes) / (best / new_tokens)
+  measured = read_bandwidth(device, 1 << 30)
+  sheet = next((bw for name, bw in DATASHEET_BANDWIDTH if name in device.device_kind), None)
+  row = {"device": device.device_kind, "params": n_params, "dtype": dtype, "batch": batch,
+         "new_tokens": new_tokens, "first_call_s": first, "decode_s": best, "tokens_per_s": batch * new_tokens / best,
+         "bytes_per_step": weight_bytes + cache_bytes, "achieved_bytes_per_s": achieved,
+         "measured_read_bytes_per_s": measured, "fraction_of_measured_bandwidth": achieved / measured}
+  if sheet:
+    row.update(datasheet_bytes_per_s=sheet, fraction_of_datasheet_bandwidth=achieved / sheet)
+  return row
 
 
 def main() -> None:
@@ -114,16 +194,25 @@ def main() -> None:
   p.add_argument("--sizes", default="small,medium")
   p.add_argument("--batch", type=int, default=32)
   p.add_argument("--new_tokens", type=int, default=256)
+  p.add_argument("--bandwidth_on_cpu", action="store_true",
+                 help="run the bandwidth comparison on the CPU with a small model (checks the script without a GPU)")
   args = p.parse_args()
   rows = [run_size(s.strip(), args.batch, args.new_tokens) for s in args.sizes.split(",") if s.strip()]
-  gpu = [d for d in jax.devices() if d.platform == "gpu"]
-  gpu_note = ("no GPU visible to JAX on this machine: the ~1B-model memory-bandwidth comparison was skipped"
-              if not gpu else "GPU present but the ~1B bandwidth comparison is not implemented in this run")
-  print(gpu_note)
+  gpus = [d for d in jax.devices() if d.platform == "gpu"]
+  if gpus:
+    bandwidth = bandwidth_row(GPU_ARCH, gpus[0], args.batch, args.new_tokens, "bfloat16")
+  elif args.bandwidth_on_cpu:
+    bandwidth = bandwidth_row(tiny_arch(4096, hidden_size=512, layers=8, heads=8, kv_heads=4,
+                                        intermediate_size=1536), jax.devices("cpu")[0], args.batch,
+                              args.new_tokens, "float32")
+  else:
+    bandwidth = {"skipped": "no GPU visible to JAX on this machine: the ~1B-model memory-bandwidth comparison "
+                            "was not run"}
+  print(f"bandwidth: {bandwidth}")
   result = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                         "torch_threads": torch.get_num_threads(), "jax": jax.__version__,
                         "torch": torch.__version__, "transformers": transformers.__version__},
-            "rows": rows, "gpu": gpu_note}
+            "rows": rows, "bandwidth": bandwidth}
   os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
   with open(RESULTS, "w") as f:
     json.dump(result, f, indent=2)
@@ -135,6 +224,15 @@ def main() -> None:
           f"{r['batch']} x {r['new_tokens']} | {r['ours_tokens_per_s']:.0f} | {r['hf_tokens_per_s']:.0f} | "
           f"{r['speedup']:.1f}x | {r['rows_identical']}/{r['batch']} | "
           f"{r[f'ours_scan_layers_{not EVAL_SCAN_LAYERS}_tokens_per_s']:.0f} |")
+  if "tokens_per_s" in bandwidth:
+    b = bandwidth
+    sheet = (f"{100 * b['fraction_of_datasheet_bandwidth']:.0f}%" if "datasheet_bytes_per_s" in b
+             else "n/a (unknown device)")
+    print("\n| device | model | batch x new tokens | tokens/s | bytes/step | achieved | of measured bandwidth "
+          "| of datasheet |\n|---|---|---|---|---|---|---|---|")
+    print(f"| {b['device']} | {b['params'] / 1e9:.2f}B {b['dtype']} | {b['batch']} x {b['new_tokens']} | "
+          f"{b['tokens_per_s']:.0f} | {b['bytes_per_step'] / 1e9:.2f} GB | {b['achieved_bytes_per_s'] / 1e9:.0f} GB/s "
+          f"| {100 * b['fraction_of_measured_bandwidth']:.0f}% | {sheet} |")
   print(f"wrote {RESULTS}")
 
 
