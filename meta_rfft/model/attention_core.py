@@ -100,7 +100,8 @@ def grouped_attention_heads_major_kv(q, kh, vh, mask, scale):
   # One query per row (a decoding step): the scores are computed and kept as [B, K, S, G], keys . q^T, so the
   # cached keys are the matmul's left operand in their stored layout. As q . keys^T, XLA:CPU repacked each
   # layer's whole cached keys into the right operand's layout at every step, which cost several times the
-  # matmul; here only q ([G, D] per head) and the probabilities ([S, G]) are repacked.
+  # matmul; here only q ([G, D] per head) and the probabilities ([S, G]) are repacked. The barrier keeps XLA
+  # from folding the transpose to [B, K, G, S] back into the dot, which would restore the slow operand order.
   q1 = q.reshape(b, kv_heads, group, d)
   s = jnp.einsum("bksd,bkgd->bksg", kh, q1, preferred_element_type=jnp.float32)
   s = jnp.swapaxes(jax.lax.optimization_barrier(s), 2, 3) * scale

@@ -130,9 +130,9 @@ class Decoder(nnx.Module):
     # writes its new slots into them in place (KVCache says why). As scan inputs/outputs instead, every step
     # would slice each layer's cache out and restack the whole cache.
     k, v = cache.k, cache.v
-    if isinstance(k, tuple) != isinstance(v, tuple) or (isinstance(k, tuple) and cfg.scan_layers):
-      raise ValueError("KVCache k/v must be [layers, ...] stacks for a model that scans its layers, or tuples of "
-                       "per-layer arrays (KVCache.empty builds the right one for the model's config)")
+    if not (isinstance(k, tuple) == isinstance(v, tuple) == (not cfg.scan_layers)):
+      raise ValueError("KVCache k/v must be [layers, ...] stacks for a model that scans its layers and tuples of "
+                       "per-layer arrays for an unrolled one (KVCache.empty builds the right one for the config)")
     if cfg.scan_layers:
       def body(carry, xs):
         x, k, v = carry
@@ -140,14 +140,11 @@ class Decoder(nnx.Module):
         x, (k, v) = one_layer(x, layer_state, (k, v, i))
         return (x, k, v), None
       (x, k, v), _ = jax.lax.scan(body, (x, k, v), (stacked, jnp.arange(cfg.num_layers, dtype=jnp.int32)))
-    elif isinstance(k, tuple):
+    else:
       k, v = list(k), list(v)
       for i in range(cfg.num_layers):
         x, (k[i], v[i]) = one_layer(x, layer_slice(i), (k[i], v[i], None))
       k, v = tuple(k), tuple(v)
-    else:
-      for i in range(cfg.num_layers):
-        x, (k, v) = one_layer(x, layer_slice(i), (k, v, jnp.int32(i)))
     cache = cache.replace(k=k, v=v)
     return self.final_norm(x), cache
 

@@ -172,6 +172,8 @@ def test_cache_layout_and_layer_params_mismatches_are_refused(model):
   tokens = jnp.ones((1, 3), jnp.int32)
   with pytest.raises(ValueError, match="KVCache k/v must be"):
     model(tokens, cache=KVCache.empty(unrolled.config, 1, 8))  # per-layer buffers for a scanning model
+  with pytest.raises(ValueError, match="KVCache k/v must be"):
+    unrolled(tokens, cache=KVCache.empty(model.config, 1, 8))  # stacks for an unrolled model
   with pytest.raises(ValueError, match="per_layer_params: the model scans its layers"):
     model.per_layer_params()
   with pytest.raises(ValueError, match="layer_params must be per_layer_params"):
