@@ -28,7 +28,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.model.param_dtype = ""     # "" = the checkpoint's stored dtype
   # Decoding runs the layers unrolled: each layer's weights are sliced once per batch and its KV cache is a
   # buffer of its own, where a scanned stack copies both out at every generated token. On XLA:CPU that decodes
-  # the 27M benchmark model 1.4x faster and the 0.9M demo model 15% slower (tests/benchmarks/
+  # the 27M benchmark model 1.27x faster; for the 0.9M demo model the two are within noise (tests/benchmarks/
   # decode_throughput.py). True compiles faster for very deep models.
   c.model.scan_layers = False
   c.mesh = mesh_section()
