@@ -88,11 +88,15 @@ def left_pad(prompts: Sequence[Sequence[int]], length: int, batch: int, pad_id: 
 
 
 def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: int, eos_ids: tuple[int, ...],
-              pad_id: int, mesh: Mesh | None, rules: Rules | None):
-  """The traced program: prefill, then decode until all rows are done. Returns (out [B, max_new], steps)."""
+              pad_id: int, mesh: Mesh | None, rules: Rules | None, slice_layers_once: bool):
+  """The traced program: prefill, then decode until all rows are done. Returns (out [B, max_new], steps).
+
+  slice_layers_once: an unrolled model's per-layer weights are sliced out of the stacks before the loop
+  (Decoder.per_layer_params). That pays on XLA:CPU, which would copy them at every step; on TPU, where a slice
+  feeds the matmul directly, the copies would only double the weights' memory."""
   model = nnx.merge(graphdef, state)
   cfg = model.config
-  layer_params = None if cfg.scan_layers else model.per_layer_params()
+  layer_params = model.per_layer_params() if slice_layers_once else None
   b, prompt_len = tokens.shape
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
 
@@ -170,8 +174,10 @@ class GreedyDecoder:
                                                                self.rules))
       replicated = NamedSharding(mesh, PartitionSpec())
       out_shardings = (replicated, replicated)
+    devices = mesh.devices.flat if mesh is not None else jax.devices()
+    slice_once = not cfg.scan_layers and all(d.platform == "cpu" for d in devices)
     self._fn = jax.jit(functools.partial(_generate, self.graphdef, mesh=self.mesh, rules=self.rules,
-                                         eos_ids=self.eos_ids, pad_id=self.pad_id),
+                                         eos_ids=self.eos_ids, pad_id=self.pad_id, slice_layers_once=slice_once),
                        static_argnames=("max_new",), out_shardings=out_shardings)
 
   def _put(self, rows: np.ndarray) -> np.ndarray | jax.Array:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from meta_rfft import io_paths
 from meta_rfft.evaluate import examples as examples_lib
 from meta_rfft.evaluate import hosts, metrics, report
+from meta_rfft.evaluate.config import decode_scan_layers
 from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
 from meta_rfft.evaluate.progress import Progress
 from meta_rfft.tasks.answers import extract_answer
@@ -140,7 +141,8 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
       mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
       rules = normalize_rules(dict(cfg.sharding.rules))
     if model is None:
-      run_options = {"dtype": cfg.model.dtype, "scan_layers": bool(cfg.model.scan_layers)}
+      run_options = {"dtype": cfg.model.dtype,
+                     "scan_layers": decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat)}
       if cfg.model.param_dtype:
         run_options["param_dtype"] = cfg.model.param_dtype
       model = load_model(ckpt, mesh, rules, **run_options)

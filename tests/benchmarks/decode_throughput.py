@@ -6,7 +6,8 @@ For each model size, one random-initialised Qwen2 model is built with transforme
 `meta_rfft.convert.hf_to_orbax`: both frameworks decode the SAME weights. 32 prompts of random token ids
 (lengths 16-64, left-padded for both), 256 new tokens each, greedy, no early stop (the EOS id is out of the
 vocabulary for us; HF is told there is none), so both produce exactly batch x 256 tokens. Ours runs with the
-evaluation's default layer layout (unrolled, configs/eval.py) and, for comparison, the other one; each is
+evaluation's default layer layout on a CPU (unrolled, meta_rfft/evaluate/config.py) and, for comparison, the
+other one; each is
 compiled first (compile time reported separately); HF is warmed up with a short generate. Each is then timed
 over 3 calls and the fastest counts (this machine's load varies by +-15% between calls).
 Also reported: how many rows of greedy tokens agree exactly between the two (random weights are scaled up so
@@ -52,7 +53,7 @@ from meta_rfft.config.defaults import tiny_arch  # noqa: E402
 from meta_rfft.convert import hf_to_orbax, load_model  # noqa: E402
 from meta_rfft.model.config import from_hf_config  # noqa: E402
 from meta_rfft.model.decoder import Decoder  # noqa: E402
-from meta_rfft.evaluate.config import default_eval_config  # noqa: E402
+from meta_rfft.evaluate.config import decode_scan_layers, default_eval_config  # noqa: E402
 from meta_rfft.evaluate.decode import GreedyDecoder  # noqa: E402
 from meta_rfft.pipeline import hf_build  # noqa: E402
 from meta_rfft.sharding.mesh import make_mesh  # noqa: E402
@@ -60,7 +61,8 @@ from meta_rfft.sharding.placement import create_sharded  # noqa: E402
 from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
 
 REPEATS = 3  # timed calls per decoder; the fastest counts
-EVAL_SCAN_LAYERS = bool(default_eval_config().model.scan_layers)
+# What the evaluation decodes the CPU comparison with (unrolled, unless configs/eval.py says otherwise).
+EVAL_SCAN_LAYERS = decode_scan_layers(default_eval_config().model.scan_layers, jax.devices("cpu"))
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "decode_throughput.json")
 SIZES = {
     # the demo's model (configs/demo.py)
@@ -159,7 +161,8 @@ def read_bandwidth(device: jax.Device, n_bytes: int) -> float:
 
 def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, dtype: str) -> dict:
   """Our decoding of a random-weight model on one device against the memory-bandwidth limit."""
-  cfg = from_hf_config(arch, param_dtype=dtype, dtype=dtype, scan_layers=EVAL_SCAN_LAYERS)
+  cfg = from_hf_config(arch, param_dtype=dtype, dtype=dtype,
+                       scan_layers=decode_scan_layers(default_eval_config().model.scan_layers, [device]))
   mesh = make_mesh((1, 1, 1), devices=[device])
   model = create_sharded(lambda: Decoder(cfg, rngs=nnx.Rngs(0)), mesh, DEFAULT_RULES)
   prompts = prompts_for(batch, cfg.vocab_size, seed=1)

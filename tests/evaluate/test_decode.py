@@ -83,3 +83,14 @@ def test_decoder_rejects_bad_inputs(tiny):
     dec.decode([[5] * 20], 4)
   with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
     dec.decode([[5]], 0)
+
+
+def test_evaluation_decodes_unrolled_on_cpu_unless_told():
+  from meta_rfft.config.loader import load_config
+  from meta_rfft.evaluate.config import decode_scan_layers
+  cpu = jax.devices("cpu")
+  cfg, _ = load_config(["--config=configs/eval.py"])
+  assert cfg.model.scan_layers is None and decode_scan_layers(cfg.model.scan_layers, cpu) is False
+  for text, want in (("true", True), ("false", False)):
+    cfg, _ = load_config(["--config=configs/eval.py", f"--config.model.scan_layers={text}"])
+    assert cfg.model.scan_layers is want and decode_scan_layers(cfg.model.scan_layers, cpu) is want
