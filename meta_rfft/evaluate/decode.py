@@ -27,17 +27,14 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from meta_rfft.model.attention import KVCache
+from meta_rfft.model.attention import CACHE_LAYER_AXES, KVCache
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
-
-LAYER_CACHE_AXES = ("act_batch", "act_kv_heads", "cache_length", None)
-
 
 def constrain_cache(cache: KVCache) -> KVCache:
   """The cache's k/v on their mesh axes (batch over data/fsdp, KV heads over tensor), stacked or per layer."""
   def one(a):
-    return constrain(a, LAYER_CACHE_AXES if a.ndim == 4 else ("layers", *LAYER_CACHE_AXES))
+    return constrain(a, CACHE_LAYER_AXES if a.ndim == 4 else ("layers", *CACHE_LAYER_AXES))
   return cache.replace(k=jax.tree.map(one, cache.k), v=jax.tree.map(one, cache.v))
 
 

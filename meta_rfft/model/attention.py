@@ -16,6 +16,10 @@ from meta_rfft.model.rope import apply_rope, inverse_frequencies
 from meta_rfft.sharding.rules import constrain
 
 
+# Logical axes of one layer's cached keys/values, [B, kv_heads, S, head_dim] (stacks prepend "layers").
+CACHE_LAYER_AXES = ("act_batch", "act_kv_heads", "cache_length", None)
+
+
 @struct.dataclass
 class KVCache:
   """Keys/values of every layer for the slots written so far, for incremental decoding.
@@ -94,13 +98,12 @@ class Attention(nnx.Module):
 def _write_and_read(cache: jax.Array, new: jax.Array, layer: jax.Array | None, slot: jax.Array):
   """Writes `new` [B, L, K, D] at `slot` into `cache`: the stacked [layers, B, K, S, D] at `layer`, or one
   layer's [B, K, S, D] (layer None). Returns the updated cache and the layer's [B, K, S, D]."""
-  axes = ("act_batch", "act_kv_heads", "cache_length", None)
   new = jnp.transpose(new, (0, 2, 1, 3)).astype(cache.dtype)
   zero, slot = jnp.zeros((), jnp.int32), jnp.asarray(slot, jnp.int32)
   if layer is None:
-    cache = constrain(jax.lax.dynamic_update_slice(cache, new, (zero, zero, slot, zero)), axes)
+    cache = constrain(jax.lax.dynamic_update_slice(cache, new, (zero, zero, slot, zero)), CACHE_LAYER_AXES)
     return cache, cache
   layer = jnp.asarray(layer, jnp.int32)
   cache = jax.lax.dynamic_update_slice(cache, new[None], (layer, zero, zero, slot, zero))
-  cache = constrain(cache, ("layers", *axes))
+  cache = constrain(cache, ("layers", *CACHE_LAYER_AXES))
   return cache, jax.lax.dynamic_index_in_dim(cache, layer, 0, keepdims=False)
