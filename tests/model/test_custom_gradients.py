@@ -1,5 +1,6 @@
-"""The hand-written backward passes outside attention (custom_grads: contract, swiglu_down, rms_norm; cross_entropy.token_nll) against autodiff
-of the plain formulas, computed in float64 as the independent reference (jax_enable_x64 inside the test only)."""
+"""The hand-written backward passes outside attention (custom_grads: contract, swiglu_down, rms_norm;
+cross_entropy.token_nll) against autodiff of the plain formulas, computed in float64 as the independent reference
+(jax_enable_x64 inside the test only)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
