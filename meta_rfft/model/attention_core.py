@@ -53,24 +53,75 @@ def _forward(qh, kh, vh, mask, scale):
   return out.astype(qh.dtype), (m, total)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def grouped_attention(q, k, v, mask, scale):
+# Queries per block in training/prefill attention: each block's [.., block, keys] scores exist only while that
+# block is computed, so a long row never holds all of its L x L scores at once. Sequences up to this length run
+# as one block (the CPU benchmark's 256 included).
+QUERY_BLOCK = 1024
+
+
+def _query_blocks(length: int, keys: int, q_block: int) -> list[tuple[int, int, int]]:
+  """(start, stop, key_stop) of each block of queries. With several blocks, a block needs keys only up to its
+  last query: the decoder's masks are causal (visibility.base_mask), so no query sees a key after itself."""
+  if q_block < 1:
+    raise ValueError(f"q_block must be >= 1, got {q_block}")
+  if length <= q_block:
+    return [(0, length, keys)]
+  if keys != length:
+    raise ValueError(f"attention in query blocks is self-attention over one row: {length} queries but {keys} keys")
+  return [(start, min(start + q_block, length), min(start + q_block, length))
+          for start in range(0, length, q_block)]
+
+
+def _blocked_forward(qh, kh, vh, mask, scale, q_block):
+  outs, ms, totals = [], [], []
+  for start, stop, key_stop in _query_blocks(qh.shape[3], kh.shape[2], q_block):
+    out, (m, total) = _forward(qh[:, :, :, start:stop], kh[:, :, :key_stop], vh[:, :, :key_stop],
+                               mask[:, start:stop, :key_stop], scale)
+    outs.append(out)
+    ms.append(m)
+    totals.append(total)
+  return jnp.concatenate(outs, 3), (jnp.concatenate(ms, 3), jnp.concatenate(totals, 3))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def grouped_attention(q, k, v, mask, scale, q_block=QUERY_BLOCK):
   """softmax(q.k^T * scale, masked) . v for q [B, L, K, G, D], k/v [B, S, K, D], mask [B, L, S] -> [B, L, K, G, D].
 
-  `scale` is a Python float (a static argument)."""
-  out, _ = _forward(*_heads_major(q, k, v), mask, scale)
+  `scale` (a float) and `q_block` (queries per block, QUERY_BLOCK) are static. A row longer than q_block is
+  computed block by block, which requires self-attention (S = L) with a causal mask, as the decoder's are."""
+  out, _ = _blocked_forward(*_heads_major(q, k, v), mask, scale, q_block)
   return _back_to_queries(out)
 
 
-def _fwd(q, k, v, mask, scale):
+def _fwd(q, k, v, mask, scale, q_block):
   qh, kh, vh = _heads_major(q, k, v)
-  out, (m, total) = _forward(qh, kh, vh, mask, scale)
+  out, (m, total) = _blocked_forward(qh, kh, vh, mask, scale, q_block)
   return _back_to_queries(out), (qh, kh, vh, mask, out, m, total)  # kept heads-major: not transposed twice
 
 
-def _bwd(scale, res, d_out):
+def _bwd(scale, q_block, res, d_out):
   qh, kh, vh, mask, out, m, total = res
   d_out = jnp.transpose(d_out, (0, 2, 3, 1, 4))
+  keys = kh.shape[2]
+  d_q, d_k, d_v = [], None, None
+  for start, stop, key_stop in _query_blocks(qh.shape[3], keys, q_block):
+    rows = slice(start, stop)
+    d_q_block, d_k_block, d_v_block = _block_grads(
+        qh[:, :, :, rows], kh[:, :, :key_stop], vh[:, :, :key_stop], mask[:, rows, :key_stop], out[:, :, :, rows],
+        m[:, :, :, rows], total[:, :, :, rows], d_out[:, :, :, rows], scale)
+    d_q.append(d_q_block)
+    # Keys past this block's last query got no gradient from it: pad to the row's length and sum over blocks.
+    pad = ((0, 0), (0, 0), (0, keys - key_stop), (0, 0))
+    d_k_block, d_v_block = (jnp.pad(x, pad) if key_stop < keys else x for x in (d_k_block, d_v_block))
+    d_k = d_k_block if d_k is None else d_k + d_k_block
+    d_v = d_v_block if d_v is None else d_v + d_v_block
+  d_q = jnp.concatenate(d_q, 3)
+  return (_back_to_queries(d_q).astype(qh.dtype), jnp.transpose(d_k, (0, 2, 1, 3)).astype(kh.dtype),
+          jnp.transpose(d_v, (0, 2, 1, 3)).astype(vh.dtype), None)
+
+
+def _block_grads(qh, kh, vh, mask, out, m, total, d_out, scale):
+  """Gradients (float32) of one block of queries: d_q [B, K, G, l, D], d_k and d_v over its keys [B, K, s, D]."""
   # The forward's probabilities, recomputed. Not as exp(s - log-sum-exp): in a row that sees no key every
   # score is the huge negative MASKED, which absorbs log(total) in float32.
   p = jnp.exp(_scores(qh, kh, mask, scale) - m) / total
@@ -83,8 +134,7 @@ def _bwd(scale, res, d_out):
   d_s = jnp.where(mask[:, None, None], p * (d_p - delta) * scale, 0.0).astype(qh.dtype)
   d_q = jnp.einsum("bkgls,bksd->bkgld", d_s, kh, preferred_element_type=jnp.float32)
   d_k = jnp.einsum("bkgls,bkgld->bksd", d_s, qh, preferred_element_type=jnp.float32)
-  return (_back_to_queries(d_q).astype(qh.dtype), jnp.transpose(d_k, (0, 2, 1, 3)).astype(kh.dtype),
-          jnp.transpose(d_v, (0, 2, 1, 3)).astype(vh.dtype), None)
+  return d_q, d_k, d_v
 
 
 grouped_attention.defvjp(_fwd, _bwd)
