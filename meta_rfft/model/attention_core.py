@@ -14,6 +14,10 @@ gradients) is produced and consumed by the matmuls in one layout with S minor. L
 transposed the large score tensors between matmuls and elementwise passes instead, which cost more than the
 matmuls.
 
+Rows longer than QUERY_BLOCK run in blocks of queries, forward and backward, each block over the keys up to its
+last query (the decoder's masks are causal), so a layer never holds a long row's whole L x L scores, and the
+key blocks after a query block's end, all masked, are skipped rather than computed.
+
 Masked entries get a large finite negative score, so a query that sees no key (a padding position) gets a
 finite, ignored output and zero gradients instead of NaNs.
 """
