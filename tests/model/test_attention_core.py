@@ -26,6 +26,20 @@ def draw(seed, dtype):
   return [jnp.asarray(x, dtype) for x in (q, k, v)], jnp.asarray(mask), jnp.asarray(cotangent, dtype)
 
 
+def assert_equals_float64_autodiff(ours, q, k, v, mask, ct, scale):
+  """`ours` = (value, (d_q, d_k, d_v)) of sum(attention(q, k, v) * ct) against autodiff of `naive` in float64."""
+  ours_value, ours_grads = ours
+  with jax.enable_x64():
+    q64, k64, v64, ct64 = (jnp.asarray(np.asarray(x), jnp.float64) for x in (q, k, v, ct))
+    ref_value, ref_grads = jax.value_and_grad(
+        lambda *a: jnp.sum(naive(*a, mask, scale) * ct64), argnums=(0, 1, 2))(q64, k64, v64)
+    ref_value, ref_grads = np.asarray(ref_value), [np.asarray(g) for g in ref_grads]
+  np.testing.assert_allclose(float(ours_value), float(ref_value), rtol=1e-5)
+  for name, grad, ref in zip("qkv", ours_grads, ref_grads):
+    assert np.all(np.isfinite(grad)), name
+    np.testing.assert_allclose(np.asarray(grad), ref, atol=2e-5, rtol=1e-4, err_msg=f"d{name}")
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_value_and_gradients_equal_autodiff_in_float64(seed):
   (q, k, v), mask, ct = draw(seed, jnp.float32)
@@ -34,16 +48,8 @@ def test_value_and_gradients_equal_autodiff_in_float64(seed):
   def loss(fn, q, k, v):
     return jnp.sum(fn(q, k, v, mask, scale) * ct)
 
-  ours_value, ours_grads = jax.value_and_grad(lambda *a: loss(grouped_attention, *a), argnums=(0, 1, 2))(q, k, v)
-  with jax.enable_x64():
-    q64, k64, v64, ct64 = (jnp.asarray(np.asarray(x), jnp.float64) for x in (q, k, v, ct))
-    ref_value, ref_grads = jax.value_and_grad(
-        lambda *a: jnp.sum(naive(*a, mask, scale) * ct64), argnums=(0, 1, 2))(q64, k64, v64)
-    ref_value, ref_grads = np.asarray(ref_value), [np.asarray(g) for g in ref_grads]
-  np.testing.assert_allclose(float(ours_value), float(ref_value), rtol=1e-5)
-  for name, ours, ref in zip("qkv", ours_grads, ref_grads):
-    assert np.all(np.isfinite(ours)), name
-    np.testing.assert_allclose(np.asarray(ours), ref, atol=2e-5, rtol=1e-4, err_msg=f"d{name}")
+  ours = jax.value_and_grad(lambda *a: loss(grouped_attention, *a), argnums=(0, 1, 2))(q, k, v)
+  assert_equals_float64_autodiff(ours, q, k, v, mask, ct, scale)
 
 
 @pytest.mark.parametrize("q_block", [3, 4])
@@ -64,16 +70,8 @@ def test_query_blocks_equal_autodiff_in_float64(q_block):
   def loss(q, k, v):
     return jnp.sum(grouped_attention(q, k, v, mask, scale, q_block) * ct)
 
-  ours_value, ours_grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(q, k, v)
-  with jax.enable_x64():
-    q64, k64, v64, ct64 = (jnp.asarray(np.asarray(x), jnp.float64) for x in (q, k, v, ct))
-    ref_value, ref_grads = jax.value_and_grad(
-        lambda *a: jnp.sum(naive(*a, mask, scale) * ct64), argnums=(0, 1, 2))(q64, k64, v64)
-    ref_value, ref_grads = np.asarray(ref_value), [np.asarray(g) for g in ref_grads]
-  np.testing.assert_allclose(float(ours_value), float(ref_value), rtol=1e-5)
-  for name, ours, ref in zip("qkv", ours_grads, ref_grads):
-    assert np.all(np.isfinite(ours)), name
-    np.testing.assert_allclose(np.asarray(ours), ref, atol=2e-5, rtol=1e-4, err_msg=f"d{name}")
+  ours = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(q, k, v)
+  assert_equals_float64_autodiff(ours, q, k, v, mask, ct, scale)
   with pytest.raises(ValueError, match="self-attention over one row: 7 queries but 9 keys"):
     (q9, k9, v9), mask9, _ = draw(6, jnp.float32)
     grouped_attention(q9, k9, v9, mask9, scale, q_block)

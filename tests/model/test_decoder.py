@@ -162,7 +162,7 @@ def test_kv_cache_prefill_then_steps_equals_full_forward(scan_layers):
   np.testing.assert_allclose(jnp.concatenate(outs, axis=1), full, atol=2e-5, rtol=1e-5)
   assert int(cache.end) == 11
   # The cache holds exactly the keys a full pass computes, heads-major, in the written slots only.
-  k0 = cache.k[0] if isinstance(cache.k, tuple) else cache.k[0]
+  k0 = cache.k[0]  # layer 0: the first per-layer buffer, or the stack's first slice
   assert k0.shape == (2, cfg.num_kv_heads, 16, cfg.head_dim)
   assert np.any(np.asarray(k0[:, :, :11]) != 0) and np.all(np.asarray(k0[:, :, 11:]) == 0)
 
