@@ -47,4 +47,9 @@ def decode_scan_layers(scan_layers: bool | None, devices) -> bool:
   v5e-4, took 110 s unrolled against 8 s scanned."""
   if scan_layers is not None:
     return bool(scan_layers)
-  return not all(d.platform == "cpu" for d in devices)
+  return not cpu_only(devices)
+
+
+def cpu_only(devices) -> bool:
+  """Whether every device is a CPU: where decoding unrolls its layers and slices their weights once."""
+  return all(d.platform == "cpu" for d in devices)

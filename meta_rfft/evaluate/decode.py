@@ -27,6 +27,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from meta_rfft.evaluate.config import cpu_only
 from meta_rfft.model.attention import CACHE_LAYER_AXES, KVCache
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
@@ -171,8 +172,7 @@ class GreedyDecoder:
                                                                self.rules))
       replicated = NamedSharding(mesh, PartitionSpec())
       out_shardings = (replicated, replicated)
-    devices = mesh.devices.flat if mesh is not None else jax.devices()
-    slice_once = not cfg.scan_layers and all(d.platform == "cpu" for d in devices)
+    slice_once = not cfg.scan_layers and cpu_only(mesh.devices.flat if mesh is not None else jax.devices())
     self._fn = jax.jit(functools.partial(_generate, self.graphdef, mesh=self.mesh, rules=self.rules,
                                          eos_ids=self.eos_ids, pad_id=self.pad_id, slice_layers_once=slice_once),
                        static_argnames=("max_new",), out_shardings=out_shardings)

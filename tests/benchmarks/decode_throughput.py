@@ -7,9 +7,8 @@ For each model size, one random-initialised Qwen2 model is built with transforme
 (lengths 16-64, left-padded for both), 256 new tokens each, greedy, no early stop (the EOS id is out of the
 vocabulary for us; HF is told there is none), so both produce exactly batch x 256 tokens. Ours runs with the
 evaluation's default layer layout on a CPU (unrolled, meta_rfft/evaluate/config.py) and, for comparison, the
-other one; each is
-compiled first (compile time reported separately); HF is warmed up with a short generate. Each is then timed
-over 3 calls and the fastest counts (this machine's load varies by +-15% between calls).
+other one; each is compiled first (compile time reported separately); HF is warmed up with a short generate.
+Each is then timed over 3 calls and the fastest counts (this machine's load varies by +-15% between calls).
 Also reported: how many rows of greedy tokens agree exactly between the two (random weights are scaled up so
 argmax is decisive).
 
@@ -59,6 +58,7 @@ from meta_rfft.pipeline import hf_build  # noqa: E402
 from meta_rfft.sharding.mesh import make_mesh  # noqa: E402
 from meta_rfft.sharding.placement import create_sharded  # noqa: E402
 from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
+from train_throughput import GPU_ARCH  # noqa: E402  (the ~1.1B TinyLlama-shaped model of the MFU measurement)
 
 REPEATS = 3  # timed calls per decoder; the fastest counts
 # What the evaluation decodes the CPU comparison with (unrolled, unless configs/eval.py says otherwise).
@@ -73,10 +73,6 @@ SIZES = {
 }
 
 
-# The GPU model: ~1.1B parameters, Llama layout (TinyLlama-1.1B's shape; train_throughput.py's MFU model).
-GPU_ARCH = dict(model_type="llama", vocab_size=32000, hidden_size=2048, intermediate_size=5632,
-                num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, rope_theta=10000.0,
-                rms_norm_eps=1e-5, tie_word_embeddings=False, max_position_embeddings=4096)
 # HBM bandwidth in bytes/s from the vendors' datasheets (SXM parts; device_kind substrings, most specific first).
 DATASHEET_BANDWIDTH = (("H200", 4.8e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100-SXM4-80GB", 2.04e12),
                        ("A100", 1.555e12), ("L4", 0.3e12), ("A10", 0.6e12))
