@@ -92,7 +92,13 @@ def build(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lr_schedule:
     with use_sharding(mesh, rules):
       return loss_sums(model_of(trainable, frozen), batch, visibility_rule)
 
-  grad_fn = jax.value_and_grad(micro_loss, has_aux=True)
+  loss_and_grads = jax.value_and_grad(micro_loss, has_aux=True)
+
+  def grad_fn(trainable, frozen, batch):
+    # The backward pass is traced here, after micro_loss has returned: the mesh stays in force for it too, so
+    # hand-written backward passes see the platform they compile for (sharding.rules.target_platform).
+    with use_sharding(mesh, rules):
+      return loss_and_grads(trainable, frozen, batch)
 
   def train_step(state, frozen, batch):
     traces["train"] += 1

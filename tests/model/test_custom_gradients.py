@@ -45,6 +45,34 @@ def test_contract_keeps_bfloat16():
   assert d_x.dtype == d_w.dtype == jnp.bfloat16
 
 
+@pytest.mark.parametrize("x_shape,kernel_shape,n_in", [
+    ((4, 128, 48), (48, 16), 1),  # wide input, narrow output (the down projection's case)
+    ((4, 128, 16), (16, 48), 1),  # narrow input, wide output (gate/up)
+    ((4, 128, 4, 8), (4, 8, 24), 2),  # (heads, head_dim) -> embed, like o_proj
+])
+def test_contract_bfloat16_gradients_are_float64s_rounded_once(x_shape, kernel_shape, n_in):
+  """The gradients' dots sum 512 tokens (the kernel's) or 16-48 features of bfloat16 products. Accumulated in
+  float32 and rounded to bfloat16 once at the end, each element is the float64 result within one bfloat16 ulp
+  (2^-7 relative); summed in bfloat16, the kernel gradient's 512-term sums drift by many ulps."""
+  rng = np.random.default_rng(sum(x_shape) + sum(kernel_shape))
+  x, kernel = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in (x_shape, kernel_shape))
+  out_shape = x_shape[:len(x_shape) - n_in] + kernel_shape[n_in:]
+  ct = jnp.asarray(rng.normal(size=out_shape), jnp.bfloat16)
+  _, vjp = jax.vjp(lambda x, w: contract(x, w, n_in), x, kernel)
+  grads = vjp(ct)
+  dims = ((tuple(range(len(x_shape) - n_in, len(x_shape))), tuple(range(n_in))), ((), ()))
+  with jax.enable_x64():
+    x64, k64, ct64 = to64(x.astype(jnp.float32), kernel.astype(jnp.float32), ct.astype(jnp.float32))
+    _, vjp64 = jax.vjp(lambda x, w: jax.lax.dot_general(x, w, dims), x64, k64)
+    ref_grads = [np.asarray(g) for g in vjp64(ct64)]
+  for name, ours, ref in zip(("x", "kernel"), grads, ref_grads):
+    assert ours.dtype == jnp.bfloat16 and ours.shape == ref.shape, name
+    ours = np.asarray(ours, np.float64)
+    # One ulp of the reference's magnitude; near-zero sums (cancellation) get the ulp of the typical element.
+    ulp = np.maximum(np.abs(ref), np.median(np.abs(ref))) * 2.0**-7
+    assert np.all(np.abs(ours - ref) <= ulp), (name, float(np.max(np.abs(ours - ref) / ulp)))
+
+
 def test_token_nll_value_and_gradient_equal_float64_autodiff():
   rng = np.random.default_rng(3)
   logits = jnp.asarray(rng.normal(size=(3, 5, 11)) * 4, jnp.float32)
