@@ -129,16 +129,23 @@ def _block_grads(qh, kh, vh, mask, out, m, total, d_out, scale):
   # The forward's probabilities, recomputed. Not as exp(s - log-sum-exp): in a row that sees no key every
   # score is the huge negative MASKED, which absorbs log(total) in float32.
   p = jnp.exp(_scores(qh, kh, mask, scale) - m) / total
-  d_v = jnp.einsum("bkgls,bkgld->bksd", p.astype(vh.dtype), d_out.astype(vh.dtype),
-                   preferred_element_type=jnp.float32)
+  d_v = _keys_grad(p.astype(vh.dtype), d_out.astype(vh.dtype))
   d_p = jnp.einsum("bkgld,bksd->bkgls", d_out.astype(vh.dtype), vh, preferred_element_type=jnp.float32)
   # d(softmax): p * (d_p - sum_s p * d_p); the row sum equals <d_out, out> per query. Masked scores are
   # constants (the `where` in _scores), so no gradient flows through them, even in a row that sees no key.
   delta = jnp.sum(d_out.astype(jnp.float32) * out.astype(jnp.float32), axis=-1, keepdims=True)
   d_s = jnp.where(mask[:, None, None], p * (d_p - delta) * scale, 0.0).astype(qh.dtype)
   d_q = jnp.einsum("bkgls,bksd->bkgld", d_s, kh, preferred_element_type=jnp.float32)
-  d_k = jnp.einsum("bkgls,bkgld->bksd", d_s, qh, preferred_element_type=jnp.float32)
+  d_k = _keys_grad(d_s, qh)
   return d_q, d_k, d_v
+
+
+def _keys_grad(x, y):
+  """sum over (g, l) of x [B, K, G, l, s] * y [B, K, G, l, D] -> float32 [B, K, s, D] (d_k and d_v).
+
+  Computed as [B, K, D, s] and transposed: a matmul reads the operand it contracts over its leading (g, l) dims
+  transposed, which XLA:CPU copies first, and this way that operand is the D-wide y, not the s-wide x."""
+  return jnp.swapaxes(jnp.einsum("bkgld,bkgls->bkds", y, x, preferred_element_type=jnp.float32), 2, 3)
 
 
 grouped_attention.defvjp(_fwd, _bwd)
