@@ -48,7 +48,7 @@ def _backward_dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
 
   On CPUs this goes through a float32-output dot: XLA:CPU runs bfloat16 operands on its bfloat16 kernels only
   for a float32 output, and upcasts them to a float32 matmul otherwise, at half the rate (the CPU benchmark's
-  bfloat16 step: 0.48 -> 0.36 s). On TPU and GPU the matmul units accumulate in float32 whatever the output
+  bfloat16 step: 0.48 -> 0.37 s). On TPU and GPU the matmul units accumulate in float32 whatever the output
   type, and there a float32 output made XLA:TPU keep more: the 32B PiSSA step on a v5p-64 went from 76.9 to
   83.5 GiB per device."""
   if target_platform() == "cpu":
