@@ -14,7 +14,11 @@ Keys:
   shuffle_buffer: per-task shuffle buffer (examples). The TFDS files are already stored in a shuffled order;
     the buffer is kept small because every task's buffer is part of the iterator checkpoint and is filled
     before the task's first example (74 tasks x 32 examples: ~30 MB of checkpoint, seconds of start-up).
-  seed: shuffling and mixture-sampling seed.
+  positions: position ids of each packed example: "contiguous" (0..n-1, the paper's recipes) or "random" (a
+    sorted random subset of [0, position_range), per example, keyed on the seed and the row; evaluation then
+    draws its ids the same way: meta_rfft/data/positions.py).
+  position_range: the ids "random" draws from; at least seq_len, at most the model's max_position_embeddings.
+  seed: shuffling, mixture-sampling and random-position seed.
   mixing_rates: per-task overrides of the mixing rate, "task_id=rate,task_id=rate" (a dict works too);
     default rate = the number of examples of the task in the split read.
   build: what the TFDS builder materialises (a change builds a new dataset beside the old one):
@@ -67,6 +71,8 @@ def default_data_config() -> ml_collections.ConfigDict:
       "pack": True,
       "pack_bins": 8,
       "shuffle_buffer": 32,
+      "positions": "contiguous",
+      "position_range": 0,
       "seed": 0,
       "mixing_rates": "",
       "build": default_build_config(),

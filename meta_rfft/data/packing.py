@@ -5,7 +5,9 @@ An example's token sequence is `[BOS if the vocabulary has one] + prompt + targe
 predicted token is a target token or the final EOS. Conversion runs in the tf.data graph (`lm_example_fn`).
 
 Packing runs in Python over the tf.data stream (`Packer`): each example goes to the first open row with
-room for it; when none has room, the fullest open row is emitted and a new one opened. An example longer
+room for it; when none has room, the fullest open row is emitted and a new one opened. Each example's
+position ids restart in its own segment: 0..n-1, or with `positions="random"` a sorted random subset of
+[0, position_range) drawn from (seed, rows emitted so far, segment) (meta_rfft/data/positions.py). An example longer
 than the row is dropped and counted (logged at the 1st, 2nd, 4th, 8th ... drop), never truncated: a cut
 target would teach a wrong answer. The packer's open rows are part of the iterator state (`state` /
 `load_state`), so a restored stream continues exactly.
@@ -18,6 +20,8 @@ from typing import Any
 import numpy as np
 import seqio
 import tensorflow as tf
+
+from meta_rfft.data import positions as positions_lib
 
 KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
 log = logging.getLogger(__name__)
@@ -44,14 +48,24 @@ def lm_example_fn(vocab: seqio.Vocabulary):
 class Packer:
   """First-fit packing of variable-length examples into rows of `seq_len` (or one example a row)."""
 
-  def __init__(self, seq_len: int, pad_id: int, pack: bool = True, bins: int = 8):
+  def __init__(self, seq_len: int, pad_id: int, pack: bool = True, bins: int = 8, positions: str = "contiguous",
+               position_range: int = 0, seed: int = 0, stream: int = 0):
+    """`positions`, `position_range`: how each segment's position ids are drawn (positions.py); `seed` and
+    `stream` (e.g. the process index) key the random draw together with the row's index in the stream."""
     if seq_len < 2:
       raise ValueError(f"data.seq_len must be at least 2, got {seq_len}")
     if bins < 1:
       raise ValueError(f"data.pack_bins must be at least 1, got {bins}")
+    positions_lib.check(positions, position_range)
+    if positions == "random" and position_range < seq_len:
+      raise ValueError(f"config.data.position_range={position_range} is below data.seq_len={seq_len}: a full row "
+                       "could not get distinct position ids")
     self.seq_len, self.pad_id = seq_len, pad_id
     self.bins = bins if pack else 1
     self.pack = pack
+    self.positions, self.position_range = positions, int(position_range)
+    self.key = (int(seed), int(stream))
+    self.rows_emitted = 0  # part of the state: the random position ids of row r are keyed on r
     self.open: list[list[dict[str, np.ndarray]]] = []  # examples of each open row
     self.dropped = 0
     self.dropped_by_task: dict[str, int] = {}
@@ -110,8 +124,11 @@ class Packer:
       out["target_tokens"][at:at + n] = ex["target_tokens"]
       out["loss_weights"][at:at + n] = ex["loss_weights"]
       out["segment_ids"][at:at + n] = seg
-      out["positions"][at:at + n] = np.arange(n, dtype=np.int32)
+      out["positions"][at:at + n] = positions_lib.sequence_positions(
+          self.positions, n, self.position_range, (*self.key, self.rows_emitted, seg))
       at += n
+    if row:  # empty filler rows draw nothing, so they do not shift the keys of the rows after them
+      self.rows_emitted += 1
     return out
 
   def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -123,10 +140,12 @@ class Packer:
       for e, ex in enumerate(row):
         for k, v in ex.items():
           arrays[f"open_{b}_{e}_{k}"] = v
-    return {"open_sizes": sizes, "dropped": self.dropped, "dropped_by_task": self.dropped_by_task}, arrays
+    return {"open_sizes": sizes, "dropped": self.dropped, "dropped_by_task": self.dropped_by_task,
+            "rows_emitted": self.rows_emitted}, arrays
 
   def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     self.open = [[{k: arrays[f"open_{b}_{e}_{k}"] for k in ("input_tokens", "target_tokens", "loss_weights")}
                   for e in range(size)] for b, size in enumerate(meta["open_sizes"])]
     self.dropped = int(meta["dropped"])
     self.dropped_by_task = dict(meta["dropped_by_task"])
+    self.rows_emitted = int(meta.get("rows_emitted", 0))

@@ -206,7 +206,9 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
     ds = provider.get_dataset(passthrough_features=["task"], **kwargs)
   ds = ds.map(packing.lm_example_fn(vocab), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
-  packer = packing.Packer(seq_len, vocab.pad_id, pack=bool(data_cfg["pack"]), bins=int(data_cfg["pack_bins"]))
+  packer = packing.Packer(seq_len, vocab.pad_id, pack=bool(data_cfg["pack"]), bins=int(data_cfg["pack_bins"]),
+                          positions=str(data_cfg.get("positions", "contiguous")),
+                          position_range=int(data_cfg.get("position_range", 0)), seed=seed, stream=process_index)
   return BatchIterator(ds, packer, host_batch_size, process_index, finite=num_epochs is not None)
 
 

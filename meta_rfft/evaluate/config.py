@@ -17,6 +17,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.seed = 0                   # the data build seed: instances are the test split's of this build
   c.vocab = ""                 # "" = the run's data.vocab, else the checkpoint's tokenizer.json; "char"; path
   c.batch_size = 32
+  # Position ids while decoding: "" = as the checkpoint's trainer run drew them (its data.positions and
+  # data.position_range), else contiguous; "contiguous" or "random" (with position_range) to override.
+  c.positions = ""
+  c.position_range = 0
   # Generation limit per sample: factor x (tokens of the reference output) + extra, capped by max_new_tokens
   # (and by the model's max_position_embeddings). A model that loses count stops there, marked wrong.
   c.max_new_factor = 1.5

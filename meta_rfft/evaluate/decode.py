@@ -8,6 +8,9 @@ Why it is shaped this way:
   (one per (prompt bucket, generation bucket)) rather than one per batch.
 - The loop stops when every row has produced EOS or reached its own token limit; rows that are done keep
   being fed (cheaper than compacting the batch) but their outputs are masked to `pad_id`.
+- Position ids are per row and given for the whole sequence up front (prompt, then every token the row may
+  generate): contiguous by default, or the randomized ids a model trained with `data.positions=random`
+  expects (meta_rfft/data/positions.py). Only their differences matter to RoPE, so left padding needs no shift.
 - On a mesh, the cache and the activations carry the logical-axis constraints of `meta_rfft.sharding.rules`
   (batch over data/fsdp, KV heads over tensor), so decoding runs on the same mesh as training.
 - The mesh may span several processes (hosts). Every process builds the same full host batch, hands JAX only
@@ -64,16 +67,19 @@ def eos_ids_of(eos) -> tuple[int, ...]:
   return tuple(int(e) for e in eos)
 
 
-def left_pad(prompts: Sequence[Sequence[int]], length: int, batch: int, pad_id: int):
+def left_pad(prompts: Sequence[Sequence[int]], length: int, batch: int, pad_id: int,
+             prompt_positions: Sequence[Sequence[int]] | None = None):
   """(tokens, segment_ids, positions) int32 [batch, length]; rows beyond len(prompts) are dummy copies of
-  the first prompt (their outputs are dropped)."""
+  the first prompt (their outputs are dropped). `prompt_positions`: each prompt's position ids (default
+  0..n-1)."""
   if not prompts:
     raise ValueError("no prompts to decode")
   tokens = np.full((batch, length), pad_id, np.int32)
   segments = np.zeros((batch, length), np.int32)
   positions = np.zeros((batch, length), np.int32)
   for i in range(batch):
-    p = prompts[i] if i < len(prompts) else prompts[0]
+    j = i if i < len(prompts) else 0
+    p = prompts[j]
     n = len(p)
     if n == 0:
       raise ValueError(f"prompt {i} is empty: decoding needs at least one token (e.g. BOS)")
@@ -81,13 +87,15 @@ def left_pad(prompts: Sequence[Sequence[int]], length: int, batch: int, pad_id: 
       raise ValueError(f"prompt {i} has {n} tokens, more than the padded length {length}")
     tokens[i, length - n:] = p
     segments[i, length - n:] = 1
-    positions[i, length - n:] = np.arange(n)
+    positions[i, length - n:] = np.arange(n) if prompt_positions is None else prompt_positions[j][:n]
   return tokens, segments, positions
 
 
-def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: int, eos_ids: tuple[int, ...],
-              pad_id: int, mesh: Mesh | None, rules: Rules | None, slice_layers_once: bool):
+def _generate(graphdef, state, tokens, segments, positions, gen_positions, limits, *, max_new: int,
+              eos_ids: tuple[int, ...], pad_id: int, mesh: Mesh | None, rules: Rules | None, slice_layers_once: bool):
   """The traced program: prefill, then decode until all rows are done. Returns (out [B, max_new], steps).
+
+  gen_positions [B, max_new]: the position id of each row's k-th generated token.
 
   slice_layers_once: an unrolled model's per-layer weights are sliced out of the stacks before the loop
   (Decoder.per_layer_params). That pays on XLA:CPU, which would copy them at every step; on TPU, where a slice
@@ -108,25 +116,25 @@ def _generate(graphdef, state, tokens, segments, positions, limits, *, max_new: 
     first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
     done = is_eos(first) | (limits <= 1)
     out = jnp.full((b, max_new), pad_id, jnp.int32).at[:, 0].set(first)
-    next_pos = jnp.max(positions, axis=1) + 1  # each row's own next position (prompts differ in length)
 
     def cond(carry):
-      step, _, done, _, _ = carry
+      step, _, done, _ = carry
       return (step < max_new) & ~jnp.all(done)
 
     def body(carry):
-      step, cache, done, out, pos = carry
+      step, cache, done, out = carry
       prev = jax.lax.dynamic_index_in_dim(out, step - 1, axis=1, keepdims=True)
-      logits, cache = model(prev, positions=pos[:, None], segment_ids=jnp.ones_like(prev), cache=cache,
+      pos = jax.lax.dynamic_index_in_dim(gen_positions, step - 1, axis=1, keepdims=True)
+      logits, cache = model(prev, positions=pos, segment_ids=jnp.ones_like(prev), cache=cache,
                             layer_params=layer_params)
       cache = constrain_cache(cache)
       tok = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
       tok = jnp.where(done, pad_id, tok)
       out = jax.lax.dynamic_update_slice_in_dim(out, tok[:, None], step, axis=1)
       done = done | is_eos(tok) | (step + 1 >= limits)
-      return step + 1, cache, done, out, pos + 1
+      return step + 1, cache, done, out
 
-    step, _, _, out, _ = jax.lax.while_loop(cond, body, (jnp.int32(1), cache, done, out, next_pos))
+    step, _, _, out = jax.lax.while_loop(cond, body, (jnp.int32(1), cache, done, out))
   return out, step
 
 
@@ -196,8 +204,12 @@ class GreedyDecoder:
     """The most tokens a prompt of this length may generate within max_position_embeddings."""
     return self.max_positions - bucket_length(prompt_len, self.prompt_buckets, minimum=16, what="prompt length")
 
-  def decode_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int]) -> list[list[int]]:
-    """Decodes at most `batch_size` prompts in one program run."""
+  def decode_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
+                   positions: Sequence[Sequence[int]] | None = None) -> list[list[int]]:
+    """Decodes at most `batch_size` prompts in one program run.
+
+    `positions`: per prompt, the position ids of its tokens followed by those of the tokens it may generate (at
+    least len(prompt) + its limit ids); default 0, 1, 2, ... (contiguous)."""
     if len(prompts) > self.batch_size:
       raise ValueError(f"decode_batch got {len(prompts)} prompts, more than batch_size={self.batch_size}")
     limits = ([int(max_new_tokens)] * len(prompts) if np.isscalar(max_new_tokens)
@@ -214,14 +226,14 @@ class GreedyDecoder:
         # RoPE works past it, but the model never saw such positions: refuse rather than decode garbage.
         raise ValueError(f"prompt length {max(len(p) for p in prompts)} (bucket {p_len}) + max_new_tokens "
                          f"{max(limits)} exceeds the model's max_position_embeddings={self.max_positions}")
-    tokens, segments, positions = left_pad(prompts, p_len, self.batch_size, self.pad_id)
+    tokens, segments, prompt_pos, gen_pos = self._positions(prompts, limits, positions, p_len, n_new)
     row_limits = np.ones((self.batch_size,), np.int32)
     row_limits[:len(limits)] = limits
     if (p_len, n_new) not in self._compiled:
       self._compiled.add((p_len, n_new))
       self.stats.compiles += 1
-    out, _ = self._fn(self.state, self._put(tokens), self._put(segments), self._put(positions),
-                      self._put(row_limits), max_new=n_new)
+    out, _ = self._fn(self.state, self._put(tokens), self._put(segments), self._put(prompt_pos),
+                      self._put(gen_pos), self._put(row_limits), max_new=n_new)
     out = np.asarray(out)  # replicated on a mesh: this host's copy is the whole batch
     results = []
     for i, limit in enumerate(limits):
@@ -235,14 +247,41 @@ class GreedyDecoder:
     self.stats.batches += 1
     return results
 
-  def decode(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int]) -> list[list[int]]:
-    """Decodes any number of prompts, `batch_size` at a time, in the given order."""
+  def _positions(self, prompts, limits, positions, p_len: int, n_new: int):
+    """Left-padded (tokens, segments, prompt position ids) [batch, p_len] and generated-token ids [batch, n_new]."""
+    if positions is None:
+      positions = [np.arange(len(p) + n, dtype=np.int64) for p, n in zip(prompts, limits)]
+    if len(positions) != len(prompts):
+      raise ValueError(f"positions has {len(positions)} rows for {len(prompts)} prompts")
+    rows = []
+    for i, (p, n, ids) in enumerate(zip(prompts, limits, positions)):
+      ids = np.asarray(ids, np.int64)
+      if ids.ndim != 1 or len(ids) < len(p) + n:
+        raise ValueError(f"positions[{i}] has {ids.size} ids; prompt {i} ({len(p)} tokens) with a limit of {n} "
+                         f"new tokens needs {len(p) + n}")
+      if np.any(np.diff(ids[:len(p) + n]) <= 0) or ids[0] < 0 or ids[len(p) + n - 1] >= self.max_positions:
+        raise ValueError(f"positions[{i}] must increase strictly within [0, max_position_embeddings="
+                         f"{self.max_positions})")
+      # Tokens past the row's own limit are never kept: their ids only continue the sequence.
+      tail = ids[len(p) + n - 1] + 1 + np.arange(max(0, len(p) + n_new - len(ids)))
+      rows.append(np.concatenate([ids, tail])[:len(p) + n_new])
+    tokens, segments, prompt_pos = left_pad(prompts, p_len, self.batch_size, self.pad_id, rows)
+    gen = np.zeros((self.batch_size, n_new), np.int32)
+    for i in range(self.batch_size):
+      j = i if i < len(prompts) else 0
+      gen[i] = rows[j][len(prompts[j]):]
+    return tokens, segments, prompt_pos, gen
+
+  def decode(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
+             positions: Sequence[Sequence[int]] | None = None) -> list[list[int]]:
+    """Decodes any number of prompts, `batch_size` at a time, in the given order (`positions`: decode_batch)."""
     limits = ([int(max_new_tokens)] * len(prompts) if np.isscalar(max_new_tokens)
               else [int(m) for m in max_new_tokens])
     out = []
     for start in range(0, len(prompts), self.batch_size):
-      out.extend(self.decode_batch(prompts[start:start + self.batch_size],
-                                   limits[start:start + self.batch_size]))
+      end = start + self.batch_size
+      out.extend(self.decode_batch(prompts[start:end], limits[start:end],
+                                   None if positions is None else positions[start:end]))
     return out
 
 
@@ -257,19 +296,22 @@ def strip_eos(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:
 
 
 def greedy_uncached(model: Decoder, prompt: Sequence[int], max_new_tokens: int,
-                    eos_ids: Sequence[int]) -> list[int]:
+                    eos_ids: Sequence[int], positions: Sequence[int] | None = None) -> list[int]:
   """The reference: a full forward pass over prompt + generated tokens at every step (no cache), argmax at
   the last real position. The row is right-padded to one fixed length (causal attention never looks at the
-  padding) so the forward pass compiles once. Slow; for tests only."""
+  padding) so the forward pass compiles once. `positions`: the ids of prompt + generated tokens (default
+  0, 1, 2, ...). Slow; for tests only."""
   total = len(prompt) + max_new_tokens
-  forward = nnx.jit(lambda m, t, s: m(t, segment_ids=s)[0])
+  ids = np.arange(total) if positions is None else np.asarray(positions)[:total]
+  pos = np.concatenate([ids, ids[-1] + 1 + np.arange(total - len(ids))]).astype(np.int32)[None]
+  forward = nnx.jit(lambda m, t, p, s: m(t, positions=p, segment_ids=s)[0])
   seq = list(prompt)
   out = []
   for _ in range(max_new_tokens):
     tokens = np.zeros((1, total), np.int32)
     tokens[0, :len(seq)] = seq
     segments = (np.arange(total) < len(seq)).astype(np.int32)[None]
-    logits = forward(model, tokens, segments)
+    logits = forward(model, tokens, pos, segments)
     tok = int(jnp.argmax(logits[0, len(seq) - 1]))
     out.append(tok)
     seq.append(tok)

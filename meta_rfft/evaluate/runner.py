@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from typing import Any, Mapping
 
 from meta_rfft import io_paths
@@ -41,6 +42,25 @@ def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
   raise ValueError(f"config.vocab is empty and neither {os.fspath(run_config)} (data.vocab) nor "
                    f"{hf_dir}/tokenizer.json names the vocabulary; set --config.vocab=char or a "
                    f"tokenizer.json path")
+
+
+def eval_positions(positions: str, position_range: int, ckpt: str) -> tuple[str, int]:
+  """(mode, range) of the position ids to decode with: `config.positions` if set, else the trainer run's
+  `data.positions` / `data.position_range` (WORKDIR/config.json), else contiguous. A model trained on randomized
+  ids is decoded with ids drawn the same way (meta_rfft/data/positions.py)."""
+  from meta_rfft.data import positions as positions_lib
+  if not positions:
+    run_config = io_paths.resolve(ckpt) / "config.json"
+    data = io_paths.read_json(run_config).get("config", {}).get("data", {}) if run_config.is_file() else {}
+    positions = data.get("positions") or "contiguous"
+    position_range = position_range or int(data.get("position_range") or 0)
+  positions_lib.check(positions, position_range, where="config")
+  return positions, int(position_range)
+
+
+def item_key(item: examples_lib.Item, seed: int) -> tuple[int, ...]:
+  """The random-position key of one evaluated example: the same ids whatever batch it lands in."""
+  return (int(seed), zlib.crc32(f"{item.fmt}/{item.task_id}".encode()), int(item.length), int(item.seed))
 
 
 def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
@@ -97,6 +117,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   """
   from meta_rfft import distributed
   from meta_rfft.convert.sources import load_model, resolve
+  from meta_rfft.data import positions as positions_lib
   from meta_rfft.data.vocab import encode_texts
   from meta_rfft.sharding.rules import normalize_rules
 
@@ -112,8 +133,11 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   train_lengths = examples_lib.lengths_of(cfg.train_lengths) if cfg.train_lengths else []
   batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
                                       int(cfg.seed))
+  pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
   header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
             "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens)}
+  if pos_mode != "contiguous":  # (absent for contiguous ids, so that earlier files still resume)
+    header["positions"] = {"mode": pos_mode, "range": pos_range}
   path = os.fspath(io_paths.resolve(eval_dir) / SAMPLES)
   records: list[dict] = []
 
@@ -157,7 +181,11 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
       room = decoder.room_for(max(len(p) for p in prompts))
       limits = [max(1, min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens), room))
                 for n in ref_lens]
-      outs = decoder.decode_batch(prompts, limits)
+      positions = None
+      if pos_mode != "contiguous":
+        positions = [positions_lib.sequence_positions(pos_mode, len(p) + n, pos_range, item_key(it, int(cfg.seed)))
+                     for p, n, it in zip(prompts, limits, batch.items)]
+      outs = decoder.decode_batch(prompts, limits, positions)
       texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
       rows = _score(batch, texts, [len(o) for o in outs])
       # Checked on every process before the next batch: a failed write on process 0 stops all of them here.

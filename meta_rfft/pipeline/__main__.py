@@ -1,5 +1,6 @@
 """`python -m meta_rfft.pipeline --config=configs/demo.py --workdir=DIR [--config.x=y ...]`: the whole
-Meta-RFFT flow (see meta_rfft/pipeline/stages.py for what lands where). Rerunning skips finished stages."""
+Meta-RFFT flow for every seed, held-out task and arm of the config (meta_rfft/pipeline/config.py), then one
+report (layout.py says what lands where). Rerunning skips finished stages."""
 from __future__ import annotations
 
 import argparse
@@ -8,19 +9,21 @@ import os
 import shutil
 import sys
 
+from meta_rfft.pipeline import config as config_lib
 from meta_rfft.pipeline import stages
+from meta_rfft.pipeline.layout import Layout
 
 
-def _eval_config(cfg, label: str):
+def _eval_config(cfg, label: str, task: str):
   from meta_rfft.evaluate.config import default_eval_config
   e = default_eval_config()
   e.label = label
-  e.tasks = cfg.heldout_task
-  e.formats = "rf"
+  e.tasks = task
+  e.formats = cfg.format
   e.lengths = cfg.eval.lengths
   e.samples_per_length = int(cfg.eval.samples_per_length)
   e.train_lengths = cfg.data.adapt_lengths
-  e.seed = int(cfg.seed)
+  e.seed = 0  # the test instances of the data build: the same for every seed and arm
   e.batch_size = int(cfg.eval.batch_size)
   e.max_new_factor = float(cfg.eval.max_new_factor)
   e.max_new_extra = int(cfg.eval.max_new_extra)
@@ -30,100 +33,121 @@ def _eval_config(cfg, label: str):
   return e
 
 
+def _check(cfg) -> tuple[list[int], list[str], list[str], list[str]]:
+  seeds, arms = config_lib.seeds_of(cfg), config_lib.arms_of(cfg)
+  pretrain = stages.task_list(cfg.pretrain_tasks, "rf_pretrain", "pretrain_tasks")
+  heldout = stages.task_list(cfg.heldout_tasks, "heldout", "heldout_tasks")
+  if not str(cfg.heldout_tasks).strip():
+    raise ValueError("config.heldout_tasks must name at least one held-out task")
+  from meta_rfft.tasks.formats import format_names
+  if cfg.format not in format_names():
+    raise ValueError(f"config.format={cfg.format!r} unknown; known formats: {', '.join(format_names())}")
+  from meta_rfft.data import positions
+  positions.check(cfg.data.positions, int(cfg.data.position_range))
+  return seeds, arms, pretrain, heldout
+
+
 def run(cfg, workdir: str) -> str:
   """Runs (or resumes) every stage; returns the path of DIR/report.md."""
-  from meta_rfft.evaluate.examples import lengths_of
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  runner = stages.StageRunner(workdir)
-  pretrain = stages.task_list(cfg.pretrain_tasks, "rf_pretrain", "pretrain_tasks")
-  heldout = stages.task_list(cfg.heldout_task, "heldout", "heldout_task")
-  if len(heldout) != 1:
-    raise ValueError(f"config.heldout_task must name one held-out task, got {cfg.heldout_task!r}")
-  heldout = heldout[0]
-  p = lambda name: os.path.join(workdir, name)  # noqa: E731
-  data_dir = p("data")
+  from meta_rfft.evaluate.runner import evaluate
+  seeds, arms, pretrain, heldout = _check(cfg)
+  lay = Layout(workdir)
+  os.makedirs(lay.root, exist_ok=True)
+  runner = stages.StageRunner(lay.stages)
+  build_tasks = pretrain + heldout
 
+  # ---- the base model of every seed: a real HF checkpoint, or one built locally ---------------------------
   if cfg.hf_checkpoint:
     hf_dir = os.path.abspath(cfg.hf_checkpoint)
     if not os.path.isfile(os.path.join(hf_dir, "config.json")):
       raise ValueError(f"config.hf_checkpoint={cfg.hf_checkpoint!r}: no config.json there")
     base_desc = f"`{hf_dir}`"
+    hf_dirs = {s: hf_dir for s in seeds}
   else:
-    def build():
-      shutil.rmtree(p("hf_base") + ".tmp", ignore_errors=True)
-      if os.path.isfile(os.path.join(p("hf_base"), "model.safetensors")):
-        return {"hf_dir": p("hf_base")}
-      return stages.build_base(cfg, p("hf_base"), pretrain, heldout)
-    info = runner.run("hf_base", build)
-    hf_dir = info["hf_dir"]
+    tok = runner.run("tokenizer", lambda: stages.build_tokenizer(cfg, lay.tokenizer, build_tasks))
+    hf_dirs = {}
+    for s in seeds:
+      hf_dirs[s] = runner.run(f"seed_{s}/hf_base",
+                              lambda s=s: stages.build_base(cfg, lay.hf_base(s), tok, s))["hf_dir"]
     b = cfg.base
     base_desc = (f"a random-initialised Qwen2 (hidden {b.hidden_size}, {b.num_layers} layers, {b.num_heads} heads / "
-                 f"{b.num_kv_heads} KV heads, BPE vocabulary of {info.get('vocab_size', b.vocab_size)} trained "
-                 "locally on the task text) built with transformers")
+                 f"{b.num_kv_heads} KV heads, RoPE theta {b.rope_theta:g}, BPE vocabulary of {tok['vocab_size']} "
+                 f"trained locally on the task text, merges `{b.tokenizer_merges}`) built with transformers, one "
+                 "initialisation per seed")
 
-  def convert():
+  def convert(s):
     from meta_rfft.convert import hf_to_orbax
-    if os.path.isfile(os.path.join(p("base_ckpt"), "meta_rfft.json")):
-      return {"ckpt": p("base_ckpt")}
-    return {"ckpt": hf_to_orbax(hf_dir, p("base_ckpt"), dtype=cfg.convert_dtype or None)}
-  runner.run("convert", convert)
+    shutil.rmtree(lay.base_ckpt(s), ignore_errors=True)  # a half-written conversion from an interrupted run
+    return {"ckpt": hf_to_orbax(hf_dirs[s], lay.base_ckpt(s), dtype=cfg.convert_dtype or None)}
 
-  build_tasks = pretrain + [heldout]
-  def train(stage, init, mixture, out):
-    return lambda: stages.run_training(
-        stages.train_config(cfg, stage, init=init, mixture=mixture, build_tasks=build_tasks, data_dir=data_dir),
-        p(out))
-  runner.run("rf_pretrain", train(cfg.pretrain, p("base_ckpt"), ",".join(pretrain), "rf_pretrain"))
-  runner.run("adapt_meta", train(cfg.adapt, p("rf_pretrain"), heldout, "adapt_meta"))
-  runner.run("adapt_vanilla", train(cfg.adapt, p("base_ckpt"), heldout, "adapt_vanilla"))
+  # ---- per seed: RF-pretraining (long, short), then every arm adapted to every held-out task ---------------
+  lengths = {"long": cfg.data.pretrain_lengths, "short": cfg.data.control_lengths}
+  kinds = [k for k, arm in (("long", "meta"), ("short", "control")) if arm in arms]
+  for s in seeds:
+    runner.run(f"seed_{s}/convert", lambda s=s: convert(s))
 
-  from meta_rfft.evaluate.runner import evaluate
-  labels = {"adapt_meta": "Meta-RFFT", "adapt_vanilla": "vanilla RFFT"}
-  for name, label in labels.items():
-    runner.run(f"eval_{name}", lambda name=name, label=label: evaluate(_eval_config(cfg, label), p(name))["paths"])
+    def train(stage, init, mixture, out, kind="long", s=s):
+      c = stages.train_config(cfg, stage, init=init, mixture=mixture, build_tasks=build_tasks,
+                              pretrain_lengths=lengths[kind], data_dir=lay.data, seed=s)
+      return lambda: stages.run_training(c, out)
+    for kind in kinds:
+      name = os.path.basename(lay.pretrain(s, kind))
+      runner.run(f"seed_{s}/{name}", train(cfg.pretrain, lay.base_ckpt(s), ",".join(pretrain),
+                                           lay.pretrain(s, kind), kind))
+    for task in heldout:
+      for arm in arms:
+        out = lay.arm(s, task, arm)
+        runner.run(f"seed_{s}/{task}/{arm}", train(cfg.adapt, lay.init_of(s, arm), task, out))
+        label = config_lib.ARM_LABELS[arm]
+        runner.run(f"seed_{s}/{task}/{arm}/eval",
+                   lambda out=out, label=label, task=task: evaluate(_eval_config(cfg, label, task), out)["paths"])
+
+  # ---- HF export of one Meta-RFFT model, checked in transformers -----------------------------------------------
+  check = None
+  if cfg.export and "meta" in arms:
+    check = _export_and_check(cfg, runner, lay, seeds[0], heldout[0])
+
+  # ---- the report --------------------------------------------------------------------------------------------
+  from meta_rfft.pipeline import report
+  facts = {"heldout": heldout, "pretrain": pretrain, "base": base_desc, "seeds": seeds, "arms": arms}
+  result = report.write(lay, cfg, facts, hf_check=check, stage_records=runner.records())
+  print(result["table"])
+  return result["md"]
+
+
+def _export_and_check(cfg, runner: stages.StageRunner, lay: Layout, seed: int, task: str) -> dict:
+  source = lay.arm(seed, task, "meta")
 
   def export():
     from meta_rfft.convert import orbax_to_hf
-    shutil.rmtree(p("export_hf"), ignore_errors=True)  # a half-written export from an interrupted run
-    return {"export_dir": orbax_to_hf(p("adapt_meta"), p("export_hf"), dtype="float32")}
+    shutil.rmtree(lay.export, ignore_errors=True)  # a half-written export from an interrupted run
+    return {"export_dir": orbax_to_hf(source, lay.export, dtype="float32")}
   runner.run("export_hf", export)
 
   def hf_check():
     from meta_rfft.convert.sources import resolve
-    from meta_rfft.evaluate.runner import eval_vocabulary
+    from meta_rfft.evaluate.examples import lengths_of
+    from meta_rfft.evaluate.runner import eval_positions, eval_vocabulary
+    from meta_rfft.pipeline.hf_check import check_export
     from meta_rfft.sharding.mesh import mesh_from_config
     from meta_rfft.sharding.rules import normalize_rules
-    from meta_rfft.pipeline.hf_check import check_export
-    with open(os.path.join(p("adapt_meta"), "eval", "samples.jsonl")) as f:
+    with open(lay.eval_samples(seed, task, "meta")) as f:
       rows = [json.loads(line) for line in f if line.strip()][1:]
     # Prompts spread over the adaptation lengths: long, meaningful outputs rather than the first few shortest.
     in_dist = [r for r in rows if r["length"] in lengths_of(cfg.data.adapt_lengths)] or rows
     n = min(int(cfg.hf_check_prompts), len(in_dist))
     prompts = [in_dist[round(i * (len(in_dist) - 1) / max(n - 1, 1))]["prompt"] for i in range(n)]
-    vocab = eval_vocabulary("", p("adapt_meta"), resolve(p("adapt_meta")).hf_dir)
-    result = check_export(p("export_hf"), p("adapt_meta"), prompts, int(cfg.hf_check_new_tokens),
-                          mesh_from_config(cfg.mesh), normalize_rules(dict(cfg.sharding.rules)), vocab)
-    with open(os.path.join(p("export_hf"), "hf_check.json"), "w") as f:
+    vocab = eval_vocabulary("", source, resolve(source).hf_dir)
+    mode, position_range = eval_positions("", 0, source)
+    result = check_export(lay.export, source, prompts, int(cfg.hf_check_new_tokens), mesh_from_config(cfg.mesh),
+                          normalize_rules(dict(cfg.sharding.rules)), vocab, positions=mode,
+                          position_range=position_range)
+    with open(os.path.join(lay.export, "hf_check.json"), "w") as f:
       json.dump(result, f, indent=2)
     if not result["passed"]:
       raise RuntimeError(f"HF export check failed: {result}")
     return result
-  check = runner.run("hf_check", hf_check)
-
-  from meta_rfft.evaluate.compare import compare
-  from meta_rfft.pipeline import report
-  cmp = compare([p(n) for n in labels], workdir, list(labels.values()))
-  adapt_lengths = lengths_of(cfg.data.adapt_lengths)
-  reports = {label: os.path.join(p(name), "eval", "report.json") for name, label in labels.items()}
-  in_dist = {label: report.in_distribution(path, "rf", heldout, adapt_lengths) for label, path in reports.items()}
-  loops = {label: report.loop_error_beyond(path, "rf", heldout, adapt_lengths) for label, path in reports.items()}
-  facts = {"heldout": heldout, "pretrain": pretrain, "base": base_desc}
-  path = report.write(p("report.md"), cfg=cfg, facts=facts, table=cmp["table"], in_dist=in_dist, loops=loops,
-                      hf_check=check, timings=runner.timings())
-  print(cmp["table"])
-  print("in distribution: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in in_dist.items() if v is not None))
-  return path
+  return runner.run("hf_check", hf_check)
 
 
 def main(argv: list[str]) -> int:
@@ -132,6 +156,11 @@ def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.pipeline")
   parser.add_argument("--workdir", required=True, help="DIR: every stage writes under it")
   args = parser.parse_args(rest)
+  try:
+    _check(cfg)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   save_config(cfg, args.workdir, argv)
   try:
     path = run(cfg, args.workdir)

@@ -1,69 +1,202 @@
-"""DIR/report.md: what the main job ran, Meta-RFFT against vanilla RFFT, the HF export check, stage timings."""
+"""DIR/report.md, report.json and accuracy_vs_length.png: the experiment across seeds, tasks and arms.
+
+What it holds: per held-out task, accuracy against length for every arm (mean over seeds, the band from the
+worst to the best seed), Max_Len_90% (mean and sample standard deviation over seeds, with every seed's
+value), accuracy at the longest length, in-distribution accuracy and the loop-count error by length; the
+configured targets and whether they hold; each arm's configuration and CPU time; the HF export check.
+"""
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 from typing import Any, Mapping, Sequence
 
+import matplotlib
 
-def in_distribution(report_json: str, fmt: str, task: str, lengths: Sequence[int]) -> float | None:
-  """Mean accuracy of `task` over the training lengths that were evaluated."""
-  with open(report_json) as f:
-    rep = json.load(f)
-  per_length = rep["formats"][fmt]["tasks"][task]["lengths"]
-  accs = [per_length[str(n)]["accuracy"] for n in lengths if str(n) in per_length]
-  return sum(accs) / len(accs) if accs else None
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt  # noqa: E402
 
+from meta_rfft.evaluate.examples import lengths_of  # noqa: E402
+from meta_rfft.evaluate.report import shade_training  # noqa: E402
+from meta_rfft.pipeline import summary as summary_lib  # noqa: E402
+from meta_rfft.pipeline.config import ARM_LABELS  # noqa: E402
+from meta_rfft.pipeline.layout import Layout  # noqa: E402
 
-def loop_error_beyond(report_json: str, fmt: str, task: str, train_lengths: Sequence[int]) -> dict | None:
-  """Mean loop-count error and share of samples miscounting, over the lengths beyond training."""
-  with open(report_json) as f:
-    per_length = json.load(f)["formats"][fmt]["tasks"][task]["lengths"]
-  rows = [e for n, e in per_length.items() if int(n) > max(train_lengths) and "loop_error_mean" in e]
-  if not rows:
-    return None
-  count = sum(e["count"] for e in rows)
-  return {"mean": sum(e["loop_error_mean"] * e["count"] for e in rows) / count,
-          "rate": sum(e["loop_error_rate"] * e["count"] for e in rows) / count}
+_COLORS = {"meta": "tab:blue", "vanilla": "tab:red", "control": "tab:green"}
+_STYLES = {"meta": "-", "vanilla": "--", "control": "-."}
 
 
 def _pct(x: float | None) -> str:
-  return "-" if x is None else f"{100 * x:.1f}%"
+  return "-" if x is None else f"{100 * x:.0f}"
 
 
-def write(path: str, *, cfg, facts: Mapping[str, Any], table: str, in_dist: Mapping[str, float | None],
-          loops: Mapping[str, dict | None], hf_check: Mapping[str, Any] | None, timings: Mapping[str, float]) -> str:
-  goal = 0.9
-  meta_acc = in_dist.get("Meta-RFFT")
+def _shown_lengths(lengths: list[int]) -> list[int]:
+  if len(lengths) <= 16:
+    return lengths
+  return sorted({lengths[0], lengths[-1]} | {n for n in lengths if n <= 10 or n % 5 == 0})
+
+
+def write_plot(path: str, summary: Mapping[str, Any], arms: Sequence[str], adapt_lengths: Sequence[int],
+               seeds: int) -> None:
+  tasks = list(summary["tasks"])
+  cols = min(3, len(tasks))
+  rows = math.ceil(len(tasks) / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+  for ax, task in zip(axes.flat, tasks):
+    shade_training(ax, adapt_lengths)
+    for arm in arms:
+      curve = summary["tasks"][task][arm]["accuracy"]
+      xs = sorted(int(n) for n in curve)
+      get = lambda key: [100 * curve[n][key] for n in xs]  # noqa: E731
+      ax.plot(xs, get("mean"), _STYLES[arm], color=_COLORS[arm], marker="o", markersize=3, label=ARM_LABELS[arm])
+      if seeds > 1:
+        ax.fill_between(xs, get("min"), get("max"), color=_COLORS[arm], alpha=0.18, linewidth=0)
+    ax.set_title(task, fontsize=10)
+    ax.set_xlabel("length")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(alpha=0.3)
+  for ax in list(axes.flat)[len(tasks):]:
+    ax.axis("off")
+  axes.flat[0].legend(fontsize=7, loc="best")
+  band = f"; band: worst to best of {seeds} seeds" if seeds > 1 else ""
+  fig.suptitle(f"accuracy vs length: mean over seeds{band}", fontsize=10)
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=110)
+  plt.close(fig)
+  with open(path + ".tmp", "wb") as f:
+    f.write(buf.getvalue())
+  os.replace(path + ".tmp", path)
+
+
+def _accuracy_table(summary: Mapping[str, Any], arms: Sequence[str]) -> str:
+  lengths = _shown_lengths(sorted({int(n) for t in summary["tasks"].values() for a in t.values()
+                                   for n in a["accuracy"]}))
+  out = ["| task | arm | " + " | ".join(f"len {n}" for n in lengths)
+         + " | Max_Len_90% (mean ± sd) | per seed | acc@longest | in-dist. |",
+         "|---|---|" + "---|" * len(lengths) + "---|---|---|---|"]
+  for task, block in summary["tasks"].items():
+    for arm in arms:
+      a = block[arm]
+      m, ind = a["max_len_90"], a["in_distribution"]
+      out.append(f"| {task} | {ARM_LABELS[arm]} | "
+                 + " | ".join(_pct(a["accuracy"][n]["mean"]) if n in a["accuracy"] else "-" for n in lengths)
+                 + f" | {m['mean']:.1f} ± {m['std']:.1f} | {', '.join(f'{v:g}' for v in m['values'])} | "
+                 f"{_pct(a['acc_longest']['mean'])} | {_pct(ind['mean'] if ind else None)} |")
+  return "\n".join(out)
+
+
+def _overall_table(summary: Mapping[str, Any], arms: Sequence[str]) -> str:
+  out = ["| arm | mean Max_Len_90% | per task | in-distribution (mean, worst) |", "|---|---|---|---|"]
+  for arm in arms:
+    a = summary["arms"][arm]
+    out.append(f"| {ARM_LABELS[arm]} | {a['max_len_90_mean']:.2f} | "
+               + ", ".join(f"{t} {v:.1f}" for t, v in a["max_len_90_task_means"].items())
+               + f" | {_pct(a['in_distribution_mean'])}%, {_pct(a['in_distribution_min'])}% |")
+  return "\n".join(out)
+
+
+def _loop_table(summary: Mapping[str, Any], arms: Sequence[str], adapt_max: int) -> str:
+  lengths = _shown_lengths(sorted({int(n) for t in summary["tasks"].values() for a in t.values()
+                                   for n in a["loop_error_mean"] if int(n) > adapt_max}))
+  if not lengths:
+    return "(no lengths beyond the adaptation lengths were evaluated)"
+  out = ["| task | arm | " + " | ".join(f"len {n}" for n in lengths) + " |", "|---|---|" + "---|" * len(lengths)]
+  for task, block in summary["tasks"].items():
+    for arm in arms:
+      a = block[arm]
+      cell = lambda n: (f"{a['loop_error_mean'][n]:.1f} ({_pct(a['loop_error_rate'][n])}%)"  # noqa: E731
+                        if n in a["loop_error_mean"] else "-")
+      out.append(f"| {task} | {ARM_LABELS[arm]} | " + " | ".join(cell(n) for n in lengths) + " |")
+  return "\n".join(out)
+
+
+def _stage_line(stage) -> str:
+  return (f"{stage.steps} steps of {stage.batch_size} x {stage.seq_len} tokens, lr {stage.learning_rate:g} "
+          f"({stage.schedule}, warmup {stage.warmup_steps}), adapter {stage.adapter}"
+          + (f" rank {stage.rank}" if stage.adapter != "none" else ""))
+
+
+def arm_configs(cfg, facts: Mapping[str, Any]) -> dict[str, str]:
+  d = cfg.data
+  pretrain = (f"RF-pretraining on {len(facts['pretrain'])} rf_pretrain tasks ({', '.join(facts['pretrain'])}) at "
+              "lengths {lengths}, " + f"{d.pretrain_per_length} instances per length, {_stage_line(cfg.pretrain)}")
+  adapt = (f"adaptation on lengths {d.adapt_lengths} ({d.adapt_per_length} instances per length), "
+           f"{_stage_line(cfg.adapt)}")
+  return {"meta": pretrain.format(lengths=d.pretrain_lengths) + "; then " + adapt,
+          "vanilla": "the base model; " + adapt,
+          "control": pretrain.format(lengths=d.control_lengths) + "; then " + adapt}
+
+
+def cpu_times(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], tasks: Sequence[str],
+              arms: Sequence[str]) -> dict[str, dict[str, float]]:
+  """CPU seconds per arm, summed over seeds: pretraining (shared by the tasks), adaptations, evaluations."""
+  def cpu(name):
+    r = records.get(name)
+    return float(r["cpu_seconds"] or 0.0) if r else 0.0
+  pretrain_of = {"meta": "rf_pretrain", "control": "rf_pretrain_short"}
+  out = {}
+  for arm in arms:
+    pre = sum(cpu(f"seed_{s}/{pretrain_of[arm]}") for s in seeds) if arm in pretrain_of else 0.0
+    adapt = sum(cpu(f"seed_{s}/{t}/{arm}") for s in seeds for t in tasks)
+    ev = sum(cpu(f"seed_{s}/{t}/{arm}/eval") for s in seeds for t in tasks)
+    out[arm] = {"pretrain": pre, "adapt": adapt, "eval": ev, "total": pre + adapt + ev}
+  return out
+
+
+def write(lay: Layout, cfg, facts: Mapping[str, Any], *, hf_check: Mapping[str, Any] | None,
+          stage_records: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+  seeds, tasks, arms = facts["seeds"], facts["heldout"], facts["arms"]
+  adapt_lengths = lengths_of(cfg.data.adapt_lengths)
+  summary = summary_lib.collect(lay, seeds=seeds, tasks=tasks, arms=arms, fmt=cfg.format,
+                                adapt_lengths=adapt_lengths)
+  targets = summary_lib.check_targets(summary, cfg.targets.to_dict())
+  configs = arm_configs(cfg, facts)
+  cpu = cpu_times(stage_records, seeds, tasks, arms)
+  total_cpu = sum(float(r["cpu_seconds"] or 0) for r in stage_records.values())
+  total_wall = sum(float(r["seconds"]) for r in stage_records.values())
+  write_plot(lay.report("png"), summary, arms, adapt_lengths, len(seeds))
+  acc_table = _accuracy_table(summary, arms)
   lines = [
-      f"# Meta-RFFT main job: held-out task `{facts['heldout']}`", "",
-      f"Base model: {facts['base']}. RF-pretraining: {len(facts['pretrain'])} tasks "
-      f"({', '.join(facts['pretrain'])}), lengths {cfg.data.pretrain_lengths}, {cfg.pretrain.steps} steps of "
-      f"batch {cfg.pretrain.batch_size} ({cfg.pretrain.adapter}). Adaptation: `{facts['heldout']}` lengths "
-      f"{cfg.data.adapt_lengths}, {cfg.adapt.steps} steps of batch {cfg.adapt.batch_size} ({cfg.adapt.adapter}), "
-      "once from the RF-pretrained model (Meta-RFFT) and once from the base model (vanilla RFFT).", "",
-      f"Evaluation: lengths {cfg.eval.lengths}, {cfg.eval.samples_per_length} test instances per length, greedy "
-      "decoding with the KV cache, exact match of the answer after `So the answer is`.", "",
-      table, "", "![accuracy vs length](compare.png)", "",
-      "In-distribution accuracy (mean over the adaptation lengths): "
-      + ", ".join(f"{k} {_pct(v)}" for k, v in in_dist.items()) + ".", "",
-      "Loop-count error beyond the training lengths (mean |iterations traced - iterations the rule runs|; "
-      "share of samples that miscount): " + ", ".join(
-          f"{k} {v['mean']:.2f} ({_pct(v['rate'])})" for k, v in loops.items() if v) + ".", "",
-      (f"Goal (>= {100 * goal:.0f}% in distribution for the Meta-RFFT model): "
-       + ("reached." if meta_acc is not None and meta_acc >= goal else f"NOT reached ({_pct(meta_acc)}).")), "",
+      f"# Meta-RFFT experiment: {len(tasks)} held-out task(s), {len(seeds)} seed(s), arms "
+      + ", ".join(ARM_LABELS[a] for a in arms), "",
+      f"Base model: {facts['base']}. Trace format: `{cfg.format}`. Position ids in training and decoding: "
+      f"{cfg.data.positions}" + (f" (drawn from [0, {cfg.data.position_range}))" if cfg.data.positions == "random"
+                                 else "") + f". Seeds {', '.join(map(str, seeds))} (each: base-model initialisation "
+      "and data order; the task instances are the same for all).", "",
+      f"Evaluation: lengths {cfg.eval.lengths}, {cfg.eval.samples_per_length} test instances per length and task, "
+      "greedy decoding with the KV cache, exact match of the answer after `So the answer is`.", "",
+      "## Max_Len_90% by arm (mean over tasks and seeds)", "", _overall_table(summary, arms), "",
+      "## Accuracy (%) by length, mean over seeds", "", acc_table, "",
+      "![accuracy vs length](accuracy_vs_length.png)", "",
+      "## Loop-count error beyond the adaptation lengths", "",
+      "Mean |\"enter the loop\" decisions traced - iterations the rule runs| over seeds (share of samples "
+      "miscounting):", "", _loop_table(summary, arms, max(adapt_lengths)), "",
   ]
+  if targets:
+    lines += ["## Targets", ""] + [
+        f"- {t['target']}: {'-' if t['value'] is None else round(t['value'], 3)}: "
+        + ("holds" if t["holds"] else "**does not hold**") for t in targets] + [""]
+  lines += ["## Arms: configuration and CPU time (all seeds)", ""]
+  for arm in arms:
+    c = cpu[arm]
+    lines.append(f"- **{ARM_LABELS[arm]}**: {configs[arm]}. CPU: {c['total'] / 60:.1f} min (pretraining "
+                 f"{c['pretrain'] / 60:.1f}, adaptations {c['adapt'] / 60:.1f}, evaluations {c['eval'] / 60:.1f}).")
+  lines += ["", f"Whole run: {total_wall / 60:.1f} min wall-clock, {total_cpu / 60:.1f} min CPU (user + system "
+            "of this process, all threads; the finished stages' records are in stages/).", ""]
   if hf_check:
     lines += [f"HF export ({hf_check['export_dir']}): loads in transformers; prompt tokenization identical: "
-              f"{hf_check['same_tokenization']}; greedy tokens identical to ours on {hf_check['rows_equal']}/"
-              f"{hf_check['prompts']} prompts ({hf_check['tokens_compared']} tokens): "
-              + ("PASSED" if hf_check["passed"] else "FAILED") + ".", ""]
-  total = sum(timings.values())
-  lines += ["Stage times (this machine): " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-            + f"; total {total / 60:.1f} min.", "",
-            "Per-model details: adapt_meta/eval/report.md, adapt_vanilla/eval/report.md (samples.jsonl beside).", ""]
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write("\n".join(lines))
-  os.replace(tmp, path)
-  return path
+              f"{hf_check['same_tokenization']}; greedy tokens identical to ours ({hf_check.get('positions')} "
+              f"position ids) on {hf_check['rows_equal']}/{hf_check['prompts']} prompts "
+              f"({hf_check['tokens_compared']} tokens): " + ("PASSED" if hf_check["passed"] else "FAILED") + ".", ""]
+  md = "\n".join(lines)
+  payload = {"config": cfg.to_dict(), "facts": dict(facts), "summary": summary, "targets": targets,
+             "arm_configs": configs, "cpu_seconds": cpu, "stages": dict(stage_records), "hf_check": hf_check}
+  for ext, text in (("md", md), ("json", json.dumps(payload, indent=2, default=str))):
+    with open(lay.report(ext) + ".tmp", "w") as f:
+      f.write(text)
+    os.replace(lay.report(ext) + ".tmp", lay.report(ext))
+  return {"md": lay.report("md"), "json": lay.report("json"), "png": lay.report("png"), "table": acc_table}

@@ -1,20 +1,9 @@
-"""The stages of the main job, each writing into its own folder of DIR, and the resumable stage runner.
-
-DIR/
-  hf_base/        the starting HF checkpoint (built locally, or a copy-free reference to config.hf_checkpoint)
-  base_ckpt/      its conversion (`hf_to_orbax`)
-  data/           the TFDS build every training stage reads (one build, shared)
-  rf_pretrain/    trainer WORKDIR: RF-pretraining on the rf_pretrain tasks
-  adapt_meta/     trainer WORKDIR: adaptation of the RF-pretrained model to the held-out task (Meta-RFFT)
-  adapt_vanilla/  trainer WORKDIR: adaptation of the base model to the same task (vanilla RFFT)
-  */eval/         evaluation of each adapted model beyond the training lengths
-  export_hf/      the Meta-RFFT model exported back to HF, checked in transformers (hf_check.json)
-  stages/         one JSON per finished stage (seconds, result); a rerun skips those
-"""
+"""The stages of the pipeline (each writes into its own folder: layout.py) and the resumable stage runner."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from typing import Any, Callable
 
@@ -24,10 +13,11 @@ from meta_rfft.tasks import formats, registry
 
 
 class StageRunner:
-  """Runs named stages once: a finished stage leaves DIR/stages/<name>.json and is skipped on reruns."""
+  """Runs named stages once: a finished stage leaves DIR/stages/<name>.json (its wall and CPU seconds and its
+  result) and is skipped on reruns. Names may hold "/" (e.g. `seed_0/lc_258/meta`): sub-folders of stages/."""
 
-  def __init__(self, workdir: str, log: Callable[[str], None] = print):
-    self.dir = os.path.join(workdir, "stages")
+  def __init__(self, stages_dir: str, log: Callable[[str], None] = print):
+    self.dir = stages_dir
     os.makedirs(self.dir, exist_ok=True)
     self.log = log
 
@@ -46,23 +36,31 @@ class StageRunner:
       self.log(f"[pipeline] {name}: already done ({record['seconds']:.0f} s), skipped")
       return record["result"]
     self.log(f"[pipeline] {name}: running")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = fn()
-    seconds = time.perf_counter() - start
-    tmp = self.path(name) + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump({"seconds": seconds, "result": result}, f, indent=2)
-    os.replace(tmp, self.path(name))
-    self.log(f"[pipeline] {name}: done in {seconds:.0f} s")
+    # process_time counts every thread of this process (XLA's and tf.data's included): the CPU the stage cost.
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    path = self.path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+      json.dump({"seconds": seconds, "cpu_seconds": cpu, "result": result}, f, indent=2)
+    os.replace(path + ".tmp", path)
+    self.log(f"[pipeline] {name}: done in {seconds:.0f} s ({cpu:.0f} s CPU)")
     return result
 
-  def timings(self) -> dict[str, float]:
-    """Seconds per finished stage, in the order they finished."""
-    names = [n for n in os.listdir(self.dir) if n.endswith(".json")]
+  def records(self) -> dict[str, dict]:
+    """Every finished stage's record, by name, in the order they finished."""
+    found = []
+    for folder, _, files in os.walk(self.dir):
+      for name in files:
+        if name.endswith(".json"):
+          full = os.path.join(folder, name)
+          found.append((os.path.getmtime(full), os.path.relpath(full, self.dir)[:-5], full))
     out = {}
-    for name in sorted(names, key=lambda n: os.path.getmtime(os.path.join(self.dir, n))):
-      with open(os.path.join(self.dir, name)) as f:
-        out[name[:-5]] = json.load(f)["seconds"]
+    for _, name, full in sorted(found):
+      with open(full) as f:
+        record = json.load(f)
+      out[name.replace(os.sep, "/")] = {"seconds": record["seconds"], "cpu_seconds": record.get("cpu_seconds")}
     return out
 
 
@@ -94,27 +92,43 @@ def tokenizer_texts(task_ids: list[str], lengths: list[int], per_length: int, fm
   return texts
 
 
-def build_base(cfg, out_dir: str, pretrain: list[str], heldout: str) -> dict:
-  """The local starting model: a BPE tokenizer trained on the task text and a random Qwen2 model."""
+def build_tokenizer(cfg, out_dir: str, tasks: list[str]) -> dict:
+  """The BPE tokenizer of the locally built models, trained on every pipeline task's text."""
+  from meta_rfft.data.vocab import HfTokenizerVocabulary
   from meta_rfft.evaluate.examples import lengths_of
   from meta_rfft.pipeline import hf_build
   b = cfg.base
   tmp = out_dir + ".tmp"
-  texts = tokenizer_texts(pretrain + [heldout], lengths_of(b.tokenizer_lengths), int(b.tokenizer_per_length))
-  vocab = hf_build.train_tokenizer(texts, tmp, int(b.vocab_size))
-  from meta_rfft.data.vocab import HfTokenizerVocabulary
+  shutil.rmtree(tmp, ignore_errors=True)
+  texts = tokenizer_texts(tasks, lengths_of(b.tokenizer_lengths), int(b.tokenizer_per_length), cfg.format)
+  vocab = hf_build.train_tokenizer(texts, tmp, int(b.vocab_size), merges=str(b.tokenizer_merges))
   eos = HfTokenizerVocabulary(tmp).eos_id
-  hf_build.build_qwen2(tmp, vocab_size=vocab, eos_token_id=eos, hidden_size=int(b.hidden_size),
-                       num_layers=int(b.num_layers), num_heads=int(b.num_heads), num_kv_heads=int(b.num_kv_heads),
-                       intermediate_size=int(b.intermediate_size),
-                       max_position_embeddings=int(b.max_position_embeddings), seed=int(b.seed))
   os.replace(tmp, out_dir)
-  return {"hf_dir": out_dir, "vocab_size": vocab, "eos_id": eos}
+  return {"tokenizer_dir": out_dir, "vocab_size": vocab, "eos_id": eos}
+
+
+def build_base(cfg, out_dir: str, tokenizer: dict, seed: int) -> dict:
+  """One seed's starting model: a random-initialised Qwen2 (transformers' own init) beside the tokenizer."""
+  from meta_rfft.pipeline import hf_build
+  b = cfg.base
+  tmp = out_dir + ".tmp"
+  shutil.rmtree(tmp, ignore_errors=True)
+  shutil.copytree(tokenizer["tokenizer_dir"], tmp)
+  hf_build.build_qwen2(tmp, vocab_size=int(tokenizer["vocab_size"]), eos_token_id=int(tokenizer["eos_id"]),
+                       hidden_size=int(b.hidden_size), num_layers=int(b.num_layers), num_heads=int(b.num_heads),
+                       num_kv_heads=int(b.num_kv_heads), intermediate_size=int(b.intermediate_size),
+                       max_position_embeddings=int(b.max_position_embeddings), seed=seed,
+                       rope_theta=float(b.rope_theta))
+  os.replace(tmp, out_dir)
+  return {"hf_dir": out_dir}
 
 
 def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: str, build_tasks: list[str],
-                 data_dir: str) -> ml_collections.ConfigDict:
-  """A trainer config (meta_rfft.train.config.base_config) for one training stage of the pipeline."""
+                 pretrain_lengths: str, data_dir: str, seed: int) -> ml_collections.ConfigDict:
+  """A trainer config (meta_rfft.train.config.base_config) for one training stage of the pipeline.
+
+  `pretrain_lengths`: the rf_pretrain tasks' train lengths of this stage's data build (the long or the short
+  RF-pretraining; a build holds one set of lengths per kind of task)."""
   from meta_rfft.train.config import base_config
   c = base_config()
   for key in ("param_dtype", "dtype", "scan_layers", "remat_policy"):
@@ -122,24 +136,26 @@ def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: s
   c.mesh = cfg.mesh
   c.sharding = cfg.sharding
   c.init.checkpoint = init
-  c.init.seed = int(cfg.seed)
+  c.init.seed = seed
   d = cfg.data
   c.data.mixture = mixture
-  c.data.format = "rf"
+  c.data.format = cfg.format
   c.data.vocab = ""  # the tokenizer of the checkpoint the stage starts from
   c.data.data_dir = data_dir
-  c.data.seq_len = int(d.seq_len)
-  c.data.seed = int(cfg.seed)
+  c.data.seq_len = int(stage.seq_len)
+  c.data.seed = seed
+  c.data.positions = d.positions
+  c.data.position_range = int(d.position_range)
   b = c.data.build
-  b.seed = int(cfg.seed)
+  b.seed = 0  # the task instances: the same for every seed and arm
   b.tasks = ",".join(build_tasks)
-  b.rf_pretrain_formats = "rf"
-  b.heldout_formats = "rf"
-  b.splits.train.rf_pretrain.lengths = d.pretrain_lengths
+  b.rf_pretrain_formats = cfg.format
+  b.heldout_formats = cfg.format
+  b.splits.train.rf_pretrain.lengths = pretrain_lengths
   b.splits.train.rf_pretrain.per_length = int(d.pretrain_per_length)
   b.splits.train.heldout.lengths = d.adapt_lengths
   b.splits.train.heldout.per_length = int(d.adapt_per_length)
-  b.splits.validation.rf_pretrain.lengths = d.pretrain_lengths
+  b.splits.validation.rf_pretrain.lengths = pretrain_lengths
   b.splits.validation.rf_pretrain.per_length = int(d.validation_per_length)
   b.splits.validation.heldout.lengths = d.adapt_lengths
   b.splits.validation.heldout.per_length = int(d.validation_per_length)
@@ -151,8 +167,8 @@ def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: s
   c.train.batch_size = int(stage.batch_size)
   c.optim.learning_rate = float(stage.learning_rate)
   c.optim.warmup_steps = int(stage.warmup_steps)
-  c.optim.schedule = "warmup_cosine"
-  c.optim.final_lr_fraction = 0.1
+  c.optim.schedule = str(stage.schedule)
+  c.optim.final_lr_fraction = float(stage.final_lr_fraction)
   c.eval.every = 0  # the pipeline measures accuracy instead of validation loss
   c.eval.batches = 1
   c.checkpoint.every = int(cfg.checkpoint_every)

@@ -78,6 +78,9 @@ def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_
   if vocab.vocab_size > model_cfg.vocab_size:
     raise ValueError(f"config.data.vocab={spec!r} has {vocab.vocab_size} tokens but the model's embedding has "
                      f"{model_cfg.vocab_size} rows (model.arch.vocab_size / the HF config.json)")
+  if config.data.get("positions") == "random" and int(config.data.position_range) > model_cfg.max_position_embeddings:
+    raise ValueError(f"config.data.position_range={config.data.position_range} exceeds the model's "
+                     f"max_position_embeddings={model_cfg.max_position_embeddings}")
   index, count = jax.process_index(), jax.process_count()
   data_cfg = config.data.to_dict()
   common = dict(seq_len=seq_len, host_batch_size=host_batch, process_index=index, process_count=count,

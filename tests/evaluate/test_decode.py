@@ -45,6 +45,8 @@ def test_left_pad_marks_padding_and_positions():
   assert positions.tolist() == [[0, 0, 0, 1], [0, 0, 1, 2], [0, 0, 0, 1]]
   with pytest.raises(ValueError, match="prompt 0 is empty"):
     left_pad([[]], 4, 1, pad_id=0)
+  _, _, given = left_pad([[5, 6], [7, 8, 9]], 4, 2, pad_id=0, prompt_positions=[[3, 10], [1, 4, 9]])
+  assert given.tolist() == [[0, 0, 3, 10], [0, 1, 4, 9]]
 
 
 @pytest.mark.parametrize("scan_layers", [True, False])
@@ -62,6 +64,27 @@ def test_cached_equals_uncached_argmax_with_per_row_limits(tiny, prompts, scan_l
     assert len(o) == limit or o[-1] == EOS
   # At least one row must be long enough to make the comparison meaningful (not all stopping at once).
   assert max(len(o) for o in out) >= 7
+
+
+def test_cached_decoding_with_random_positions_equals_uncached(tiny, prompts):
+  from meta_rfft.data.positions import random_positions
+  cfg, model = tiny
+  model = Decoder(cfg.replace(scan_layers=False), rngs=nnx.Rngs(0))
+  limits = [12, 20, 7, 3, 20]
+  ids = [random_positions(len(p) + n, 400, (9, i)) for i, (p, n) in enumerate(zip(prompts, limits))]
+  dec = GreedyDecoder(model, batch_size=4)
+  out = dec.decode(prompts, limits, ids)
+  for p, limit, o, row_ids in zip(prompts, limits, out, ids):
+    assert o == greedy_uncached(model, p, limit, (EOS,), positions=row_ids)
+  # The ids matter: contiguous ones decode something else for at least one row.
+  assert dec.decode(prompts, limits) != out
+  # Only differences matter to RoPE: shifting every id of a row by a constant changes nothing.
+  shifted = dec.decode(prompts, limits, [row + 37 for row in ids])
+  assert shifted == out
+  with pytest.raises(ValueError, match=r"positions\[0\] has 3 ids; prompt 0 \(3 tokens\) with a limit of 12"):
+    dec.decode(prompts[:1], limits[:1], [ids[0][:3]])
+  with pytest.raises(ValueError, match="must increase strictly"):
+    dec.decode(prompts[:1], limits[:1], [ids[0][::-1]])
 
 
 def test_sharded_decoding_matches_single_device(tiny, prompts):

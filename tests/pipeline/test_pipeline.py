@@ -1,41 +1,84 @@
-"""The main job end to end (configs/demo.py:tiny: a 2-layer model, a few steps per stage), then a rerun that
-skips every finished stage."""
+"""The main job end to end (configs/demo.py:tiny: a 2-layer model, a few steps per stage) with two seeds and all
+three arms, then a rerun that skips every finished stage; the report's numbers against the runs' own reports."""
 import json
 import os
 
+import numpy as np
+
 from meta_rfft.pipeline.__main__ import main
+
+TINY = ["--config=configs/demo.py:tiny", "--config.seeds=0,1", "--config.arms=meta,vanilla,control"]
 
 
 def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
   workdir = str(tmp_path / "demo")
-  assert main(["--config=configs/demo.py:tiny", f"--workdir={workdir}"]) == 0
+  assert main([*TINY, f"--workdir={workdir}"]) == 0
   out = capsys.readouterr().out
-  for rel in ("report.md", "compare.md", "compare.png", "compare.json", "export_hf/model.safetensors",
-              "export_hf/hf_check.json", "adapt_meta/eval/report.json", "adapt_vanilla/eval/report.json",
-              "adapt_meta/eval/accuracy_vs_length.png", "base_ckpt/meta_rfft.json", "hf_base/tokenizer.json"):
+  for rel in ("report.md", "report.json", "accuracy_vs_length.png", "export_hf/model.safetensors",
+              "export_hf/hf_check.json", "tokenizer/tokenizer.json", "seed_1/hf_base/config.json",
+              "seed_0/base_ckpt/meta_rfft.json", "seed_1/rf_pretrain_short/config.json",
+              "seed_0/nupa_length_integer/control/eval/report.json",
+              "seed_1/nupa_length_integer/meta/eval/accuracy_vs_length.png"):
     assert os.path.getsize(os.path.join(workdir, rel)) > 0, rel
   report = open(os.path.join(workdir, "report.md")).read()
-  assert "| Meta-RFFT | rf | 1 |" in report and "| vanilla RFFT | rf | 1 |" in report
-  assert "In-distribution accuracy" in report and "PASSED" in report
+  for label in ("Meta-RFFT", "vanilla RFFT", "short-pretraining control"):
+    assert f"| nupa_length_integer | {label} |" in report
+  assert "PASSED" in report and "CPU" in report
   check = json.load(open(os.path.join(workdir, "export_hf", "hf_check.json")))
   assert check["passed"] and check["tokens_compared"] > 0
-  # Both adaptations really trained from their own starting points.
-  for name, init in (("adapt_meta", "rf_pretrain"), ("adapt_vanilla", "base_ckpt")):
-    run_cfg = json.load(open(os.path.join(workdir, name, "config.json")))["config"]
-    assert run_cfg["init"]["checkpoint"] == os.path.join(workdir, init)
-    assert run_cfg["data"]["mixture"] == "nupa_length_integer"
-  samples = [json.loads(line) for line in open(os.path.join(workdir, "adapt_meta", "eval", "samples.jsonl"))]
-  assert len(samples) == 1 + 3 * 2 and {s["length"] for s in samples[1:]} == {1, 2, 3}
-  assert "in distribution: Meta-RFFT" in out
 
-  assert main(["--config=configs/demo.py:tiny", f"--workdir={workdir}"]) == 0
+  # Every arm of every seed trained from its own starting point, on its own seed.
+  for seed in (0, 1):
+    for arm, init in (("meta", "rf_pretrain"), ("vanilla", "base_ckpt"), ("control", "rf_pretrain_short")):
+      run_cfg = json.load(open(os.path.join(workdir, f"seed_{seed}", "nupa_length_integer", arm,
+                                            "config.json")))["config"]
+      assert run_cfg["init"]["checkpoint"] == os.path.join(workdir, f"seed_{seed}", init)
+      assert run_cfg["data"]["mixture"] == "nupa_length_integer" and run_cfg["data"]["seed"] == seed
+    short = json.load(open(os.path.join(workdir, f"seed_{seed}", "rf_pretrain_short", "config.json")))["config"]
+    assert short["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-1"
+  # The two seeds' base models differ (one initialisation per seed).
+  configs = [json.load(open(os.path.join(workdir, f"seed_{s}", "hf_base", "config.json"))) for s in (0, 1)]
+  assert configs[0] == configs[1]
+  sizes = [os.path.getsize(os.path.join(workdir, f"seed_{s}", "hf_base", "model.safetensors")) for s in (0, 1)]
+  assert sizes[0] == sizes[1]
+  assert (open(os.path.join(workdir, "seed_0", "hf_base", "model.safetensors"), "rb").read()
+          != open(os.path.join(workdir, "seed_1", "hf_base", "model.safetensors"), "rb").read())
+
+  # The report's Max_Len_90% and curves are those of the runs' own evaluation reports.
+  rep = json.load(open(os.path.join(workdir, "report.json")))
+  for arm in ("meta", "vanilla", "control"):
+    per_seed = [json.load(open(os.path.join(workdir, f"seed_{s}", "nupa_length_integer", arm, "eval",
+                                            "report.json")))["formats"]["rf"]["tasks"]["nupa_length_integer"]
+                for s in (0, 1)]
+    block = rep["summary"]["tasks"]["nupa_length_integer"][arm]
+    assert block["max_len_90"]["values"] == [float(r["max_len_90"]) for r in per_seed]
+    for n in (1, 2, 3):
+      accs = [r["lengths"][str(n)]["accuracy"] for r in per_seed]
+      assert np.isclose(block["accuracy"][str(n)]["mean"], np.mean(accs))
+      assert block["accuracy"][str(n)]["min"] == min(accs)
+    assert rep["cpu_seconds"][arm]["adapt"] > 0 and rep["cpu_seconds"][arm]["eval"] > 0
+  assert rep["cpu_seconds"]["vanilla"]["pretrain"] == 0 and rep["cpu_seconds"]["control"]["pretrain"] > 0
+  samples = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "nupa_length_integer", "meta",
+                                                            "eval", "samples.jsonl"))]
+  assert len(samples) == 1 + 3 * 2 and {s["length"] for s in samples[1:]} == {1, 2, 3}
+  assert "| nupa_length_integer | Meta-RFFT |" in out
+
+  assert main([*TINY, f"--workdir={workdir}"]) == 0
   rerun = capsys.readouterr().out
-  for stage in ("hf_base", "convert", "rf_pretrain", "adapt_meta", "adapt_vanilla", "eval_adapt_meta",
-                "export_hf", "hf_check"):
+  for stage in ("tokenizer", "seed_0/hf_base", "seed_1/convert", "seed_0/rf_pretrain", "seed_1/rf_pretrain_short",
+                "seed_1/nupa_length_integer/control", "seed_0/nupa_length_integer/meta/eval", "export_hf",
+                "hf_check"):
     assert f"[pipeline] {stage}: already done" in rerun
 
 
-def test_pipeline_rejects_bad_tasks(tmp_path, capsys):
-  assert main(["--config=configs/demo.py:tiny", f"--workdir={tmp_path}",
-               "--config.heldout_task=lc_344"]) == 2
-  assert "config.heldout_task: task 'lc_344' is in split 'rf_pretrain', not 'heldout'" in capsys.readouterr().err
+def test_pipeline_rejects_bad_config(tmp_path, capsys):
+  for override, message in (
+      ("--config.heldout_tasks=lc_344", "config.heldout_tasks: task 'lc_344' is in split 'rf_pretrain', not 'heldout'"),
+      ("--config.pretrain_tasks=lc_258", "config.pretrain_tasks: task 'lc_258' is in split 'heldout'"),
+      ("--config.arms=meta,scratch", "config.arms='meta,scratch': choose among"),
+      ("--config.seeds=0,x", "config.seeds='0,x': 'x' is not an integer"),
+      ("--config.format=rff", "config.format='rff' unknown"),
+      ("--config.data.positions=random", "config.data.positions='random' needs config.data.position_range")):
+    assert main(["--config=configs/demo.py:tiny", f"--workdir={tmp_path}", override]) == 2
+    assert message in capsys.readouterr().err
+  assert not os.listdir(tmp_path)  # nothing written for a config that fails its checks

@@ -1,0 +1,108 @@
+"""The pipeline's config: what configs/demo.py and configs/lengthgen.py start from and change.
+
+Keys:
+  hf_checkpoint: a real HF folder to start from; "" = build a small Qwen2 model locally (`base`).
+  convert_dtype: stored dtype of the converted base; "" = the HF tensors' dtype.
+  seeds: comma-separated seeds; each seed is one base-model init and one data order (shuffling and random
+    position ids) for every stage of every arm. The task instances (the data build) are the same for all.
+  heldout_tasks: comma-separated held-out tasks (split `heldout`); each is adapted to and evaluated on its own.
+  pretrain_tasks: comma-separated rf_pretrain tasks ("" = all 74); never a held-out task.
+  arms: comma-separated, among
+    meta     RF-pretrain on pretrain_tasks at data.pretrain_lengths, then adapt (Meta-RFFT);
+    vanilla  adapt the base model itself (vanilla RFFT);
+    control  RF-pretrain like `meta` but at data.control_lengths only, then adapt: separates "longer traces"
+             from "more tasks".
+    Every arm adapts with the same data, steps and schedule (`adapt`).
+  format: the trace format of every stage (`rf` is the paper's; meta_rfft/tasks/formats.py lists the others).
+  base: the locally built model (hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size,
+    max_position_embeddings, rope_theta) and its BPE tokenizer (vocab_size; tokenizer_merges "free" lets merges
+    cross spaces and newlines, "words" keeps them inside words as real tokenizers do; trained on
+    tokenizer_per_length instances of every task at tokenizer_lengths).
+  data: pretrain_lengths / control_lengths / adapt_lengths and examples per length of each
+    (pretrain_per_length also serves the control), validation_per_length; positions and position_range (the
+    position ids of every training stage: meta_rfft/data/positions.py; evaluation decodes the same way).
+  pretrain, adapt: steps, batch_size, seq_len (tokens per packed row), learning_rate, warmup_steps, schedule
+    (warmup_cosine | constant), final_lr_fraction, adapter (none | lora | pissa), rank.
+  eval: lengths, samples_per_length, batch_size, max_new_factor, max_new_extra (evaluate/config.py).
+  targets: what the report checks: meta_max_len_90, min_gap (over every other arm), in_distribution; 0 = off.
+  export: export the Meta-RFFT model of the first seed and task to HF and check it in transformers.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
+
+ARMS = ("meta", "vanilla", "control")
+ARM_LABELS = {"meta": "Meta-RFFT", "vanilla": "vanilla RFFT", "control": "short-pretraining control"}
+
+
+def stage(steps: int, batch_size: int, seq_len: int, learning_rate: float, warmup_steps: int,
+          adapter: str = "none", rank: int = 8, schedule: str = "warmup_cosine",
+          final_lr_fraction: float = 0.1) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      steps=steps, batch_size=batch_size, seq_len=seq_len, learning_rate=learning_rate,
+      warmup_steps=warmup_steps, schedule=schedule, final_lr_fraction=final_lr_fraction, adapter=adapter,
+      rank=rank))
+
+
+def default_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.hf_checkpoint = ""
+  c.convert_dtype = ""
+  c.seeds = "0"
+  c.heldout_tasks = "nupa_length_integer"
+  c.pretrain_tasks = ""
+  c.arms = "meta,vanilla"
+  c.format = "rf"
+  c.base = ml_collections.ConfigDict(dict(
+      vocab_size=1024, hidden_size=128, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=384,
+      max_position_embeddings=4096, rope_theta=10000.0, tokenizer_merges="free", tokenizer_lengths="1-8",
+      tokenizer_per_length=10))
+  c.data = ml_collections.ConfigDict(dict(
+      pretrain_lengths="1-15", control_lengths="1-5", pretrain_per_length=100, adapt_lengths="1-5",
+      adapt_per_length=200, validation_per_length=1, positions="contiguous", position_range=0))
+  c.pretrain = stage(steps=300, batch_size=8, seq_len=1024, learning_rate=3e-3, warmup_steps=20)
+  c.adapt = stage(steps=250, batch_size=8, seq_len=256, learning_rate=2e-3, warmup_steps=10)
+  c.eval = ml_collections.ConfigDict(dict(lengths="1-30", samples_per_length=10, batch_size=32,
+                                          max_new_factor=1.3, max_new_extra=16))
+  # What the report checks (0 = not checked): Meta-RFFT's mean Max_Len_90% over tasks and seeds, its lead over
+  # every other arm (in the mean and on every seed), and every arm's in-distribution accuracy.
+  c.targets = ml_collections.ConfigDict(dict(meta_max_len_90=0.0, min_gap=0.0, in_distribution=0.9))
+  c.export = True
+  c.hf_check_prompts = 4
+  c.hf_check_new_tokens = 256
+  c.checkpoint_every = 100
+  c.log_every = 25
+  c.model = model_section()
+  c.model.dtype = "float32"
+  c.mesh = mesh_section()
+  c.sharding = sharding_section()
+  return c
+
+
+def parse_list(text: str, key: str) -> list[str]:
+  items = [t.strip() for t in str(text).split(",") if t.strip()]
+  if len(set(items)) != len(items):
+    raise ValueError(f"config.{key}={text!r} names an entry twice")
+  return items
+
+
+def seeds_of(cfg) -> list[int]:
+  out = []
+  for s in parse_list(cfg.seeds, "seeds"):
+    try:
+      out.append(int(s))
+    except ValueError:
+      raise ValueError(f"config.seeds={cfg.seeds!r}: {s!r} is not an integer") from None
+  if not out:
+    raise ValueError("config.seeds selects no seed")
+  return out
+
+
+def arms_of(cfg) -> list[str]:
+  arms = parse_list(cfg.arms, "arms")
+  unknown = [a for a in arms if a not in ARMS]
+  if unknown or not arms:
+    raise ValueError(f"config.arms={cfg.arms!r}: choose among {ARMS}" + (f" (unknown: {unknown})" if unknown else ""))
+  return arms

@@ -1,0 +1,77 @@
+"""The pipeline's folder layout: the one place that names what lives where under DIR.
+
+DIR/
+  tokenizer/                     the BPE tokenizer trained on the task text (built models only; shared by seeds)
+  data/                          TFDS builds every training stage reads (one per distinct build config)
+  seed_<s>/
+    hf_base/                     the starting HF model of this seed (built locally; or config.hf_checkpoint)
+    base_ckpt/                   its conversion (`hf_to_orbax`)
+    rf_pretrain/                 trainer WORKDIR: RF-pretraining at data.pretrain_lengths (arm meta)
+    rf_pretrain_short/           trainer WORKDIR: RF-pretraining at data.control_lengths (arm control)
+    <task>/<arm>/                trainer WORKDIR: the adaptation of one arm to one held-out task
+    <task>/<arm>/eval/           its evaluation beyond the adaptation lengths (report.json, samples.jsonl, ...)
+  export_hf/                     the first seed's Meta-RFFT model of the first task, in HF format (hf_check.json)
+  stages/                        one JSON per finished stage (wall and CPU seconds, result); a rerun skips those
+  report.md, report.json, accuracy_vs_length.png   the experiment's report
+"""
+from __future__ import annotations
+
+import os
+
+# Which pretrained model each arm adapts: a pretraining kind, or the base model itself.
+ARM_INIT = {"meta": "long", "vanilla": "base", "control": "short"}
+PRETRAIN_DIRS = {"long": "rf_pretrain", "short": "rf_pretrain_short"}
+
+
+class Layout:
+
+  def __init__(self, root: str):
+    self.root = os.path.abspath(root)
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.root, *parts)
+
+  @property
+  def tokenizer(self) -> str:
+    return self.path("tokenizer")
+
+  @property
+  def data(self) -> str:
+    return self.path("data")
+
+  @property
+  def export(self) -> str:
+    return self.path("export_hf")
+
+  @property
+  def stages(self) -> str:
+    return self.path("stages")
+
+  def seed(self, seed: int) -> str:
+    return self.path(f"seed_{seed}")
+
+  def hf_base(self, seed: int) -> str:
+    return os.path.join(self.seed(seed), "hf_base")
+
+  def base_ckpt(self, seed: int) -> str:
+    return os.path.join(self.seed(seed), "base_ckpt")
+
+  def pretrain(self, seed: int, kind: str) -> str:
+    return os.path.join(self.seed(seed), PRETRAIN_DIRS[kind])
+
+  def init_of(self, seed: int, arm: str) -> str:
+    """The checkpoint an arm's adaptation starts from."""
+    kind = ARM_INIT[arm]
+    return self.base_ckpt(seed) if kind == "base" else self.pretrain(seed, kind)
+
+  def arm(self, seed: int, task: str, arm: str) -> str:
+    return os.path.join(self.seed(seed), task, arm)
+
+  def eval_report(self, seed: int, task: str, arm: str) -> str:
+    return os.path.join(self.arm(seed, task, arm), "eval", "report.json")
+
+  def eval_samples(self, seed: int, task: str, arm: str) -> str:
+    return os.path.join(self.arm(seed, task, arm), "eval", "samples.jsonl")
+
+  def report(self, ext: str) -> str:
+    return self.path("accuracy_vs_length.png" if ext == "png" else f"report.{ext}")
