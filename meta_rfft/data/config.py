@@ -19,6 +19,8 @@ Keys:
     draws its ids the same way: meta_rfft/data/positions.py).
   position_range: the ids "random" draws from; at least seq_len, at most the model's max_position_embeddings.
   seed: shuffling, mixture-sampling and random-position seed.
+  recall_max_length: the longest value (digits, elements, characters) of the recall corpus, read only when
+    config.train.data_source="recall" (meta_rfft/data/recall.py).
   mixing_rates: per-task overrides of the mixing rate, "task_id=rate,task_id=rate" (a dict works too);
     default rate = the number of examples of the task in the split read.
   build: what the TFDS builder materialises (a change builds a new dataset beside the old one):
@@ -73,6 +75,7 @@ def default_data_config() -> ml_collections.ConfigDict:
       "shuffle_buffer": 32,
       "positions": "contiguous",
       "position_range": 0,
+      "recall_max_length": 30,
       "seed": 0,
       "mixing_rates": "",
       "build": default_build_config(),

@@ -51,7 +51,7 @@ def run(cfg, workdir: str) -> str:
   """Runs (or resumes) every stage; returns the path of DIR/report.md."""
   from meta_rfft.evaluate.runner import evaluate
   seeds, arms, pretrain, heldout = _check(cfg)
-  lay = Layout(workdir)
+  lay = Layout(workdir, base_recall=int(cfg.base_pretrain.steps) > 0)
   os.makedirs(lay.root, exist_ok=True)
   runner = stages.StageRunner(lay.stages)
   build_tasks = pretrain + heldout
@@ -90,9 +90,14 @@ def run(cfg, workdir: str) -> str:
       c = stages.train_config(cfg, stage, init=init, mixture=mixture, build_tasks=build_tasks,
                               pretrain_lengths=lengths[kind], data_dir=lay.data, seed=s)
       return lambda: stages.run_training(c, out)
+    if lay.base_recall:
+      c = stages.train_config(cfg, cfg.base_pretrain, init=lay.base_ckpt(s), mixture=",".join(pretrain),
+                              build_tasks=build_tasks, pretrain_lengths=lengths["long"], data_dir=lay.data, seed=s)
+      c.train.data_source = "recall"
+      runner.run(f"seed_{s}/base_recall", lambda c=c, s=s: stages.run_training(c, lay.recall(s)))
     for kind in kinds:
       name = os.path.basename(lay.pretrain(s, kind))
-      runner.run(f"seed_{s}/{name}", train(cfg.pretrain, lay.base_ckpt(s), ",".join(pretrain),
+      runner.run(f"seed_{s}/{name}", train(cfg.pretrain, lay.base(s), ",".join(pretrain),
                                            lay.pretrain(s, kind), kind))
     for task in heldout:
       for arm in arms:

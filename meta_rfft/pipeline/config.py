@@ -21,6 +21,9 @@ Keys:
   data: pretrain_lengths / control_lengths / adapt_lengths and examples per length of each
     (pretrain_per_length also serves the control), validation_per_length; positions and position_range (the
     position ids of every training stage: meta_rfft/data/positions.py; evaluation decodes the same way).
+  base_pretrain: training of the built base model on the recall corpus (meta_rfft/data/recall.py: generic
+    copying, no rules) before any arm starts from it, standing in for the LLM pretraining a real checkpoint
+    has had; steps=0 = none. data.recall_max_length: its longest value.
   pretrain, adapt: steps, batch_size, seq_len (tokens per packed row), learning_rate, warmup_steps, schedule
     (warmup_cosine | constant), final_lr_fraction, adapter (none | lora | pissa), rank.
   eval: lengths, samples_per_length, batch_size, max_new_factor, max_new_extra (evaluate/config.py).
@@ -61,7 +64,9 @@ def default_config() -> ml_collections.ConfigDict:
       tokenizer_per_length=10))
   c.data = ml_collections.ConfigDict(dict(
       pretrain_lengths="1-15", control_lengths="1-5", pretrain_per_length=100, adapt_lengths="1-5",
-      adapt_per_length=200, validation_per_length=1, positions="contiguous", position_range=0))
+      adapt_per_length=200, validation_per_length=1, positions="contiguous", position_range=0,
+      recall_max_length=30))
+  c.base_pretrain = stage(steps=0, batch_size=16, seq_len=512, learning_rate=3e-3, warmup_steps=20)
   c.pretrain = stage(steps=300, batch_size=8, seq_len=1024, learning_rate=3e-3, warmup_steps=20)
   c.adapt = stage(steps=250, batch_size=8, seq_len=256, learning_rate=2e-3, warmup_steps=10)
   c.eval = ml_collections.ConfigDict(dict(lengths="1-30", samples_per_length=10, batch_size=32,

@@ -6,6 +6,8 @@ DIR/
   seed_<s>/
     hf_base/                     the starting HF model of this seed (built locally; or config.hf_checkpoint)
     base_ckpt/                   its conversion (`hf_to_orbax`)
+    base_recall/                 trainer WORKDIR: the converted model trained on the recall corpus (only with
+                                 config.base_pretrain.steps > 0); then the base model every arm starts from
     rf_pretrain/                 trainer WORKDIR: RF-pretraining at data.pretrain_lengths (arm meta)
     rf_pretrain_short/           trainer WORKDIR: RF-pretraining at data.control_lengths (arm control)
     <task>/<arm>/                trainer WORKDIR: the adaptation of one arm to one held-out task
@@ -25,8 +27,10 @@ PRETRAIN_DIRS = {"long": "rf_pretrain", "short": "rf_pretrain_short"}
 
 class Layout:
 
-  def __init__(self, root: str):
+  def __init__(self, root: str, base_recall: bool = False):
+    """`base_recall`: the arms start from the recall-trained base (base_recall/), not from base_ckpt/."""
     self.root = os.path.abspath(root)
+    self.base_recall = base_recall
 
   def path(self, *parts: str) -> str:
     return os.path.join(self.root, *parts)
@@ -56,13 +60,20 @@ class Layout:
   def base_ckpt(self, seed: int) -> str:
     return os.path.join(self.seed(seed), "base_ckpt")
 
+  def recall(self, seed: int) -> str:
+    return os.path.join(self.seed(seed), "base_recall")
+
+  def base(self, seed: int) -> str:
+    """The base model of a seed: what vanilla RFFT adapts and RF-pretraining starts from."""
+    return self.recall(seed) if self.base_recall else self.base_ckpt(seed)
+
   def pretrain(self, seed: int, kind: str) -> str:
     return os.path.join(self.seed(seed), PRETRAIN_DIRS[kind])
 
   def init_of(self, seed: int, arm: str) -> str:
     """The checkpoint an arm's adaptation starts from."""
     kind = ARM_INIT[arm]
-    return self.base_ckpt(seed) if kind == "base" else self.pretrain(seed, kind)
+    return self.base(seed) if kind == "base" else self.pretrain(seed, kind)
 
   def arm(self, seed: int, task: str, arm: str) -> str:
     return os.path.join(self.seed(seed), task, arm)

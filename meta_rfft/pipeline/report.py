@@ -126,9 +126,13 @@ def arm_configs(cfg, facts: Mapping[str, Any]) -> dict[str, str]:
               "lengths {lengths}, " + f"{d.pretrain_per_length} instances per length, {_stage_line(cfg.pretrain)}")
   adapt = (f"adaptation on lengths {d.adapt_lengths} ({d.adapt_per_length} instances per length), "
            f"{_stage_line(cfg.adapt)}")
-  return {"meta": pretrain.format(lengths=d.pretrain_lengths) + "; then " + adapt,
-          "vanilla": "the base model; " + adapt,
-          "control": pretrain.format(lengths=d.control_lengths) + "; then " + adapt}
+  base = "the base model"
+  if int(cfg.base_pretrain.steps):
+    base += (f" (trained on the recall corpus, values of up to {d.recall_max_length} elements: "
+             f"{_stage_line(cfg.base_pretrain)})")
+  return {"meta": base + "; " + pretrain.format(lengths=d.pretrain_lengths) + "; then " + adapt,
+          "vanilla": base + "; " + adapt,
+          "control": base + "; " + pretrain.format(lengths=d.control_lengths) + "; then " + adapt}
 
 
 def cpu_times(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], tasks: Sequence[str],
@@ -138,12 +142,13 @@ def cpu_times(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], ta
     r = records.get(name)
     return float(r["cpu_seconds"] or 0.0) if r else 0.0
   pretrain_of = {"meta": "rf_pretrain", "control": "rf_pretrain_short"}
+  base = sum(cpu(f"seed_{s}/base_recall") for s in seeds)  # every arm starts from it
   out = {}
   for arm in arms:
     pre = sum(cpu(f"seed_{s}/{pretrain_of[arm]}") for s in seeds) if arm in pretrain_of else 0.0
     adapt = sum(cpu(f"seed_{s}/{t}/{arm}") for s in seeds for t in tasks)
     ev = sum(cpu(f"seed_{s}/{t}/{arm}/eval") for s in seeds for t in tasks)
-    out[arm] = {"pretrain": pre, "adapt": adapt, "eval": ev, "total": pre + adapt + ev}
+    out[arm] = {"base": base, "pretrain": pre, "adapt": adapt, "eval": ev, "total": base + pre + adapt + ev}
   return out
 
 
@@ -183,8 +188,9 @@ def write(lay: Layout, cfg, facts: Mapping[str, Any], *, hf_check: Mapping[str, 
   lines += ["## Arms: configuration and CPU time (all seeds)", ""]
   for arm in arms:
     c = cpu[arm]
-    lines.append(f"- **{ARM_LABELS[arm]}**: {configs[arm]}. CPU: {c['total'] / 60:.1f} min (pretraining "
-                 f"{c['pretrain'] / 60:.1f}, adaptations {c['adapt'] / 60:.1f}, evaluations {c['eval'] / 60:.1f}).")
+    lines.append(f"- **{ARM_LABELS[arm]}**: {configs[arm]}. CPU: {c['total'] / 60:.1f} min (base "
+                 f"{c['base'] / 60:.1f}, RF-pretraining {c['pretrain'] / 60:.1f}, adaptations {c['adapt'] / 60:.1f}, "
+                 f"evaluations {c['eval'] / 60:.1f}).")
   lines += ["", f"Whole run: {total_wall / 60:.1f} min wall-clock, {total_cpu / 60:.1f} min CPU (user + system "
             "of this process, all threads; the finished stages' records are in stages/).", ""]
   if hf_check:

@@ -146,6 +146,7 @@ def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: s
   c.data.seed = seed
   c.data.positions = d.positions
   c.data.position_range = int(d.position_range)
+  c.data.recall_max_length = int(d.recall_max_length)
   b = c.data.build
   b.seed = 0  # the task instances: the same for every seed and arm
   b.tasks = ",".join(build_tasks)

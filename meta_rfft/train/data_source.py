@@ -2,7 +2,9 @@
 
 `config.train.data_source` picks where batches come from:
   - "pipeline": the seqio mixture of `config.data` (meta_rfft/data/pipeline.py), the real training data;
-  - "synthetic": random tokens in the batch format (synthetic.py), for throughput benchmarks.
+  - "synthetic": random tokens in the batch format (synthetic.py), for throughput benchmarks;
+  - "recall": the recall corpus (meta_rfft/data/recall.py), generic copying text that gives a from-scratch base
+    model the copying a pretrained LLM already has.
 Both iterators have `save(directory)` / `restore(directory)`, which the checkpoint's `data` item calls.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.train.synthetic import SyntheticBatches
 
-SOURCES = ("pipeline", "synthetic")
+SOURCES = ("pipeline", "synthetic", "recall")
 # Synthetic validation batches are drawn with a seed no training stream uses.
 _VALIDATION_SEED_OFFSET = 1_000_003
 
@@ -49,6 +51,8 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
     train = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
     held_out = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
     return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
+  if source == "recall":
+    return _recall(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
   if config.data.get("multi_turn"):  # multi-turn conversations (issue 9): meta_rfft/multiturn/train_data.py
     from meta_rfft.multiturn import train_data  # pylint: disable=g-import-not-at-top
     return train_data.make(config, model_cfg, host_batch, hf_dir, Data)
@@ -66,8 +70,9 @@ def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str =
   return SyntheticBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
 
 
-def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
-  from meta_rfft.data import pipeline, vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):
+  """config.data.vocab (or the checkpoint's tokenizer), checked against the model's embedding and positions."""
+  from meta_rfft.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   spec = config.data.vocab
   if not spec:
     if not hf_dir:
@@ -81,6 +86,23 @@ def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_
   if config.data.get("positions") == "random" and int(config.data.position_range) > model_cfg.max_position_embeddings:
     raise ValueError(f"config.data.position_range={config.data.position_range} exceeds the model's "
                      f"max_position_embeddings={model_cfg.max_position_embeddings}")
+  return vocab
+
+
+def _recall(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
+  from meta_rfft.data.recall import RecallBatches  # pylint: disable=g-import-not-at-top
+  vocab = _vocabulary(config, model_cfg, hf_dir)
+  kwargs = dict(max_length=int(config.data.recall_max_length), positions=str(config.data.positions),
+                position_range=int(config.data.position_range))
+  seed = int(config.data.seed)
+  train = RecallBatches(vocab, host_batch, seq_len, seed=seed, **kwargs)
+  held_out = RecallBatches(vocab, host_batch, seq_len, seed=seed + _VALIDATION_SEED_OFFSET, **kwargs)
+  return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
+
+
+def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
+  from meta_rfft.data import pipeline  # pylint: disable=g-import-not-at-top
+  vocab = _vocabulary(config, model_cfg, hf_dir)
   index, count = jax.process_index(), jax.process_count()
   data_cfg = config.data.to_dict()
   common = dict(seq_len=seq_len, host_batch_size=host_batch, process_index=index, process_count=count,

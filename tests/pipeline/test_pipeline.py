@@ -7,7 +7,9 @@ import numpy as np
 
 from meta_rfft.pipeline.__main__ import main
 
-TINY = ["--config=configs/demo.py:tiny", "--config.seeds=0,1", "--config.arms=meta,vanilla,control"]
+TINY = ["--config=configs/demo.py:tiny", "--config.seeds=0,1", "--config.arms=meta,vanilla,control",
+        "--config.base_pretrain.steps=2", "--config.base_pretrain.warmup_steps=1", "--config.base_pretrain.seq_len=256",
+        "--config.data.recall_max_length=4"]
 
 
 def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
@@ -29,13 +31,16 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
 
   # Every arm of every seed trained from its own starting point, on its own seed.
   for seed in (0, 1):
-    for arm, init in (("meta", "rf_pretrain"), ("vanilla", "base_ckpt"), ("control", "rf_pretrain_short")):
+    for arm, init in (("meta", "rf_pretrain"), ("vanilla", "base_recall"), ("control", "rf_pretrain_short")):
       run_cfg = json.load(open(os.path.join(workdir, f"seed_{seed}", "nupa_length_integer", arm,
                                             "config.json")))["config"]
       assert run_cfg["init"]["checkpoint"] == os.path.join(workdir, f"seed_{seed}", init)
       assert run_cfg["data"]["mixture"] == "nupa_length_integer" and run_cfg["data"]["seed"] == seed
     short = json.load(open(os.path.join(workdir, f"seed_{seed}", "rf_pretrain_short", "config.json")))["config"]
     assert short["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-1"
+    assert short["init"]["checkpoint"] == os.path.join(workdir, f"seed_{seed}", "base_recall")
+    base = json.load(open(os.path.join(workdir, f"seed_{seed}", "base_recall", "config.json")))["config"]
+    assert base["train"]["data_source"] == "recall" and base["init"]["checkpoint"].endswith("base_ckpt")
   # The two seeds' base models differ (one initialisation per seed).
   configs = [json.load(open(os.path.join(workdir, f"seed_{s}", "hf_base", "config.json"))) for s in (0, 1)]
   assert configs[0] == configs[1]
@@ -58,6 +63,7 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
       assert block["accuracy"][str(n)]["min"] == min(accs)
     assert rep["cpu_seconds"][arm]["adapt"] > 0 and rep["cpu_seconds"][arm]["eval"] > 0
   assert rep["cpu_seconds"]["vanilla"]["pretrain"] == 0 and rep["cpu_seconds"]["control"]["pretrain"] > 0
+  assert rep["cpu_seconds"]["vanilla"]["base"] > 0
   samples = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "nupa_length_integer", "meta",
                                                             "eval", "samples.jsonl"))]
   assert len(samples) == 1 + 3 * 2 and {s["length"] for s in samples[1:]} == {1, 2, 3}
@@ -65,7 +71,7 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
 
   assert main([*TINY, f"--workdir={workdir}"]) == 0
   rerun = capsys.readouterr().out
-  for stage in ("tokenizer", "seed_0/hf_base", "seed_1/convert", "seed_0/rf_pretrain", "seed_1/rf_pretrain_short",
+  for stage in ("tokenizer", "seed_0/hf_base", "seed_1/convert", "seed_1/base_recall", "seed_0/rf_pretrain", "seed_1/rf_pretrain_short",
                 "seed_1/nupa_length_integer/control", "seed_0/nupa_length_integer/meta/eval", "export_hf",
                 "hf_check"):
     assert f"[pipeline] {stage}: already done" in rerun
