@@ -97,5 +97,6 @@ def make_batches(fmts: Sequence[str], tasks: Sequence[RuleTask], lengths: Sequen
 
 
 def traced_loops(output: str) -> int:
-  """Loop iterations a model's rf output traced: its "enter the loop" decisions."""
-  return sum(1 for line in output.split("\n") if line.strip() == tracer.ENTER)
+  """Loop iterations a model's rf output traced: its "enter the loop" decisions (in rf_index followed by the
+  iteration's marker)."""
+  return sum(1 for line in output.split("\n") if line.strip().split(" ")[:3] == tracer.ENTER.split(" "))

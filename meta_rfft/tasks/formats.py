@@ -1,7 +1,8 @@
 """Prompt formats: how a task instance becomes an (inputs, targets) pair.
 
 Formats (contracts.md): `rf` (rule + mechanical trace), `rf_1shot` (rule, one worked example with fewer than
-5 loop iterations, then the question), `scratchpad` (intermediate values, no rule), `direct` (answer only).
+5 loop iterations, then the question), `scratchpad` (intermediate values, no rule), `direct` (answer only),
+`rf_index` (`rf` with index hints on lists and loop iterations: index_hints.py).
 More formats are added with `register_format(name, fn)`; `fn(task, instance, seed) -> Example`.
 
 Every `targets` ends with `So the answer is <answer>`, where the answer is the rule's actual return value
@@ -15,7 +16,7 @@ import dataclasses
 import random
 from typing import Any, Callable, Mapping
 
-from meta_rfft.tasks import tracer
+from meta_rfft.tasks import index_hints, tracer
 from meta_rfft.tasks.answers import ANSWER_PREFIX, format_answer
 from meta_rfft.tasks.rule_program import analyse
 from meta_rfft.tasks.spec import RuleTask
@@ -83,14 +84,14 @@ def check_instance(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
 _TRACE_CACHE: dict[tuple[Any, str], tracer.Trace] = {}
 
 
-def _trace(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
+def _trace(task: RuleTask, instance: Mapping[str, Any], render: tracer.Render = format_answer) -> tracer.Trace:
   """trace_rule with a small cache, so that rendering several formats of one instance traces it once."""
-  key = (task.rule, repr(sorted(instance.items())))
+  key = (task.rule, repr(sorted(instance.items())), render)
   hit = _TRACE_CACHE.get(key)
   if hit is None:
     if len(_TRACE_CACHE) > 64:
       _TRACE_CACHE.clear()
-    hit = _TRACE_CACHE[key] = tracer.trace_rule(task.rule, dict(instance))
+    hit = _TRACE_CACHE[key] = tracer.trace_rule(task.rule, dict(instance), render)
   return hit
 
 
@@ -142,6 +143,12 @@ def _render_rf_1shot(task, instance, seed):
   return Example(inputs, tracer.render_rf(trace), trace.answer)
 
 
+def _render_rf_index(task, instance, seed):
+  trace = _trace(task, instance, index_hints.render)
+  question = index_hints.question(task.question(instance), instance)
+  return Example(_rf_header(task) + _qa(question), tracer.render_rf(trace, index_hints.marker), trace.answer)
+
+
 def _render_scratchpad(task, instance, seed):
   trace = _trace(task, instance)
   return Example(f"{SCRATCHPAD_INSTRUCTION}\n" + _qa(task.question(instance)),
@@ -158,3 +165,4 @@ register_format("rf", _render_rf)
 register_format("rf_1shot", _render_rf_1shot)
 register_format("scratchpad", _render_scratchpad)
 register_format("direct", _render_direct)
+register_format("rf_index", _render_rf_index)

@@ -46,6 +46,8 @@ class Step:
   decision: str | None
   writes: tuple[tuple[str, str], ...]
   lineno: int = 0  # the line's number relative to the `def` line (= 1); lets rf_nl map a step to its line
+  iteration: int | None = None  # an entered `for` header: which iteration of this run of the loop (0, 1, ...)
+  stated: tuple[str, ...] = ()  # writes the line itself states (`total = 0` writes total = 0): not repeated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +58,20 @@ class Trace:
   loop_iterations: int  # number of "enter the loop" decisions, over all loops
 
 
-def _render_locals(f_locals: Mapping[str, Any]) -> dict[str, str]:
-  return {k: format_answer(v) for k, v in f_locals.items()}
+Render = Callable[[Any], str]
 
 
-def _run(fn: Callable[..., Any], program: RuleProgram, instance: Mapping[str, Any]):
+def _render_locals(f_locals: Mapping[str, Any], render: Render) -> dict[str, tuple[str, str]]:
+  """name -> (format_answer's text, the text shown). What is shown, and whether a value changed, is decided on
+  the first, so that a trace with another `render` shows exactly the same reads and writes."""
+  out = {}
+  for k, v in f_locals.items():
+    plain = format_answer(v)
+    out[k] = (plain, plain if render is format_answer else render(v))
+  return out
+
+
+def _run(fn: Callable[..., Any], program: RuleProgram, instance: Mapping[str, Any], render: Render):
   """Runs the rule; returns (events, final snapshot, result). An event = (line, snapshot, subscripts)."""
   code = fn.__code__
   offset = program.first_lineno - 1
@@ -84,12 +95,12 @@ def _run(fn: Callable[..., Any], program: RuleProgram, instance: Mapping[str, An
         env = dict(f_locals)
         for text, expr in info.subscripts:
           try:
-            shown.append((text, format_answer(eval(expr, {"__builtins__": __builtins__}, env))))
+            shown.append((text, render(eval(expr, {"__builtins__": __builtins__}, env))))
           except Exception:  # e.g. `i < n and x[i]` with i == n: Python never evaluates it either
             pass
-      events.append((lineno, _render_locals(f_locals), tuple(shown)))
+      events.append((lineno, _render_locals(f_locals, render), tuple(shown)))
     elif event == "return":
-      final.append(_render_locals(frame.f_locals))
+      final.append(_render_locals(frame.f_locals, render))
     return local_trace
 
   def global_trace(frame, event, arg):
@@ -104,18 +115,22 @@ def _run(fn: Callable[..., Any], program: RuleProgram, instance: Mapping[str, An
   return events, final[-1], result
 
 
-def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any]) -> Trace:
-  """Executes `fn(**instance)` under the tracer and returns the structured trace."""
+def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any], render: Render = format_answer) -> Trace:
+  """Executes `fn(**instance)` under the tracer and returns the structured trace.
+
+  `render` writes every value the trace shows (default: format_answer, the answer's own rendering); the answer
+  itself is always format_answer's."""
   program = analyse(fn)
   missing = set(program.params) - set(instance)
   extra = set(instance) - set(program.params)
   if missing or extra:
     raise ValueError(f"rule {program.name!r}: instance keys {sorted(instance)} do not match the rule's "
                      f"parameters {list(program.params)} (missing {sorted(missing)}, extra {sorted(extra)})")
-  events, final, result = _run(fn, program, instance)
+  events, final, result = _run(fn, program, instance, render)
   steps = []
   last_shown: dict[str, str] = {}
   iterations = 0
+  loop_runs: dict[int, int] = {}  # `for` header line -> iterations entered in its current run
   for k, (lineno, before, subs) in enumerate(events):
     info = program.lines.get(lineno)
     if info is None:
@@ -131,14 +146,14 @@ def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any]) -> Trace:
     for name in () if later_iteration else info.reads:
       if name not in before:
         continue
-      value = before[name]
+      value, shown = before[name]
       if len(value) > LONG_VALUE and last_shown.get(name) == value:
         continue
-      reads.append((name, value))
+      reads.append((name, shown))
       last_shown[name] = value
     if not later_iteration:
       reads.extend(subs)
-    decision = None
+    decision, iteration = None, None
     if info.body is not None:
       inside = next_line is not None and info.body[0] <= next_line <= info.body[1]
       if info.kind == "if":
@@ -146,12 +161,18 @@ def trace_rule(fn: Callable[..., Any], instance: Mapping[str, Any]) -> Trace:
       else:
         decision = ENTER if inside else SKIP
         iterations += inside
+        if info.kind == "for" and inside:
+          iteration = loop_runs.get(lineno, 0) if later_iteration else 0
+          loop_runs[lineno] = iteration + 1
     # A line's own assignments are shown even when the value did not change (`carry = s // 10` -> 1 again);
     # a loop header assigns its target only when the loop is entered.
     stores = info.stores if decision != SKIP else frozenset()
-    writes = tuple((n, v) for n, v in after.items() if before.get(n) != v or n in stores)
-    last_shown.update(writes)
-    steps.append(Step(text=info.text, reads=tuple(reads), decision=decision, writes=writes, lineno=lineno))
+    written = [n for n, v in after.items() if before.get(n, (None,))[0] != v[0] or n in stores]
+    last_shown.update((n, after[n][0]) for n in written)
+    stated = tuple(n for n in written if info.text == f"{n} = {after[n][0]}")
+    steps.append(Step(text=info.text, reads=tuple(reads), decision=decision,
+                      writes=tuple((n, after[n][1]) for n in written), lineno=lineno, iteration=iteration,
+                      stated=stated))
   return Trace(steps=tuple(steps), result=result, answer=format_answer(result), loop_iterations=iterations)
 
 
@@ -159,17 +180,21 @@ def _pairs(items: tuple[tuple[str, str], ...]) -> str:
   return ", ".join(f"{n} = {v}" for n, v in items)
 
 
-def render_rf(trace: Trace) -> str:
-  """The rule-following trace: every line recited with its reads, decision and writes; then the answer."""
+def render_rf(trace: Trace, loop_mark: Callable[[int], str] | None = None) -> str:
+  """The rule-following trace: every line recited with its reads, decision and writes; then the answer.
+
+  `loop_mark`: entered `for` iterations say which one they are: `enter the loop <loop_mark(iteration)>`."""
   out = []
   for step in trace.steps:
     out.append(step.text)
     if step.reads:
       out.append(_pairs(step.reads))
-    if step.decision:
+    if step.decision and loop_mark is not None and step.iteration is not None:
+      out.append(f"{step.decision} {loop_mark(step.iteration)}")
+    elif step.decision:
       out.append(step.decision)
     # `total = 0`, `kinds = {...}`: the line itself already states the value written; do not repeat it.
-    writes = tuple(w for w in step.writes if step.text != f"{w[0]} = {w[1]}")
+    writes = tuple(w for w in step.writes if w[0] not in step.stated)
     if writes:
       out.append("-> " + _pairs(writes))
   out.append(ANSWER_PREFIX + trace.answer)

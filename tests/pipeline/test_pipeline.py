@@ -1,5 +1,6 @@
-"""The main job end to end (configs/demo.py:tiny: a 2-layer model, a few steps per stage) with two seeds and all
-three arms, then a rerun that skips every finished stage; the report's numbers against the runs' own reports."""
+"""The pipeline end to end: the experiment (configs/lengthgen.py:tiny: a 2-layer model, a few steps per stage, two
+seeds, two held-out tasks, all three arms, a recall-trained base), then a rerun that skips every finished stage;
+the report's numbers against the runs' own reports. And the demo's config (configs/demo.py:tiny)."""
 import json
 import os
 
@@ -7,8 +8,7 @@ import numpy as np
 
 from meta_rfft.pipeline.__main__ import main
 
-TINY = ["--config=configs/demo.py:tiny", "--config.seeds=0,1", "--config.arms=meta,vanilla,control",
-        "--config.base_pretrain.steps=2", "--config.base_pretrain.warmup_steps=1", "--config.base_pretrain.seq_len=256",
+TINY = ["--config=configs/lengthgen.py:tiny", "--config.base_pretrain.steps=2", "--config.base_pretrain.warmup_steps=1", "--config.base_pretrain.seq_len=256",
         "--config.data.recall_max_length=4"]
 
 
@@ -38,6 +38,9 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
       assert run_cfg["data"]["mixture"] == "nupa_length_integer" and run_cfg["data"]["seed"] == seed
     short = json.load(open(os.path.join(workdir, f"seed_{seed}", "rf_pretrain_short", "config.json")))["config"]
     assert short["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-1"
+    long = json.load(open(os.path.join(workdir, f"seed_{seed}", "rf_pretrain", "config.json")))["config"]
+    assert long["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-3"
+    assert long["data"]["mixture"] == "lc_2057,lc_268"
     assert short["init"]["checkpoint"] == os.path.join(workdir, f"seed_{seed}", "base_recall")
     base = json.load(open(os.path.join(workdir, f"seed_{seed}", "base_recall", "config.json")))["config"]
     assert base["train"]["data_source"] == "recall" and base["init"]["checkpoint"].endswith("base_ckpt")
@@ -64,6 +67,11 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
     assert rep["cpu_seconds"][arm]["adapt"] > 0 and rep["cpu_seconds"][arm]["eval"] > 0
   assert rep["cpu_seconds"]["vanilla"]["pretrain"] == 0 and rep["cpu_seconds"]["control"]["pretrain"] > 0
   assert rep["cpu_seconds"]["vanilla"]["base"] > 0
+  for arm in ("meta", "vanilla", "control"):  # the arm's mean over tasks and seeds
+    values = [v for t in ("nupa_length_integer", "nupa_get_digit_integer")
+              for v in rep["summary"]["tasks"][t][arm]["max_len_90"]["values"]]
+    assert np.isclose(rep["summary"]["arms"][arm]["max_len_90_mean"], np.mean(values))
+  assert "| nupa_get_digit_integer | short-pretraining control |" in report
   samples = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "nupa_length_integer", "meta",
                                                             "eval", "samples.jsonl"))]
   assert len(samples) == 1 + 3 * 2 and {s["length"] for s in samples[1:]} == {1, 2, 3}
@@ -75,6 +83,15 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
                 "seed_1/nupa_length_integer/control", "seed_0/nupa_length_integer/meta/eval", "export_hf",
                 "hf_check"):
     assert f"[pipeline] {stage}: already done" in rerun
+
+
+def test_demo_config_runs_end_to_end(tmp_path, capsys):
+  workdir = str(tmp_path / "demo")
+  assert main(["--config=configs/demo.py:tiny", f"--workdir={workdir}"]) == 0
+  report = open(os.path.join(workdir, "report.md")).read()
+  assert "| nupa_length_integer | Meta-RFFT |" in report and "| nupa_length_integer | vanilla RFFT |" in report
+  assert "control" not in report and "PASSED" in report
+  assert not os.path.exists(os.path.join(workdir, "seed_0", "rf_pretrain_short"))
 
 
 def test_pipeline_rejects_bad_config(tmp_path, capsys):
