@@ -24,17 +24,14 @@ the data pipeline's packer, and its whole state is the number of batches served.
 """
 from __future__ import annotations
 
-import json
 import string
 
 import jax
 import numpy as np
 import seqio
 
-from meta_rfft import io_paths
 from meta_rfft.data import packing
-
-STATE_FILE = "recall_iterator.json"
+from meta_rfft.data.indexed_stream import IndexedBatches
 PROMPT_HEAD, RECALL_HEAD = "Remember the values.", "Recall."
 _ALPHABETS = ("AB", "APL", "01", "abc", string.ascii_lowercase, string.ascii_uppercase[:6])
 
@@ -70,12 +67,14 @@ def example(seed: int, index: int, max_length: int) -> tuple[str, str]:
   return prompt, "\n".join(f"{k} = {v}" for k, v in recalled)
 
 
-class RecallBatches:
+class RecallBatches(IndexedBatches):
   """Packed batches of the recall corpus in the batch contract (packing.KEYS); resumable by batch index.
 
   Batch i draws its examples from the stream at i * rows * (seq_len // 8 + 8) onward (more examples than its
   rows can hold: an example has more than 8 tokens): every batch is a pure function of (seed, i), so a restored
   iterator continues exactly and batches never share an example."""
+
+  STATE_FILE = "recall_iterator.json"
 
   def __init__(self, vocab: seqio.Vocabulary, batch_size: int, seq_len: int, *, max_length: int = 30,
                seed: int = 0, positions: str = "contiguous", position_range: int = 0):
@@ -84,15 +83,10 @@ class RecallBatches:
     self.vocab, self.batch_size, self.seq_len = vocab, batch_size, seq_len
     self.max_length, self.seed = max_length, seed
     self.positions, self.position_range = positions, position_range
-    self.index = 0
+    super().__init__()
 
-  def __iter__(self):
-    return self
-
-  def __next__(self) -> dict[str, np.ndarray]:
-    batch = self.batch_at(self.index)
-    self.index += 1
-    return batch
+  def settings(self) -> dict:
+    return {"seed": self.seed, "max_length": self.max_length}
 
   def batch_at(self, index: int) -> dict[str, np.ndarray]:
     rows_wanted = self.batch_size * jax.process_count()
@@ -114,17 +108,3 @@ class RecallBatches:
       rows.extend(packer.add({"input_tokens": seq[:-1], "target_tokens": seq[1:], "loss_weights": weights}))
     rows = rows[:rows_wanted][first_row:first_row + self.batch_size]
     return {key: np.stack([r[key] for r in rows]) for key in packing.KEYS}
-
-  def save(self, directory: str) -> None:
-    io_paths.write_text(io_paths.resolve(directory) / STATE_FILE,
-                        json.dumps({"index": self.index, "seed": self.seed, "max_length": self.max_length}))
-
-  def restore(self, directory: str) -> None:
-    path = io_paths.resolve(directory) / STATE_FILE
-    if not path.exists():
-      raise FileNotFoundError(f"no recall-corpus iterator state at {path}")
-    state = json.loads(path.read_text())
-    if (state["seed"], state["max_length"]) != (self.seed, self.max_length):
-      raise ValueError(f"{path}: saved with seed {state['seed']} and max_length {state['max_length']}, this run "
-                       f"uses {self.seed} and {self.max_length}")
-    self.index = int(state["index"])

@@ -44,6 +44,15 @@ def _check(cfg) -> tuple[list[int], list[str], list[str], list[str]]:
     raise ValueError(f"config.format={cfg.format!r} unknown; known formats: {', '.join(format_names())}")
   from meta_rfft.data import positions
   positions.check(cfg.data.positions, int(cfg.data.position_range))
+  from meta_rfft.evaluate.examples import lengths_of
+  from meta_rfft.tasks import registry
+  needed = [("pretrain_lengths", pretrain)] + ([("control_lengths", pretrain)] if "control" in arms else [])
+  for key, tasks in needed + [("adapt_lengths", heldout)]:
+    lengths = lengths_of(cfg.data[key])
+    for t in map(registry.get_task, tasks):
+      if not any(n >= t.min_length and (t.max_length is None or n <= t.max_length) for n in lengths):
+        raise ValueError(f"config.data.{key}={cfg.data[key]!r}: task {t.id!r} has no instance at these lengths "
+                         f"(its lengths start at {t.min_length})")
   return seeds, arms, pretrain, heldout
 
 

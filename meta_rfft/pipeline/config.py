@@ -86,6 +86,22 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+def tiny(c: ml_collections.ConfigDict) -> None:
+  """In place: a 2-layer model, a few examples per length and a few steps per stage, every target off: the
+  end-to-end tests' smoke runs of configs/demo.py and configs/lengthgen.py."""
+  c.base.update(dict(vocab_size=400, hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1,
+                     intermediate_size=64, tokenizer_lengths="1-3", tokenizer_per_length=3))
+  c.data.update(dict(control_lengths="1-1", pretrain_per_length=8, adapt_lengths="1-2", adapt_per_length=8))
+  c.pretrain = stage(steps=4, batch_size=8, seq_len=256, learning_rate=3e-3, warmup_steps=1)
+  c.adapt = stage(steps=3, batch_size=8, seq_len=256, learning_rate=3e-3, warmup_steps=1)
+  c.eval.update(dict(lengths="1-3", samples_per_length=2, batch_size=8))
+  c.targets.update(dict(meta_max_len_90=0.0, min_gap=0.0, in_distribution=0.0))
+  c.hf_check_prompts = 2
+  c.hf_check_new_tokens = 16
+  c.checkpoint_every = 0
+  c.log_every = 1
+
+
 def parse_list(text: str, key: str) -> list[str]:
   items = [t.strip() for t in str(text).split(",") if t.strip()]
   if len(set(items)) != len(items):

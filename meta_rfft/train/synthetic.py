@@ -8,32 +8,25 @@ resume exactly.
 """
 from __future__ import annotations
 
-import json
-
 import jax
 import numpy as np
 
-from meta_rfft import io_paths
-
-STATE_FILE = "synthetic_iterator.json"
+from meta_rfft.data.indexed_stream import IndexedBatches
 
 
-class SyntheticBatches:
+class SyntheticBatches(IndexedBatches):
+
+  STATE_FILE = "synthetic_iterator.json"
 
   def __init__(self, batch_size: int, seq_len: int, vocab_size: int, *, seed: int = 0, first_token: int = 3):
     if seq_len < 8:
       raise ValueError(f"synthetic batches need seq_len >= 8, got {seq_len}")
     self.batch_size, self.seq_len, self.vocab_size = batch_size, seq_len, vocab_size
     self.seed, self.first_token = seed, first_token  # ids below first_token are left for pad/BOS/EOS
-    self.index = 0
+    super().__init__()
 
-  def __iter__(self):
-    return self
-
-  def __next__(self) -> dict[str, np.ndarray]:
-    batch = self.batch_at(self.index)
-    self.index += 1
-    return batch
+  def settings(self) -> dict:
+    return {"seed": self.seed}
 
   def batch_at(self, index: int) -> dict[str, np.ndarray]:
     # The global batch `index` is a pure function of (seed, index) and each process keeps its own rows, so the
@@ -61,14 +54,3 @@ class SyntheticBatches:
         start += n
     first = jax.process_index() * self.batch_size
     return {k: v[first:first + self.batch_size] for k, v in out.items()}
-
-  def save(self, directory: str) -> None:
-    io_paths.write_text(io_paths.resolve(directory) / STATE_FILE,
-                        json.dumps({"index": self.index, "seed": self.seed}))
-
-  def restore(self, directory: str) -> None:
-    path = io_paths.resolve(directory) / STATE_FILE
-    state = json.loads(path.read_text())
-    if state["seed"] != self.seed:
-      raise ValueError(f"{path}: saved with seed {state['seed']}, this run uses {self.seed}")
-    self.index = int(state["index"])

@@ -48,7 +48,7 @@ def test_batches_mask_the_prompt_and_resume_exactly(tmp_path):
   for _ in range(2):
     got, ref = next(again), next(want)
     assert all(np.array_equal(got[k], ref[k]) for k in ref)
-  with pytest.raises(ValueError, match="saved with seed 3 and max_length 12"):
+  with pytest.raises(ValueError, match=r"saved with \{'seed': 3, 'max_length': 12\}"):
     recall.RecallBatches(char, 2, 600, max_length=20, seed=3).restore(str(tmp_path))
   with pytest.raises(ValueError, match="does not fit data.seq_len=40"):
     next(recall.RecallBatches(char, 2, 40, max_length=12, seed=3))

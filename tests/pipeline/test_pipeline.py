@@ -19,12 +19,12 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
   for rel in ("report.md", "report.json", "accuracy_vs_length.png", "export_hf/model.safetensors",
               "export_hf/hf_check.json", "tokenizer/tokenizer.json", "seed_1/hf_base/config.json",
               "seed_0/base_ckpt/meta_rfft.json", "seed_1/rf_pretrain_short/config.json",
-              "seed_0/nupa_length_integer/control/eval/report.json",
-              "seed_1/nupa_length_integer/meta/eval/accuracy_vs_length.png"):
+              "seed_0/lc_283/control/eval/report.json",
+              "seed_1/lc_283/meta/eval/accuracy_vs_length.png"):
     assert os.path.getsize(os.path.join(workdir, rel)) > 0, rel
   report = open(os.path.join(workdir, "report.md")).read()
   for label in ("Meta-RFFT", "vanilla RFFT", "short-pretraining control"):
-    assert f"| nupa_length_integer | {label} |" in report
+    assert f"| lc_283 | {label} |" in report
   assert "PASSED" in report and "CPU" in report
   check = json.load(open(os.path.join(workdir, "export_hf", "hf_check.json")))
   assert check["passed"] and check["tokens_compared"] > 0
@@ -32,12 +32,12 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
   # Every arm of every seed trained from its own starting point, on its own seed.
   for seed in (0, 1):
     for arm, init in (("meta", "rf_pretrain"), ("vanilla", "base_recall"), ("control", "rf_pretrain_short")):
-      run_cfg = json.load(open(os.path.join(workdir, f"seed_{seed}", "nupa_length_integer", arm,
+      run_cfg = json.load(open(os.path.join(workdir, f"seed_{seed}", "lc_283", arm,
                                             "config.json")))["config"]
       assert run_cfg["init"]["checkpoint"] == os.path.join(workdir, f"seed_{seed}", init)
-      assert run_cfg["data"]["mixture"] == "nupa_length_integer" and run_cfg["data"]["seed"] == seed
+      assert run_cfg["data"]["mixture"] == "lc_283" and run_cfg["data"]["seed"] == seed
     short = json.load(open(os.path.join(workdir, f"seed_{seed}", "rf_pretrain_short", "config.json")))["config"]
-    assert short["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-1"
+    assert short["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-2"
     long = json.load(open(os.path.join(workdir, f"seed_{seed}", "rf_pretrain", "config.json")))["config"]
     assert long["data"]["build"]["splits"]["train"]["rf_pretrain"]["lengths"] == "1-3"
     assert long["data"]["mixture"] == "lc_2057,lc_268"
@@ -55,10 +55,10 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
   # The report's Max_Len_90% and curves are those of the runs' own evaluation reports.
   rep = json.load(open(os.path.join(workdir, "report.json")))
   for arm in ("meta", "vanilla", "control"):
-    per_seed = [json.load(open(os.path.join(workdir, f"seed_{s}", "nupa_length_integer", arm, "eval",
-                                            "report.json")))["formats"]["rf"]["tasks"]["nupa_length_integer"]
+    per_seed = [json.load(open(os.path.join(workdir, f"seed_{s}", "lc_283", arm, "eval",
+                                            "report.json")))["formats"]["rf_index"]["tasks"]["lc_283"]
                 for s in (0, 1)]
-    block = rep["summary"]["tasks"]["nupa_length_integer"][arm]
+    block = rep["summary"]["tasks"]["lc_283"][arm]
     assert block["max_len_90"]["values"] == [float(r["max_len_90"]) for r in per_seed]
     for n in (1, 2, 3):
       accs = [r["lengths"][str(n)]["accuracy"] for r in per_seed]
@@ -68,19 +68,19 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
   assert rep["cpu_seconds"]["vanilla"]["pretrain"] == 0 and rep["cpu_seconds"]["control"]["pretrain"] > 0
   assert rep["cpu_seconds"]["vanilla"]["base"] > 0
   for arm in ("meta", "vanilla", "control"):  # the arm's mean over tasks and seeds
-    values = [v for t in ("nupa_length_integer", "nupa_get_digit_integer")
+    values = [v for t in ("lc_283", "nupa_get_digit_integer")
               for v in rep["summary"]["tasks"][t][arm]["max_len_90"]["values"]]
     assert np.isclose(rep["summary"]["arms"][arm]["max_len_90_mean"], np.mean(values))
   assert "| nupa_get_digit_integer | short-pretraining control |" in report
-  samples = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "nupa_length_integer", "meta",
+  samples = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "lc_283", "meta",
                                                             "eval", "samples.jsonl"))]
   assert len(samples) == 1 + 3 * 2 and {s["length"] for s in samples[1:]} == {1, 2, 3}
-  assert "| nupa_length_integer | Meta-RFFT |" in out
+  assert "| lc_283 | Meta-RFFT |" in out
 
   assert main([*TINY, f"--workdir={workdir}"]) == 0
   rerun = capsys.readouterr().out
   for stage in ("tokenizer", "seed_0/hf_base", "seed_1/convert", "seed_1/base_recall", "seed_0/rf_pretrain", "seed_1/rf_pretrain_short",
-                "seed_1/nupa_length_integer/control", "seed_0/nupa_length_integer/meta/eval", "export_hf",
+                "seed_1/lc_283/control", "seed_0/lc_283/meta/eval", "export_hf",
                 "hf_check"):
     assert f"[pipeline] {stage}: already done" in rerun
 
@@ -89,19 +89,21 @@ def test_demo_config_runs_end_to_end(tmp_path, capsys):
   workdir = str(tmp_path / "demo")
   assert main(["--config=configs/demo.py:tiny", f"--workdir={workdir}"]) == 0
   report = open(os.path.join(workdir, "report.md")).read()
-  assert "| nupa_length_integer | Meta-RFFT |" in report and "| nupa_length_integer | vanilla RFFT |" in report
+  assert "| lc_283 | Meta-RFFT |" in report and "| lc_283 | vanilla RFFT |" in report
   assert "control" not in report and "PASSED" in report
   assert not os.path.exists(os.path.join(workdir, "seed_0", "rf_pretrain_short"))
 
 
 def test_pipeline_rejects_bad_config(tmp_path, capsys):
-  for override, message in (
-      ("--config.heldout_tasks=lc_344", "config.heldout_tasks: task 'lc_344' is in split 'rf_pretrain', not 'heldout'"),
-      ("--config.pretrain_tasks=lc_258", "config.pretrain_tasks: task 'lc_258' is in split 'heldout'"),
-      ("--config.arms=meta,scratch", "config.arms='meta,scratch': choose among"),
-      ("--config.seeds=0,x", "config.seeds='0,x': 'x' is not an integer"),
-      ("--config.format=rff", "config.format='rff' unknown"),
-      ("--config.data.positions=random", "config.data.positions='random' needs config.data.position_range")):
-    assert main(["--config=configs/demo.py:tiny", f"--workdir={tmp_path}", override]) == 2
+  for overrides, message in (
+      (["--config.heldout_tasks=lc_344"], "config.heldout_tasks: task 'lc_344' is in split 'rf_pretrain', not 'heldout'"),
+      (["--config.pretrain_tasks=lc_258"], "config.pretrain_tasks: task 'lc_258' is in split 'heldout'"),
+      (["--config.arms=meta,scratch"], "config.arms='meta,scratch': choose among"),
+      (["--config.seeds=0,x"], "config.seeds='0,x': 'x' is not an integer"),
+      (["--config.format=rff"], "config.format='rff' unknown"),
+      (["--config.data.positions=random"], "config.data.positions='random' needs config.data.position_range"),
+      (["--config.arms=meta,control", "--config.data.control_lengths=1-1"],
+       "config.data.control_lengths='1-1': task 'lc_268' has no instance at these lengths (its lengths start at 2)")):
+    assert main(["--config=configs/lengthgen.py:tiny", f"--workdir={tmp_path}", *overrides]) == 2
     assert message in capsys.readouterr().err
   assert not os.listdir(tmp_path)  # nothing written for a config that fails its checks
