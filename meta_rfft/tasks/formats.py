@@ -2,7 +2,8 @@
 
 Formats (contracts.md): `rf` (rule + mechanical trace), `rf_1shot` (rule, one worked example with fewer than
 5 loop iterations, then the question), `scratchpad` (intermediate values, no rule), `direct` (answer only),
-`rf_index` (`rf` with index hints on lists and loop iterations: index_hints.py).
+`rf_index` (`rf` with index hints on lists and loop iterations: index_hints.py), `rf_index_shift` (the same
+with the markers of each example shifted by a random offset).
 More formats are added with `register_format(name, fn)`; `fn(task, instance, seed) -> Example`.
 
 Every `targets` ends with `So the answer is <answer>`, where the answer is the rule's actual return value
@@ -143,10 +144,18 @@ def _render_rf_1shot(task, instance, seed):
   return Example(inputs, tracer.render_rf(trace), trace.answer)
 
 
+def _render_hinted(task, instance, h: index_hints.Hints) -> Example:
+  trace = _trace(task, instance, h.render)
+  question = index_hints.question(task.question(instance), instance, h)
+  return Example(_rf_header(task) + _qa(question), tracer.render_rf(trace, h.marker), trace.answer)
+
+
 def _render_rf_index(task, instance, seed):
-  trace = _trace(task, instance, index_hints.render)
-  question = index_hints.question(task.question(instance), instance)
-  return Example(_rf_header(task) + _qa(question), tracer.render_rf(trace, index_hints.marker), trace.answer)
+  return _render_hinted(task, instance, index_hints.hints(0))
+
+
+def _render_rf_index_shift(task, instance, seed):
+  return _render_hinted(task, instance, index_hints.shifted(task.id, seed))
 
 
 def _render_scratchpad(task, instance, seed):
@@ -166,3 +175,4 @@ register_format("rf_1shot", _render_rf_1shot)
 register_format("scratchpad", _render_scratchpad)
 register_format("direct", _render_direct)
 register_format("rf_index", _render_rf_index)
+register_format("rf_index_shift", _render_rf_index_shift)

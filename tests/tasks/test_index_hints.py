@@ -37,21 +37,31 @@ def test_render_marks_every_list_element():
     index_hints.marker(-1)
 
 
+@pytest.mark.parametrize("fmt", ["rf_index", "rf_index_shift"])
 @pytest.mark.parametrize("task", registry.all_tasks(), ids=lambda t: t.id)
-def test_rf_index_is_rf_plus_hints(task):
+def test_rf_index_is_rf_plus_hints(task, fmt):
   for length in (task.min_length, task.min_length + 6):
     if task.max_length is not None and length > task.max_length:
       continue
     plain = formats.make_example(task, length, 3, "rf")
-    hinted = formats.make_example(task, length, 3, "rf_index")
+    hinted = formats.make_example(task, length, 3, fmt)
     assert hinted.answer == plain.answer and hinted.targets.endswith("So the answer is " + plain.answer)
     assert same_but_hints(hinted.inputs, plain.inputs)
     assert same_but_hints(hinted.targets, plain.targets)
     assert traced_loops(hinted.targets) == traced_loops(plain.targets)
-    # Each run of a `for` loop counts its iterations a, b, c, ... from the start.
+    # Each run of a `for` loop counts its iterations from the first marker (a, or the example's shift).
     marks = re.findall(rf"^{tracer.ENTER} (\S+)$", hinted.targets, flags=re.M)
+    first = index_hints.shifted(task.id, 3).marker(0) if fmt == "rf_index_shift" else "a"
     if marks:
-      assert marks[0] == "a"
+      assert marks[0] == first
+
+
+def test_shift_is_per_example_and_within_the_alphabet():
+  offsets = {index_hints.shifted("lc_283", seed).offset for seed in range(200)}
+  assert offsets == set(range(index_hints.MAX_SHIFT + 1))
+  h = index_hints.shifted("lc_283", 4)
+  assert h is index_hints.shifted("lc_283", 4) and h.render([5, 6]) == f"[{h.marker(0)}5, {h.marker(1)}6]"
+  assert index_hints.hints(2).render([[1]]) == "[c[c1]]"
 
 
 def test_a_question_of_another_shape_is_named():
