@@ -54,3 +54,37 @@ def test_evaluate_writes_reports_and_resumes(ckpt, tmp_path, capsys):
   # Other generation settings would mix two evaluations in one report: refused, naming the file.
   assert main(_args(ckpt, run, "--config.max_new_extra=9")) == 2
   assert "samples.jsonl was written with other settings" in capsys.readouterr().err
+
+
+def test_evaluate_decodes_with_the_runs_random_position_ids(ckpt, tmp_path, capsys):
+  """With randomized positions every sample is decoded with the ids drawn for it (whatever its batch), and the
+  setting is part of what a resumed evaluation must match."""
+  from meta_rfft.convert.sources import load_model
+  from meta_rfft.data.positions import sequence_positions
+  from meta_rfft.data.vocab import make_vocabulary
+  from meta_rfft.evaluate import examples
+  from meta_rfft.evaluate.decode import GreedyDecoder
+  from meta_rfft.evaluate.runner import item_key
+  from meta_rfft.sharding.mesh import make_mesh
+  from meta_rfft.sharding.rules import DEFAULT_RULES
+  import jax
+  run = str(tmp_path / "run")
+  assert main(_args(ckpt, run, "--config.positions=random", "--config.position_range=700")) == 0
+  rows = _lines(os.path.join(run, "eval", "samples.jsonl"))
+  assert rows[0]["header"]["positions"] == {"mode": "random", "range": 700}
+  items = {(it.length, it.seed): it for b in examples.make_batches(
+      ["rf"], examples.select_tasks(TASK), [1, 2], 3, 2) for it in b.items}
+  mesh = make_mesh((1, 1, 1), devices=jax.devices()[:1])
+  model = load_model(ckpt, mesh, DEFAULT_RULES)
+  vocab = make_vocabulary(os.path.join(ckpt, "hf"))
+  decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=1)
+  for r in rows[1:4]:
+    item = items[(r["length"], r["seed"])]
+    prompt = [vocab.bos_id] * (vocab.bos_id is not None) + list(vocab.encode(item.inputs))
+    limit = int(1.5 * (len(vocab.encode(item.targets)) + 1)) + 8  # the runner's: max_new_factor, max_new_extra
+    ids = sequence_positions("random", len(prompt) + limit, 700, item_key(item, 0))
+    out = decoder.decode([prompt], limit, [ids])[0]
+    assert vocab.decode([t for t in out if t != vocab.eos_id]) == r["output"]
+  capsys.readouterr()
+  assert main(_args(ckpt, run, "--config.positions=random", "--config.position_range=800")) == 2
+  assert "written with other settings" in capsys.readouterr().err
