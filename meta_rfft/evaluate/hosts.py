@@ -1,9 +1,9 @@
 """Evaluation on several hosts: process 0 owns the files, every process runs the same decoding programs.
 
 Decoding is SPMD: every process must call the jitted programs with the same batches in the same order, so the
-work list (seeded, identical everywhere) and the set of already-finished batches must agree on every host.
+work list (seeded, identical everywhere) and the set of already-finished samples must agree on every host.
 Only process 0 reads and writes RUN/eval/ (hosts need not share a filesystem); what it learns (the finished
-batches) and whether its file work failed are broadcast to the others. A failure of process 0 then stops every
+samples) and whether its file work failed are broadcast to the others. A failure of process 0 then stops every
 process with a clear error at the same point, instead of leaving the others blocked in the next collective
 until the distributed runtime's heartbeat or shutdown timeout kills them.
 
@@ -66,7 +66,7 @@ def finished_mask(fn: Callable[[], np.ndarray], n: int, what: str) -> np.ndarray
   def leader_mask() -> np.ndarray:
     mask = np.asarray(fn(), bool)
     if mask.shape != (n,):
-      raise ValueError(f"{what}: expected a mask of {n} batches, got shape {mask.shape}")
+      raise ValueError(f"{what}: expected a mask of {n} entries, got shape {mask.shape}")
     return mask
   mask = on_leader(leader_mask, what)
   if jax.process_count() == 1 or n == 0:  # n is the same everywhere (the work list is)

@@ -1,9 +1,12 @@
 """The evaluation loop: work list -> batched greedy decoding -> scored samples.jsonl -> reports.
 
 Resumable: every finished batch is appended to RUN/eval/samples.jsonl in one write (then flushed and
-fsynced); on restart, batches whose rows are all there are skipped and a torn last line is dropped. The file
-starts with the settings that shaped it (checkpoint, instances, generation limits); a restart with different
-settings stops with an error instead of mixing two evaluations in one report.
+fsynced). A sample is known by what it is (format, task, length, instance seed), never by the batch it came in:
+on restart a torn last line is dropped, the samples already there are kept once each, and only the missing ones
+are decoded, in batches of this run's batch_size. The file starts with every setting that changes a sample's
+output (checkpoint, instances, generation limits, position ids, compute and parameter dtypes, vocabulary); a
+restart with different settings stops with an error naming them instead of mixing two evaluations in one
+report.
 
 On several processes (hosts) every process decodes every batch (SPMD programs on the global mesh); only
 process 0 reads and writes RUN/eval/, and tells the others which batches are finished (`hosts`).
@@ -63,29 +66,46 @@ def item_key(item: examples_lib.Item, seed: int) -> tuple[int, ...]:
   return (int(seed), zlib.crc32(f"{item.fmt}/{item.task_id}".encode()), int(item.length), int(item.seed))
 
 
+def sample_key(fmt: str, task_id: str, length: int, seed: int) -> str:
+  """What identifies one evaluated sample, whatever batch it was decoded in."""
+  return f"{fmt}/{task_id}/{int(length)}/{int(seed)}"
+
+
+def _record_key(rec: Mapping[str, Any]) -> str:
+  return sample_key(rec["format"], rec["task"], rec["length"], rec["seed"])
+
+
 def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
-  """Records of finished batches; checks the header against this run's settings."""
+  """The samples already in `path`, each once (the first row of a sample wins); checks the header against this
+  run's settings."""
   if not io_paths.resolve(path).exists():
     return []
   lines = io_paths.read_text(path).split("\n")
-  records, good = [], []
+  records, good, seen = [], [], set()
   for i, line in enumerate(lines):
     if not line.strip():
       continue
     try:
       rec = json.loads(line)
     except json.JSONDecodeError:
-      if i >= len(lines) - 2:  # a torn final write: that batch is redone
+      if i >= len(lines) - 2:  # a torn final write: its sample is decoded again
         break
       raise ValueError(f"{path}: line {i + 1} is not JSON; the file is damaged (delete it to start over)")
-    good.append(line)
     if i == 0:
-      if rec.get("header") != json.loads(json.dumps(dict(header))):
-        raise ValueError(f"{path} was written with other settings ({rec.get('header')}) than this run "
-                         f"({dict(header)}); use another --workdir or delete {path}")
+      theirs, ours = rec.get("header") or {}, json.loads(json.dumps(dict(header)))
+      if theirs != ours:
+        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise ValueError(f"{path} was written with other settings than this run: "
+                         + "; ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} now" for k in differ)
+                         + f". Use another --workdir or delete {path}")
+      good.append(line)
       continue
+    if _record_key(rec) in seen:  # a sample written twice (by an earlier, batch-keyed resume): counted once
+      continue
+    seen.add(_record_key(rec))
+    good.append(line)
     records.append(rec)
-  if len(good) != sum(1 for ln in lines if ln.strip()):
+  if len(good) != sum(1 for ln in lines if ln.strip()):  # torn or repeated lines: rewritten without them
     io_paths.write_text(path, "\n".join(good) + "\n")
   return records
 
@@ -134,10 +154,12 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
                                       int(cfg.seed))
   pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
+  # Every setting that changes a sample's output. Batch size, buckets and mesh only change how samples are
+  # grouped and laid out, so a resume may change them.
   header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
-            "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens)}
-  if pos_mode != "contiguous":  # (absent for contiguous ids, so that earlier files still resume)
-    header["positions"] = {"mode": pos_mode, "range": pos_range}
+            "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens),
+            "positions": {"mode": pos_mode, "range": pos_range}, "dtype": str(cfg.model.dtype),
+            "param_dtype": str(cfg.model.param_dtype or "stored"), "vocab": str(cfg.vocab or "run")}
   path = os.fspath(io_paths.resolve(eval_dir) / SAMPLES)
   records: list[dict] = []
 
@@ -146,19 +168,23 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
     records.extend(read_samples(path, header))
     if not io_paths.resolve(path).exists():
       _append(path, [json.dumps({"header": header})])
-    counts: dict[str, int] = {}
-    for r in records:
-      counts[r["batch"]] = counts.get(r["batch"], 0) + 1
-    return [counts.get(b.id) == len(b.items) for b in batches]
+    have = {_record_key(r) for r in records}
+    return [key in have for key in keys]
 
-  # Process 0's file decides; every process must skip exactly the same batches.
-  finished = hosts.finished_mask(read_finished, len(batches), f"reading {path}")
-  todo = [b for b, done in zip(batches, finished) if not done]
-  total = sum(len(b.items) for b in batches)
+  # Process 0's file decides; every process must skip exactly the same samples.
+  keys = [sample_key(it.fmt, it.task_id, it.length, it.seed) for b in batches for it in b.items]
+  finished = hosts.finished_mask(read_finished, len(keys), f"reading {path}")
+  todo, i = [], 0
+  for b in batches:
+    missing = tuple(it for it, done in zip(b.items, finished[i:i + len(b.items)]) if not done)
+    i += len(b.items)
+    if missing:
+      todo.append(b if len(missing) == len(b.items) else examples_lib.Batch(b.id, missing))
+  total = len(keys)
   # Only process 0 reports progress (the others decode the same batches in step with it).
-  progress = Progress(total, done=total - sum(len(b.items) for b in todo), label="eval") if leader else None
+  progress = Progress(total, done=int(finished.sum()), label="eval") if leader else None
   if finished.any() and leader:
-    print(f"eval: resuming, {int(finished.sum())} of {len(batches)} batches already in {path}", flush=True)
+    print(f"eval: resuming, {int(finished.sum())} of {total} samples already in {path}", flush=True)
 
   if todo:
     if mesh is None:
@@ -199,8 +225,11 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
 
   def write():  # process 0 only
-    wanted = {b.id for b in batches}
-    kept = [r for r in records if r["batch"] in wanted]
+    wanted, kept = set(keys), []
+    for r in records:  # each sample once: the file's rows were deduplicated and todo held only missing ones
+      if _record_key(r) in wanted:
+        kept.append(r)
+        wanted.discard(_record_key(r))
     meta["samples"] = len(kept)
     summary = metrics.summarize(kept)
     return {"paths": report.write_reports(eval_dir, summary, meta, train_lengths), "summary": summary,

@@ -47,13 +47,67 @@ def test_evaluate_writes_reports_and_resumes(ckpt, tmp_path, capsys):
     f.write("\n".join(lines[:-2]) + "\n" + lines[-2][:40])
   capsys.readouterr()
   assert main(_args(ckpt, run)) == 0
-  assert "resuming, 3 of 4 batches" in capsys.readouterr().out
+  assert "resuming, 5 of 6 samples" in capsys.readouterr().out
   again = _lines(samples_path)
   assert [(r["batch"], r["output"]) for r in again[1:]] == [(r["batch"], r["output"]) for r in first[1:]]
 
-  # Other generation settings would mix two evaluations in one report: refused, naming the file.
+  # Other generation settings would mix two evaluations in one report: refused, naming the file and the setting.
   assert main(_args(ckpt, run, "--config.max_new_extra=9")) == 2
-  assert "samples.jsonl was written with other settings" in capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert "samples.jsonl was written with other settings" in err and "max_new_extra: 8 there, 9 now" in err
+  # So would another compute dtype (its outputs differ from float32's).
+  assert main(_args(ckpt, run, "--config.model.dtype=bfloat16")) == 2
+  assert "dtype: 'float32' there, 'bfloat16' now" in capsys.readouterr().err
+
+
+def _sample_keys(rows):
+  return [(r["format"], r["task"], r["length"], r["seed"]) for r in rows]
+
+
+def test_resume_keys_samples_not_batches(ckpt, tmp_path, capsys):
+  """A resume with another batch size, or after a batch whose last row was torn, decodes only the samples
+  missing from samples.jsonl: every sample is reported once, with the output the uninterrupted run gave it."""
+  full = str(tmp_path / "full")
+  assert main(_args(ckpt, full)) == 0
+  want = {k: r["output"] for k, r in zip(_sample_keys(_lines(os.path.join(full, "eval", "samples.jsonl"))[1:]),
+                                          _lines(os.path.join(full, "eval", "samples.jsonl"))[1:])}
+  assert len(want) == 6
+
+  for name, keep_rows, torn, rerun in (("batch_size", 3, False, ["--config.batch_size=3"]),
+                                       ("torn_batch", 4, True, [])):
+    run = str(tmp_path / name)
+    os.makedirs(os.path.join(run, "eval"))
+    path = os.path.join(run, "eval", "samples.jsonl")
+    with open(os.path.join(full, "eval", "samples.jsonl")) as f:
+      lines = f.read().split("\n")
+    # Header + the first rows; torn: the next row of the same batch half-written (rows 4 and 5 are length 2's
+    # first batch of 2).
+    with open(path, "w") as f:
+      f.write("\n".join(lines[:1 + keep_rows]) + "\n" + (lines[1 + keep_rows][:30] if torn else ""))
+    capsys.readouterr()
+    assert main(_args(ckpt, run, *rerun)) == 0, name
+    assert f"resuming, {keep_rows} of 6 samples" in capsys.readouterr().out
+    rows = _lines(path)[1:]
+    keys = _sample_keys(rows)
+    assert len(keys) == 6 and set(keys) == set(want), name
+    assert {k: r["output"] for k, r in zip(keys, rows)} == want, name
+    rep = json.load(open(os.path.join(run, "eval", "report.json")))
+    task = rep["formats"]["rf"]["tasks"][TASK]
+    assert [task["lengths"][n]["count"] for n in ("1", "2")] == [3, 3], name
+
+
+def test_duplicated_rows_of_an_older_file_are_counted_once(ckpt, tmp_path):
+  run = str(tmp_path / "run")
+  assert main(_args(ckpt, run)) == 0
+  path = os.path.join(run, "eval", "samples.jsonl")
+  with open(path) as f:
+    lines = [ln for ln in f.read().split("\n") if ln.strip()]
+  with open(path, "w") as f:  # what an earlier version's batch-keyed resume could leave: a batch written twice
+    f.write("\n".join(lines + lines[1:3]) + "\n")
+  assert main(_args(ckpt, run)) == 0
+  rep = json.load(open(os.path.join(run, "eval", "report.json")))
+  assert [rep["formats"]["rf"]["tasks"][TASK]["lengths"][n]["count"] for n in ("1", "2")] == [3, 3]
+  assert len(_lines(path)) == 7  # the file itself is rewritten without the repeats
 
 
 def test_evaluate_decodes_with_the_runs_random_position_ids(ckpt, tmp_path, capsys):
