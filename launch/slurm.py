@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -50,10 +51,40 @@ def _parser() -> argparse.ArgumentParser:
   return p
 
 
+# #SBATCH lines are read by sbatch, not by a shell: nothing there can be quoted, and a newline would end the
+# header (sbatch ignores every #SBATCH line after the first command) and run what follows as a command. So each
+# value that reaches a #SBATCH line is checked against what SLURM accepts for it.
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")        # --job-name: also a file name under logs/slurm
+_VALUE = re.compile(r"[A-Za-z0-9_.,:+@%=/-]+")              # --partition, --account, --time
+_FLAG = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=[A-Za-z0-9_.,:+@%=/-]+)?")  # --sbatch-flag
+_PATH = re.compile(r"[^\x00-\x20\x7f]+")                    # --log-dir: no whitespace or control characters
+
+
+def check_sbatch_values(a: argparse.Namespace) -> None:
+  """Stops with an error naming the flag when a value could break or escape the #SBATCH header."""
+  def bad(flag, value, what):
+    raise SystemExit(f"error: {flag}={value!r}: {what}")
+  if not _NAME.fullmatch(a.job_name):
+    bad("--job-name", a.job_name, "use letters, digits and _ . + - (it names the batch script and the log)")
+  for flag, value in (("--partition", a.partition), ("--account", a.account), ("--time", a.time)):
+    if value and not _VALUE.fullmatch(value):
+      bad(flag, value, "use letters, digits and _ . , : + @ % = / - (no spaces, quotes or newlines)")
+  for value in a.sbatch_flags:
+    if not _FLAG.fullmatch(value):
+      bad("--sbatch-flag", value, "expected one long option such as --exclusive or --mem=64G (no spaces, quotes "
+          "or newlines)")
+  if a.log_dir and not _PATH.fullmatch(a.log_dir):
+    bad("--log-dir", a.log_dir, "no whitespace or control characters (the path goes into #SBATCH --output)")
+  if not a.log_dir and not _PATH.fullmatch(a.repo):
+    bad("--repo", a.repo, "no whitespace or control characters (the default log folder REPO/logs/slurm goes into "
+        "#SBATCH --output); give --log-dir")
+
+
 def batch_script(a: argparse.Namespace, entry_args: Sequence[str]) -> str:
   q = shlex.quote
   if a.nodes < 1 or a.gpus_per_node < 0:
     raise SystemExit(f"error: --nodes={a.nodes} and --gpus-per-node={a.gpus_per_node} must be positive")
+  check_sbatch_values(a)
   log_dir = a.log_dir or os.path.join(a.repo, "logs", "slurm")
   python = a.python or os.path.join(a.repo, ".venv", "bin", "python")
   sbatch = [f"--job-name={a.job_name}", f"--nodes={a.nodes}", "--ntasks-per-node=1",

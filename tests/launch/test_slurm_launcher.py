@@ -61,3 +61,28 @@ def test_port_and_module_options_and_written_script(tmp_path):
 def test_bad_arguments_name_the_flag(args, message):
   done = launch(*args, ok=False)
   assert done.returncode != 0 and message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--job-name", "rfft\ntouch /tmp/x"), ("--job-name", "../../x"), ("--job-name", "a b"),
+    ("--partition", "h100\n#SBATCH --nodes=99"), ("--time", "1:00:00 ; rm"), ("--account", "a'b"),
+    ("--sbatch-flag", "--exclusive\necho hi"), ("--sbatch-flag", "exclusive"), ("--log-dir", "/l\nls"),
+])
+def test_values_that_would_break_the_sbatch_header_are_refused(tmp_path, flag, value):
+  """A newline in a #SBATCH value would end the header and run the rest as a command; a '/' in the job name
+  would put the script outside logs/slurm. Each is refused by name, and nothing is written."""
+  repo = tmp_path / "repo"
+  repo.mkdir()
+  done = launch("--nodes=2", "--workdir=/s/r", f"--repo={repo}", f"{flag}={value}", ok=False)
+  assert done.returncode != 0 and f"{flag}=" in done.stderr and "Traceback" not in done.stderr, done.stderr
+  assert not (repo / "logs").exists() and not os.path.exists("/tmp/x")
+
+
+def test_every_accepted_value_stays_one_sbatch_line(tmp_path):
+  out = launch("--nodes=2", "--workdir=/s/r", "--job-name=rfft-32b.v2", "--partition=h100,a100",
+               "--account=lab@x", "--time=1-00:00:00", "--sbatch-flag=--exclusive", "--sbatch-flag=--mem=64G",
+               f"--log-dir={tmp_path}/logs", "--dry-run").stdout
+  sbatch = [l for l in out.splitlines() if l.startswith("#SBATCH ")]
+  assert {"#SBATCH --job-name=rfft-32b.v2", "#SBATCH --partition=h100,a100", "#SBATCH --account=lab@x",
+          "#SBATCH --time=1-00:00:00", "#SBATCH --exclusive", "#SBATCH --mem=64G"} <= set(sbatch)
+  assert os.path.join(REPO, "logs", "slurm", "rfft-32b.v2-") in out.splitlines()[0]
