@@ -66,7 +66,12 @@ class MetricsWriter:
   `sync()` (the trainer calls it after every checkpoint save) and `close()`: after a crash the object store
   holds the metrics up to the last checkpoint, which is where the resumed run continues from anyway. The same
   holds for TensorBoard: tensorboardX's own gs:// writer needs google-cloud-storage and re-uploads the whole
-  event file on every flush, so its events go through the same local folder. On local disk nothing changes.
+  event file on every flush, so its events go through the same local folder.
+
+  TensorBoard's writer buffers events in memory (up to its flush interval), so `sync()` flushes it on local
+  disk too: a run killed at any moment leaves TensorBoard every step up to its last checkpoint. A resumed run
+  writes a purge marker at its first step, so TensorBoard drops the killed run's steps after the checkpoint
+  instead of showing two curves there.
   """
 
   def __init__(self, workdir: str, *, resume_step: int | None):
@@ -88,7 +93,8 @@ class MetricsWriter:
       io_paths.write_text(local, "".join(kept))
     self.jsonl = open(local, "a")
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self.tb = SummaryWriter(os.path.join(self.mirror.local, "tensorboard"))
+    self.tb = SummaryWriter(os.path.join(self.mirror.local, "tensorboard"),
+                            purge_step=None if resume_step is None else int(resume_step) + 1)
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     if not self.enabled:
@@ -101,9 +107,12 @@ class MetricsWriter:
         self.tb.add_scalar(k, v, step)
 
   def sync(self) -> None:
-    """Uploads the metrics written so far when WORKDIR is an object store (a no-op on local disk)."""
-    if self.enabled and self.mirror.remote:
-      self.tb.flush()
+    """Flushes the metrics written so far to disk, and uploads them when WORKDIR is an object store."""
+    if not self.enabled:
+      return
+    self.jsonl.flush()
+    self.tb.flush()
+    if self.mirror.remote:
       self.mirror.sync()
 
   def close(self) -> None:

@@ -96,12 +96,31 @@ def runs(tmp_path_factory, env):
   proc.kill()
   proc.wait()
   assert proc.returncode == -signal.SIGKILL and killed_at < STEPS
+  after_kill = {"checkpoint": max(Checkpoints(run, keep=3).all_steps()), "tensorboard": _tensorboard_steps(run)}
   _finish(_start(run, env))
-  return ref, run
+  return ref, run, after_kill
+
+
+def _tensorboard_steps(workdir) -> list[int]:
+  """The steps of every `loss` scalar in WORKDIR/tensorboard's event files, in the order written."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (TensorFlow's reader of TensorBoard files)
+  steps = []
+  for path in sorted(pathlib.Path(workdir, "tensorboard").glob("events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      steps += [event.step for v in event.summary.value if v.tag == "loss"]
+  return steps
+
+
+def test_tensorboard_keeps_every_step_up_to_the_checkpoint_a_sigkill_left(runs):
+  _, run, after_kill = runs
+  step = after_kill["checkpoint"]
+  assert set(range(1, step + 1)) <= set(after_kill["tensorboard"]), (step, after_kill["tensorboard"])
+  # After the resume, every step of the run is there.
+  assert set(_tensorboard_steps(run)) == set(range(1, STEPS + 1))
 
 
 def test_kill_and_resume_reproduce_the_uninterrupted_run_exactly(runs):
-  ref, run = runs
+  ref, run, _ = runs
   expected, got = _metrics(ref), _metrics(run)
   assert [m["step"] for m in got] == list(range(1, STEPS + 1))  # each step once: the lost tail was dropped
   assert [m["loss"] for m in got] == [m["loss"] for m in expected]
@@ -111,7 +130,7 @@ def test_kill_and_resume_reproduce_the_uninterrupted_run_exactly(runs):
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(runs):
-  ref, run = runs
+  ref, run, _ = runs
   steps = Checkpoints(ref, keep=3).all_steps()
   assert steps[-1] == STEPS and len(steps) >= 2
   # Truncate every array file of the latest step's params, as a disk filling up mid-write would.
