@@ -9,13 +9,15 @@ Saves are asynchronous (arrays are copied off the device before `save` returns, 
 them); the data item is written synchronously at save time because the iterator moves on right after. Orbax
 writes into a temporary folder and renames it when every item is complete, so a run killed mid-save leaves no
 half checkpoint that looks finished. A finished checkpoint that fails to restore (a file truncated or deleted
-later) is reported and the previous one is used.
+later) is reported, moved to WORKDIR/checkpoints_unreadable/<step>-<time> (kept for inspection, out of the
+manager's way: the resumed run saves that step again) and the previous one is used.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import time
 from typing import Any, Callable
 
 import jax
@@ -83,6 +85,7 @@ class Checkpoints:
                warn: Callable[[str], None] = logger.warning):
     # A URL (gs://...) stays one: Orbax and TensorStore write to object stores natively.
     self.directory = os.fspath(io_paths.resolve(workdir) / "checkpoints")
+    self.aside_directory = os.fspath(io_paths.resolve(workdir) / "checkpoints_unreadable")
     self.warn = warn
     options = ocp.CheckpointManagerOptions(max_to_keep=int(keep) if keep else None, create=True,
                                            enable_async_checkpointing=bool(async_save),
@@ -110,13 +113,27 @@ class Checkpoints:
         return self._restore(step, params=params, adapters=adapters, opt_state=opt_state, iterator=iterator)
       except Exception as e:  # any failure to read is a corrupt checkpoint for our purposes
         older = steps[-i - 2] if i + 1 < len(steps) else None
+        aside = self._set_aside(step)
         self.warn(f"WARNING: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}: "
-                  f"{str(e).splitlines()[0][:300] if str(e) else ''}); "
+                  f"{str(e).splitlines()[0][:300] if str(e) else ''}); moved to {aside}; "
                   + (f"falling back to step {older}" if older is not None else "no older checkpoint left"))
     if steps:
-      raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be restored; move the folder "
-                         f"away to start afresh")
+      raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be restored (each is now in "
+                         f"{self.aside_directory}); rerun to start afresh")
     return None
+
+  def _set_aside(self, step: int) -> str:
+    """Moves an unreadable step folder out of checkpoints/: left there, the run would reach that step again and
+    Orbax would refuse to save over it, on every rerun."""
+    dest = epath.Path(self.aside_directory) / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if jax.process_index() == 0:  # one process moves it; the others wait for it below
+      dest.parent.mkdir(parents=True, exist_ok=True)
+      (epath.Path(self.directory) / str(step)).rename(dest)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices(f"meta_rfft checkpoint {step} set aside")
+    self.manager.reload()
+    return os.fspath(dest)
 
   def _restore(self, step: int, *, params, adapters, opt_state, iterator) -> Restored:
     items = dict(params=ocp.args.StandardRestore(params),

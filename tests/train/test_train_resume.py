@@ -151,6 +151,28 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(runs):
   assert it.index == steps[-2]  # the data position of that step
   # What the fallback restored is what the interrupted-and-resumed run wrote at that step.
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored.params), _params_at(run, steps[-2]))
+  # The unreadable step was moved aside, out of the way of the step the resumed run saves again.
+  aside = list((pathlib.Path(ref) / "checkpoints_unreadable").iterdir())
+  assert [p.name.split("-")[0] for p in aside] == [str(STEPS)] and any(str(aside[0]) in w for w in warnings)
+  assert not (pathlib.Path(ref) / "checkpoints" / str(STEPS)).exists()
+
+
+def test_rerun_after_an_unreadable_checkpoint_recovers_by_itself(runs, env):
+  """The trainer itself on a run whose latest checkpoint lost its data-iterator state: it sets the step aside,
+  resumes from the previous one and saves the last step again, exactly as the uninterrupted run had it."""
+  _, run, _ = runs
+  steps = Checkpoints(run, keep=3).all_steps()
+  for path in (pathlib.Path(run) / "checkpoints" / str(STEPS) / "data").rglob("*"):
+    if path.is_file():
+      path.unlink()
+  expected = _params_at(run, STEPS)
+  out = _finish(_start(run, env))
+  assert f"checkpoints/{STEPS} is unreadable" in out and "checkpoints_unreadable" in out
+  assert Checkpoints(run, keep=3).all_steps()[-1] == STEPS
+  jax.tree.map(np.testing.assert_array_equal, _params_at(run, STEPS), expected)
+  assert steps[-2] in Checkpoints(run, keep=3).all_steps()
+  out = _finish(_start(run, env))  # and a further rerun finds a finished run, with nothing to fall back from
+  assert "unreadable" not in out
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
