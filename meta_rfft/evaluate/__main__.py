@@ -18,15 +18,15 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--workdir", required=True, help="RUN folder; reports go to RUN/eval/")
   args = parser.parse_args(rest)
   from meta_rfft import distributed
-  from meta_rfft.evaluate.hosts import LeaderFailed, on_leader
+  from meta_rfft.evaluate.hosts import LeaderFailed
   from meta_rfft.evaluate.runner import evaluate
   try:
     # Before any other JAX call, as the trainer does: with several processes (a TPU pod, SLURM, or an explicit
     # coordinator) every process joins here and runs this same command; only process 0 writes RUN/eval/.
     distributed.initialize(cfg)
     eval_dir = f"{args.workdir}/eval"
-    on_leader(lambda: save_config(cfg, eval_dir, argv), f"saving the config in {eval_dir}")
-    result = evaluate(cfg, args.workdir)
+    # Saved once the run's samples.jsonl is known to match: a refused resume leaves the old config there.
+    result = evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
   except (ValueError, FileNotFoundError, LeaderFailed) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from meta_rfft import io_paths
 from meta_rfft.evaluate import examples as examples_lib
@@ -128,10 +128,13 @@ def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int])
   return rows
 
 
-def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
+def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
+             on_checked: Callable[[], Any] | None = None) -> dict:
   """Runs (or resumes) the evaluation of `cfg` into WORKDIR/eval/; returns the report paths and summary.
 
-  `model`, `mesh`, `rules`: an already-loaded model (the pipeline passes none; tests may). With several
+  `model`, `mesh`, `rules`: an already-loaded model (the pipeline passes none; tests may). `on_checked`: run on
+  process 0 once samples.jsonl is known to match this run's settings (the entry point saves its config there,
+  so that a refused resume leaves RUN/eval/ as it was). With several
   processes, call it on every process (after `meta_rfft.distributed.initialize`); only process 0 writes files
   and gets the summary (the others get `paths` {} and `summary` None).
   """
@@ -174,6 +177,8 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None) -> dict:
   # Process 0's file decides; every process must skip exactly the same samples.
   keys = [sample_key(it.fmt, it.task_id, it.length, it.seed) for b in batches for it in b.items]
   finished = hosts.finished_mask(read_finished, len(keys), f"reading {path}")
+  if on_checked is not None:
+    hosts.on_leader(on_checked, f"writing in {eval_dir}")
   todo, i = [], 0
   for b in batches:
     missing = tuple(it for it, done in zip(b.items, finished[i:i + len(b.items)]) if not done)

@@ -78,6 +78,20 @@ class Restored:
   meta: dict
 
 
+class CheckpointMismatch(ValueError):
+  """The checkpoints hold a model of other shapes than the config builds: a config error, not a corrupt file."""
+
+  def __init__(self, step_dir: str, differences: list[str]):
+    self.step_dir, self.differences = step_dir, differences
+    shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+    super().__init__(f"{step_dir} holds tensors of other shapes than this config builds ({shown})")
+
+
+def _shapes(tree) -> dict[str, tuple]:
+  return {jax.tree_util.keystr(p): tuple(leaf.shape)
+          for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
 class Checkpoints:
   """The run's CheckpointManager plus fallback on unreadable checkpoints."""
 
@@ -108,6 +122,8 @@ class Checkpoints:
     Returns None when there is none. Unreadable checkpoints are skipped with a warning naming them.
     """
     steps = self.all_steps()
+    if steps:
+      self._check_shapes(steps[-1], params=params, adapters=adapters)
     for i, step in enumerate(reversed(steps)):
       try:
         return self._restore(step, params=params, adapters=adapters, opt_state=opt_state, iterator=iterator)
@@ -121,6 +137,25 @@ class Checkpoints:
       raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be restored (each is now in "
                          f"{self.aside_directory}); rerun to start afresh")
     return None
+
+  def _check_shapes(self, step: int, *, params, adapters) -> None:
+    """Raises CheckpointMismatch when the step's stored shapes differ from the targets'. Run before any fallback,
+    so that a config error never sets good checkpoints aside; unreadable metadata is left to the restore."""
+    differences = []
+    for name, target in (("params", params), ("adapters", adapters)):
+      folder = epath.Path(self.directory) / str(step) / name
+      if not target and not folder.exists():
+        continue
+      try:
+        with ocp.StandardCheckpointer() as reader:
+          stored = _shapes(reader.metadata(folder).item_metadata) if folder.exists() else {}
+      except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
+        return
+      wanted = _shapes(target or {})
+      differences += [f"{name}{k}: {stored.get(k, 'absent')} there, {wanted.get(k, 'absent')} now"
+                      for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+    if differences:
+      raise CheckpointMismatch(f"{self.directory}/{step}", differences)
 
   def _set_aside(self, step: int) -> str:
     """Moves an unreadable step folder out of checkpoints/: left there, the run would reach that step again and

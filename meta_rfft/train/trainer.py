@@ -25,7 +25,7 @@ from meta_rfft.config.loader import main_with_config, save_config
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
 from meta_rfft.train import data_source, metrics as metrics_lib, run_state, step as step_lib
-from meta_rfft.train.checkpointing import Checkpoints
+from meta_rfft.train.checkpointing import CheckpointMismatch, Checkpoints
 
 
 class NonFiniteLoss(RuntimeError):
@@ -66,6 +66,29 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
     io_paths.write_text(dest / "config.json", json.dumps(arch, indent=2, sort_keys=True))
 
 
+def _config_differences(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """The config keys that shape the model (model.*, adapter.*, init.checkpoint) and differ from those of the run
+  that wrote WORKDIR's checkpoints (WORKDIR/config.json)."""
+  path = io_paths.resolve(workdir) / "config.json"
+  if not path.is_file():
+    return f"{os.fspath(path)} is missing, so the differing config keys cannot be named; use another workdir"
+  before = io_paths.read_json(path).get("config", {})
+  now = json.loads(config.to_json_best_effort())
+
+  def flat(tree, prefix=""):
+    if not isinstance(tree, dict):
+      return {prefix: tree}
+    return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}.{key}" if prefix else key).items()}
+  old, new = flat({k: before.get(k) for k in ("model", "adapter", "init")}), flat(
+      {k: now.get(k) for k in ("model", "adapter", "init")})
+  keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+  if not keys:
+    return "No model, adapter or init key differs from the run's config.json; use another workdir"
+  return ("Config keys that differ from the run that wrote them (" + os.fspath(path) + "): "
+          + "; ".join(f"config.{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
+          + ". Set them back, or use another workdir")
+
+
 def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | None = None) -> Result:
   # ---- mesh ------------------------------------------------------------------------------------------------
   distributed.initialize(config)
@@ -77,8 +100,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   mesh = distributed.global_mesh_from_config(config.mesh, target)
   rules = normalize_rules(dict(config.sharding.rules))
   workdir = os.fspath(io_paths.resolve(workdir))  # local: absolute; gs://... (any epath URL): unchanged
-  if jax.process_index() == 0:
-    save_config(config, workdir, argv)
   _log(f"[train] mesh {distributed.describe(mesh)}; workdir {workdir}")
 
   # ---- model config ----------------------------------------------------------------------------------------
@@ -93,7 +114,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   else:
     hf = dict(config.model.arch)
   model_cfg = from_run_config(config.model, hf)
-  _copy_hf_files(config, hf_dir, workdir, hf)
 
   # ---- data ------------------------------------------------------------------------------------------------
   global_batch, tc = int(config.train.batch_size), config.train
@@ -107,6 +127,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
                             seq_len=example["input_tokens"].shape[1])
     batch = {k: jax.ShapeDtypeStruct((global_batch, v.shape[1]), v.dtype, sharding=setup.fns.batch_sharding)
              for k, v in example.items()}
+    if jax.process_index() == 0:
+      save_config(config, workdir, argv)
     code = distributed.compile_only(setup.fns.train, setup.abstract_state(), setup.frozen_abstract, batch,
                                     budget=config.device_memory_budget or None)
     return Result(0, "compile_only" if code == 0 else "does_not_fit", {}, {}, None, None, setup.fns.traces)
@@ -119,8 +141,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   # ---- weights: resume > converted checkpoint > random init ------------------------------------------------
   ckpts = Checkpoints(workdir, keep=int(config.checkpoint.keep), async_save=bool(config.checkpoint.async_save),
                       warn=_log)
-  restored = ckpts.restore_latest(params=setup.parts.abstract_params, adapters=setup.parts.abstract_adapters,
-                                  opt_state=setup.opt_abstract, iterator=data.train)
+  try:
+    restored = ckpts.restore_latest(params=setup.parts.abstract_params, adapters=setup.parts.abstract_adapters,
+                                    opt_state=setup.opt_abstract, iterator=data.train)
+  except CheckpointMismatch as e:
+    raise ValueError(f"{e}. {_config_differences(config, workdir)}") from None
+  # Only now, with the run's checkpoints known to fit this config: WORKDIR's config and HF files describe them.
+  if jax.process_index() == 0:
+    save_config(config, workdir, argv)
+  _copy_hf_files(config, hf_dir, workdir, hf)
   meta = {"adapter": config.adapter.to_dict(), "best_val_loss": None, "evals_since_best": 0}
   if restored is not None:
     start = restored.step
@@ -245,6 +274,9 @@ def main(argv: list[str]) -> None:
   except NonFiniteLoss as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(3)
+  except ValueError as e:  # a config or input the run cannot use: named in the message, nothing written
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
   if result.stop_reason == "does_not_fit":
     sys.exit(1)
   if result.stop_reason == "preempted":

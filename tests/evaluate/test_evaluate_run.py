@@ -51,10 +51,15 @@ def test_evaluate_writes_reports_and_resumes(ckpt, tmp_path, capsys):
   again = _lines(samples_path)
   assert [(r["batch"], r["output"]) for r in again[1:]] == [(r["batch"], r["output"]) for r in first[1:]]
 
-  # Other generation settings would mix two evaluations in one report: refused, naming the file and the setting.
+  # Other generation settings would mix two evaluations in one report: refused, naming the file and the setting,
+  # and leaving RUN/eval/ as it was (its config.json still the one that wrote the samples).
+  with open(os.path.join(eval_dir, "config.json")) as f:
+    saved_config = f.read()
   assert main(_args(ckpt, run, "--config.max_new_extra=9")) == 2
   err = capsys.readouterr().err
   assert "samples.jsonl was written with other settings" in err and "max_new_extra: 8 there, 9 now" in err
+  with open(os.path.join(eval_dir, "config.json")) as f:
+    assert f.read() == saved_config
   # So would another compute dtype (its outputs differ from float32's).
   assert main(_args(ckpt, run, "--config.model.dtype=bfloat16")) == 2
   assert "dtype: 'float32' there, 'bfloat16' now" in capsys.readouterr().err
