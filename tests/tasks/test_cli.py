@@ -1,7 +1,9 @@
 """`python -m meta_rfft.tasks list | show | export`, in-process (one subprocess run checks the -m entry)."""
 import json
+import signal
 import subprocess
 import sys
+import time
 
 from meta_rfft.tasks import formats, registry
 from meta_rfft.tasks.cli import main, parse_lengths
@@ -54,3 +56,18 @@ def test_parse_lengths_and_module_entry_point():
   proc = subprocess.run([sys.executable, "-m", "meta_rfft.tasks", "show", "lc_258", "--length", "2"],
                         capture_output=True, text=True, cwd=str(registry.REPO_ROOT))
   assert proc.returncode == 0 and "So the answer is" in proc.stdout
+
+
+def test_export_stopped_by_sigterm_leaves_no_partial_file(tmp_path):
+  out = tmp_path / "big.jsonl"
+  proc = subprocess.Popen([sys.executable, "-m", "meta_rfft.tasks", "export", "rf_pretrain", "--lengths", "1-30",
+                           "--num", "200", "--out", str(out)], cwd=str(registry.REPO_ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 120
+  while not list(tmp_path.glob("*.partial")):  # stopped while writing, not before
+    assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGTERM)
+  proc.communicate(timeout=60)
+  assert proc.returncode == 143
+  assert list(tmp_path.iterdir()) == []  # neither the output nor the temporary file
