@@ -35,7 +35,10 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   module_spec.loader.exec_module(module)
   if not hasattr(module, "get_config"):
     raise ConfigError(f"--config: {path} defines no get_config(arg)")
-  config = module.get_config(arg) if arg else module.get_config()
+  try:
+    config = module.get_config(arg) if arg else module.get_config()
+  except ValueError as e:  # e.g. an unknown variant: the file's own message names it
+    raise ConfigError(f"--config={path}{':' + arg if arg else ''}: {e}") from None
   if not isinstance(config, ml_collections.ConfigDict):
     raise ConfigError(f"--config: {path}:get_config returned {type(config).__name__}, not a ConfigDict")
   return config

@@ -30,6 +30,8 @@ def _generate(args) -> None:
 
 def _validate(args) -> None:
   convs = read_jsonl(args.path)
+  if not convs:
+    raise ValueError(f"{args.path} holds no conversation (every line is blank)")
   turns = [len(c.turns) for c in convs]
   empty = sum(not t.reasoning for c in convs for t in c.turns)
   print(f"{args.path}: {len(convs)} conversations, {sum(turns)} turns (min {min(turns, default=0)}, "

@@ -87,11 +87,17 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[Conversation]:
   path = os.fspath(path)
   if not os.path.exists(path):
     raise FileNotFoundError(f"conversations file {path} does not exist")
-  with open(path, encoding="utf-8") as f:
-    for number, line in enumerate(f, start=1):
+  if os.path.isdir(path):
+    raise ConversationError(f"conversations file {path} is a directory")
+  with open(path, "rb") as f:
+    for number, raw in enumerate(f, start=1):
+      where = f"{path}:{number}"
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise ConversationError(f"{where}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
       if not line.strip():
         continue
-      where = f"{path}:{number}"
       try:
         obj = json.loads(line)
       except json.JSONDecodeError as e:

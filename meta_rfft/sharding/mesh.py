@@ -12,7 +12,10 @@ DEFAULT_AXES = ("data", "fsdp", "tensor")
 
 def resolve_shape(shape: Sequence[int], num_devices: int, key: str = "mesh.shape") -> tuple[int, ...]:
   """Fills the one -1 entry with what is left of `num_devices`; names `key` in every error."""
-  shape = tuple(int(s) for s in shape)
+  try:
+    shape = tuple(int(s) for s in shape)
+  except (TypeError, ValueError):
+    raise ValueError(f"{key}={tuple(shape)}: axis sizes must be integers, one of them may be -1 (e.g. 1,-1,1)") from None
   if sum(s == -1 for s in shape) > 1:
     raise ValueError(f"{key}={shape}: at most one axis may be -1")
   if any(s == 0 or s < -1 for s in shape):
@@ -31,7 +34,8 @@ def make_mesh(shape: Sequence[int], axes: Sequence[str] = DEFAULT_AXES,
               devices: Sequence[jax.Device] | None = None) -> Mesh:
   """A mesh over all (or the given) devices. Axes are Auto: XLA propagates shardings between our constraints."""
   if len(shape) != len(axes):
-    raise ValueError(f"mesh.shape {tuple(shape)} and mesh.axes {tuple(axes)} must have the same length")
+    raise ValueError(f"config.mesh.shape={tuple(shape)} and config.mesh.axes={tuple(axes)} must have the same "
+                     "length (one size per axis)")
   devices = list(devices) if devices is not None else jax.devices()
   resolved = resolve_shape(shape, len(devices))
   return jax.make_mesh(resolved, tuple(axes), axis_types=(AxisType.Auto,) * len(axes), devices=devices)

@@ -35,6 +35,8 @@ def schedule(cfg, total_steps: int) -> optax.Schedule:
   if cfg.schedule not in SCHEDULES:
     raise ValueError(f"config.optim.schedule={cfg.schedule!r} unknown; choose from {SCHEDULES}")
   peak, warmup = float(cfg.learning_rate), int(cfg.warmup_steps)
+  if total_steps < 1:
+    raise ValueError(f"config.train.steps={total_steps} must be at least 1")
   if warmup < 0 or warmup > total_steps:
     raise ValueError(f"config.optim.warmup_steps={warmup} must lie in [0, train.steps={total_steps}]")
   if cfg.schedule == "constant":

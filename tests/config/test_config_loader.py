@@ -64,6 +64,28 @@ def test_missing_config_file_is_named(tmp_path):
     load_config([f"--config={tmp_path}/nope.py"])
 
 
+def test_unknown_variant_is_a_config_error_naming_the_file():
+  with pytest.raises(ConfigError, match=r"--config=configs/rf_pretrain.py:nope: .*unknown variant 'nope'"):
+    load_config(["--config=configs/rf_pretrain.py:nope"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.mesh.shape=abc", "config.mesh.shape=('abc',) and config.mesh.axes="),
+    ("--config.mesh.shape=a,b,c", "mesh.shape=('a', 'b', 'c'): axis sizes must be integers"),
+    ("--config.model.dtype=float8", "model.dtype must be float32, bfloat16 or float16, got 'float8'"),
+    ("--config.train.steps=-5", "config.train.steps=-5 must be at least 1"),
+])
+def test_trainer_config_values_it_cannot_use_are_one_line_errors(tmp_path, capsys, override, message):
+  from meta_rfft.train.trainer import main  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit) as stop:
+    main(["--config=configs/rf_pretrain.py:tiny", "--config.train.data_source=synthetic", override,
+          f"--workdir={tmp_path}/run"])
+  assert stop.value.code == 2
+  err = capsys.readouterr().err
+  assert message in err and "Traceback" not in err, err
+  assert not os.path.exists(f"{tmp_path}/run/config.json")
+
+
 def test_cli_stops_before_any_work_with_the_key_named(config_file, tmp_path):
   env = dict(os.environ, PYTHONPATH=REPO)
   bad = subprocess.run([sys.executable, "-m", "meta_rfft.config", f"--config={config_file}",

@@ -102,3 +102,18 @@ def test_encoders_from_the_pipeline_vocabularies(conversations, encoder, tmp_pat
   char = tokenize_conversation(conv, TextEncoder.from_vocabulary(char_vocab))
   assert char[0].user[0] == char_vocab.bos_id and all(t.answer[-1] == char_vocab.eos_id for t in char)
   assert char_vocab.decode(char[1].reasoning.tolist()) == conv.turns[1].reasoning
+
+
+def test_cli_validate_refuses_an_empty_file_bad_utf8_and_a_directory(tmp_path, capsys):
+  empty = tmp_path / "empty.jsonl"
+  empty.write_text("\n\n")
+  assert main(["validate", str(empty)]) == 2
+  assert "empty.jsonl holds no conversation" in capsys.readouterr().err
+  good = json.dumps({"turns": [{"user": "q", "reasoning": "r", "answer": "a"}]})
+  latin = tmp_path / "latin.jsonl"
+  latin.write_bytes(good.encode() + b"\n" + b'{"turns": [{"user": "caf\xe9"}]}\n')
+  assert main(["validate", str(latin)]) == 2
+  err = capsys.readouterr().err
+  assert "latin.jsonl:2: not UTF-8 (byte 0xe9 at column 25)" in err and "Traceback" not in err
+  assert main(["validate", str(tmp_path)]) == 2
+  assert "is a directory" in capsys.readouterr().err
