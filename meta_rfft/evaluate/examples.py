@@ -86,9 +86,14 @@ def make_batches(fmts: Sequence[str], tasks: Sequence[RuleTask], lengths: Sequen
         items = []
         for k in range(per_length):
           seed = materialize.example_seed(settings, "test", k)
-          instance = formats.sample_instance(task, length, seed)
-          ex = formats.render(task, instance, fmt, seed)
-          loops = tracer.trace_rule(task.rule, dict(instance)).loop_iterations if is_rf(fmt) else None
+          try:
+            instance = formats.sample_instance(task, length, seed)
+            ex = formats.render(task, instance, fmt, seed)
+            loops = tracer.trace_rule(task.rule, dict(instance)).loop_iterations if is_rf(fmt) else None
+          except (ValueError, OverflowError, RecursionError, MemoryError) as e:
+            # Before any model is loaded: e.g. Python's int-digits limit at a length of 100000.
+            raise ValueError(f"config.lengths: task {task.id!r} cannot make a {fmt} example of length {length} "
+                             f"({type(e).__name__}: {str(e)[:200]})") from None
           items.append(Item(fmt, task.id, length, seed, ex.inputs, ex.targets, ex.answer, loops))
         for start in range(0, len(items), batch_size):
           chunk = tuple(items[start:start + batch_size])

@@ -82,3 +82,10 @@ def test_reports_and_compare(tmp_path):
   assert rows[0]["acc_longest"] == 0.75 and list(rows[0]["curve"]) == ["2", "10"]
   with pytest.raises(FileNotFoundError, match="has no eval/report.json"):
     compare.compare([str(tmp_path / "nothing")], str(tmp_path / "cmp2"))
+
+
+def test_a_length_no_instance_can_have_is_refused_naming_the_task():
+  """Found while building the work list, before any model is loaded (Python's int-digits limit here)."""
+  with pytest.raises(ValueError, match=r"config.lengths: task 'nupa_add_integer' cannot make a rf example of "
+                                       r"length 100000"):
+    examples.make_batches(["rf"], examples.select_tasks("nupa_add_integer"), [3, 100000], 1, 1)
