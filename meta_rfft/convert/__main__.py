@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
       print(json.dumps({**result.__dict__, "atol": args.atol, "min_top1": args.min_top1,
                         "passed": ok}, indent=2))
       return 0 if ok else 1
-  except ConversionError as e:
+  except (ConversionError, ValueError, FileNotFoundError) as e:  # bad input, named in the message
     print(f"error: {e}", file=sys.stderr)
     return 2
   return 0

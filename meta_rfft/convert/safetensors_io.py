@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import struct
 from typing import BinaryIO, Iterable, Sequence
 
@@ -229,12 +230,15 @@ class ShardedWriter:
 def parse_size(text: str | int) -> int:
   """'5GB', '500MB', '40KB' or a byte count -> bytes (decimal units, as transformers' max_shard_size)."""
   if isinstance(text, int):
-    return text
-  s = text.strip().upper()
-  for unit, mult in (("GIB", 2**30), ("MIB", 2**20), ("KIB", 2**10), ("GB", 10**9), ("MB", 10**6),
-                     ("KB", 10**3), ("B", 1)):
-    if s.endswith(unit):
-      return int(float(s[:-len(unit)]) * mult)
-  return int(s)
+    size = text
+  else:
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(GIB|MIB|KIB|GB|MB|KB|B)?\s*", str(text).upper())
+    if not match:
+      raise ValueError(f"--max_shard_size={text!r}: expected a size such as 5GB, 500MB, 2GiB or a byte count")
+    mult = {"GIB": 2**30, "MIB": 2**20, "KIB": 2**10, "GB": 10**9, "MB": 10**6, "KB": 10**3, "B": 1, None: 1}
+    size = int(float(match.group(1)) * mult[match.group(2)])
+  if size < 1:
+    raise ValueError(f"--max_shard_size={text!r}: must be at least one byte")
+  return size
 
 

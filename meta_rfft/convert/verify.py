@@ -46,6 +46,23 @@ def _token_rows(hf_dir: str, prompts: Sequence[str] | None, num_random: int, len
           for _ in range(num_random)]
 
 
+_SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "head_dim", "tie_word_embeddings")
+
+
+def _check_same_architecture(hf_dir: str, hf_config: dict, ckpt: str) -> None:
+  """A checkpoint converted from another model would fail deep inside the forward pass (or allocate for the
+  wrong shapes): compare the architecture keys of the two config.json files first, naming those that differ."""
+  from meta_rfft.convert.sources import resolve
+  from meta_rfft.model.config import load_hf_config
+  theirs_dir = resolve(ckpt).hf_dir
+  theirs = load_hf_config(theirs_dir)
+  differ = [k for k in _SHAPE_KEYS if k in hf_config and k in theirs and hf_config[k] != theirs[k]]
+  if differ:
+    raise ConversionError(f"--ckpt {ckpt} is not a conversion of --hf_dir {hf_dir}: "
+                          + "; ".join(f"{k} {theirs[k]} there, {hf_config[k]} in the HF config" for k in differ))
+
+
 def verify(hf_dir: str, ckpt: str, *, prompts: Sequence[str] | None = None, num_random: int = 4,
            length: int = 32, seed: int = 0, dtype: str = "float32") -> VerifyResult:
   """Runs both models on the prompts and compares their logits at every real position."""
@@ -62,7 +79,13 @@ def verify(hf_dir: str, ckpt: str, *, prompts: Sequence[str] | None = None, num_
 
   if not os.path.exists(os.path.join(hf_dir, "config.json")):
     raise ConversionError(f"--hf_dir {hf_dir}: no config.json")
-  vocab = int(load_hf_config(hf_dir)["vocab_size"])
+  hf_config = load_hf_config(hf_dir)
+  vocab = int(hf_config["vocab_size"])
+  longest = int(hf_config.get("max_position_embeddings") or 0)
+  if length < 1 or (longest and length > longest):
+    raise ConversionError(f"--length={length}: must lie in [1, {longest or 'any'}] (max_position_embeddings of "
+                          f"{hf_dir}/config.json)")
+  _check_same_architecture(hf_dir, hf_config, ckpt)
   rows = _token_rows(hf_dir, prompts, num_random, length, vocab, seed)
   width = max(len(r) for r in rows)
   tokens = np.zeros((len(rows), width), np.int32)

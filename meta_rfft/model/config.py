@@ -153,7 +153,13 @@ def load_hf_config(path: str | os.PathLike) -> dict:
     file = file / "config.json"
   if not file.exists():
     raise FileNotFoundError(f"no HF config at {os.fspath(file)}")
-  return io_paths.read_json(file)
+  try:
+    config = io_paths.read_json(file)
+  except ValueError as e:  # json.JSONDecodeError and bad UTF-8 (UnicodeDecodeError) are both ValueErrors
+    raise ValueError(f"{os.fspath(file)} is not valid JSON ({e})") from None
+  if not isinstance(config, dict):
+    raise ValueError(f"{os.fspath(file)} holds a JSON {type(config).__name__}, not an object of HF config keys")
+  return config
 
 
 def from_run_config(model_cfg, hf_config: Mapping[str, Any] | None = None) -> ModelConfig:

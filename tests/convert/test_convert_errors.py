@@ -143,3 +143,25 @@ def test_cli_refuses_object_store_urls(tmp_path, capsys):
     err = capsys.readouterr().err
     assert culprit in err and "local folders only" in err
   assert not os.path.exists(tmp_path / "a")
+
+
+def test_cli_bad_inputs_are_one_line_errors(base, tmp_path, capsys):
+  """Invalid JSON in config.json, an unparsable --max_shard_size, verify against another model's checkpoint or
+  at a length past max_position_embeddings: each stops before any work with exit 2, naming the culprit."""
+  broken = str(tmp_path / "broken")
+  shutil.copytree(base["single"], broken)
+  with open(os.path.join(broken, "config.json"), "w") as f:
+    f.write('{"model_type": "llama",')
+  cases = [
+      (["hf_to_orbax", "--hf_dir", broken, "--out", str(tmp_path / "a")], f"{broken}/config.json is not valid JSON"),
+      (["orbax_to_hf", "--ckpt", base["ckpt"], "--out", str(tmp_path / "b"), "--max_shard_size", "5XB"],
+       "--max_shard_size='5XB'"),
+      (["verify", "--hf_dir", base["single"], "--ckpt", base["ckpt"], "--length", "100000"], "--length=100000"),
+  ]
+  edited = _variant(base, tmp_path, edit_config=lambda c: c.update(num_hidden_layers=3))
+  cases.append((["verify", "--hf_dir", edited, "--ckpt", base["ckpt"]], "num_hidden_layers 2 there, 3 in the HF"))
+  for argv, culprit in cases:
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and culprit in err and "Traceback" not in err, err
+  assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
