@@ -79,14 +79,14 @@ def test_two_process_evaluation_equals_one_process_resumes_and_fails_together(ck
   assert "samples.jsonl was written with other settings" in logs[0], logs[0][-2000:]
   assert "process 0 failed while reading" in logs[1] and "other settings" in logs[1], logs[1][-2000:]
 
-  # Interrupted after the first batch (plus a torn line): only process 0 has the file, both skip that batch.
+  # Interrupted after the first batch (plus a torn line): only process 0 has the file, both skip its samples.
   path = os.path.join(a0, "eval", "samples.jsonl")
   with open(path) as f:
     lines = f.read().split("\n")
   with open(path, "w") as f:
     f.write("\n".join(lines[:5]) + "\n" + lines[5][:30])
   logs = _run(_two(ckpt, (a0, a1)), 2, str(tmp_path / "logs_resume"))
-  assert "resuming, 1 of 2 batches" in logs[0], logs[0][-2000:]
+  assert "resuming, 4 of 8 samples" in logs[0], logs[0][-2000:]
   assert _samples(a0) == want
   assert _report(a0) == _report(ref)
   assert not os.path.exists(a1)
