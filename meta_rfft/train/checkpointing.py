@@ -1,4 +1,4 @@
-"""Trainer checkpoints: an Orbax CheckpointManager under WORKDIR/checkpoints/<step>/ (layout: notes/contracts.md).
+"""Trainer checkpoints: an Orbax CheckpointManager under WORKDIR/checkpoints/<step>/ (this module owns the layout).
 
 Items: `params` (pure dict of the model's base params; with PiSSA the frozen residuals), `adapters` (LoRA/PiSSA
 only), `opt_state` (the optimizer state's leaves, keyed by their flat index: independent of optax's NamedTuple

@@ -24,7 +24,8 @@ from meta_rfft.sharding.rules import Rules, logical_to_spec, use_sharding
 from meta_rfft.train.adapters import join_params
 from meta_rfft.train.cross_entropy import token_nll
 
-# The batch contract (notes/contracts.md); any further int32 keys are per-token visibility ids.
+# The keys every training batch holds (the data pipelines write them, model_inputs reads them); any further
+# int32 keys are per-token visibility ids.
 BATCH_KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
 
 
