@@ -151,6 +151,8 @@ class Checkpoints:
           stored = _shapes(reader.metadata(folder).item_metadata) if folder.exists() else {}
       except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
         return
+      if folder.exists() and not stored:  # metadata that lists no tensor: damaged, not another model
+        return
       wanted = _shapes(target or {})
       differences += [f"{name}{k}: {stored.get(k, 'absent')} there, {wanted.get(k, 'absent')} now"
                       for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
