@@ -152,6 +152,24 @@ def cpu_times(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], ta
   return out
 
 
+def stages_in_report(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
+                     arms: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+  """The stage records of this report's seeds and arms, and the shared ones (tokenizer, export): DIR/stages/ also
+  keeps those of earlier runs with other seeds or arms, which this report's totals must not count."""
+  pretrain_arm = {"rf_pretrain": "meta", "rf_pretrain_short": "control"}
+  out = {}
+  for name, record in records.items():
+    parts = name.split("/")
+    if parts[0].startswith("seed_"):
+      if parts[0] not in {f"seed_{s}" for s in seeds}:
+        continue
+      arm = pretrain_arm.get(parts[1]) if len(parts) == 2 else parts[2] if len(parts) >= 3 else None
+      if arm is not None and arm not in arms:
+        continue
+    out[name] = record
+  return out
+
+
 def write(lay: Layout, cfg, facts: Mapping[str, Any], *, hf_check: Mapping[str, Any] | None,
           stage_records: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
   seeds, tasks, arms = facts["seeds"], facts["heldout"], facts["arms"]
@@ -160,6 +178,7 @@ def write(lay: Layout, cfg, facts: Mapping[str, Any], *, hf_check: Mapping[str, 
                                 adapt_lengths=adapt_lengths)
   targets = summary_lib.check_targets(summary, cfg.targets.to_dict())
   configs = arm_configs(cfg, facts)
+  stage_records = stages_in_report(stage_records, seeds, arms)
   cpu = cpu_times(stage_records, seeds, tasks, arms)
   total_cpu = sum(float(r["cpu_seconds"] or 0) for r in stage_records.values())
   total_wall = sum(float(r["seconds"]) for r in stage_records.values())

@@ -126,3 +126,19 @@ def test_hf_greedy_loop_with_contiguous_ids_is_generate(tiny_eval_checkpoint):
   ids = np.random.default_rng(5).integers(3, 300, size=9).tolist()
   eos = hf_build.read_eos_id(hf_dir)
   assert _hf_greedy_at(hf, ids, np.arange(9 + 12), 12, eos) == _hf_generate(hf, ids, 12, eos, eos)[:12]
+
+
+def test_report_totals_count_only_the_reported_seeds_and_arms():
+  """DIR/stages/ keeps every finished stage, also of earlier runs with more seeds or arms: a report on seed 0
+  with two arms must not add the other seeds' or the control's CPU to its totals."""
+  from meta_rfft.pipeline.report import stages_in_report
+  names = ["tokenizer", "seed_0/hf_base", "seed_1/hf_base", "seed_0/convert", "seed_0/rf_pretrain",
+           "seed_0/rf_pretrain_short", "seed_1/rf_pretrain", "seed_0/lc_283/meta", "seed_0/lc_283/meta/eval",
+           "seed_0/lc_283/control", "seed_0/lc_283/control/eval", "seed_0/lc_283/vanilla", "seed_1/lc_283/vanilla",
+           "export_hf", "hf_check"]
+  records = {n: {"seconds": 1.0, "cpu_seconds": 2.0} for n in names}
+  kept = stages_in_report(records, seeds=[0], arms=["meta", "vanilla"])
+  assert sorted(kept) == sorted(["tokenizer", "seed_0/hf_base", "seed_0/convert", "seed_0/rf_pretrain",
+                                 "seed_0/lc_283/meta", "seed_0/lc_283/meta/eval", "seed_0/lc_283/vanilla",
+                                 "export_hf", "hf_check"])
+  assert sorted(stages_in_report(records, seeds=[0, 1], arms=["meta", "vanilla", "control"])) == sorted(names)
