@@ -100,9 +100,10 @@ def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
                          + f". Use another --workdir or delete {path}")
       good.append(line)
       continue
-    if _record_key(rec) in seen:  # a sample written twice (by an earlier, batch-keyed resume): counted once
+    key = _record_key(rec)
+    if key in seen:  # a sample written twice (by an earlier, batch-keyed resume): counted once
       continue
-    seen.add(_record_key(rec))
+    seen.add(key)
     good.append(line)
     records.append(rec)
   if len(good) != sum(1 for ln in lines if ln.strip()):  # torn or repeated lines: rewritten without them
@@ -230,11 +231,8 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
 
   def write():  # process 0 only
-    wanted, kept = set(keys), []
-    for r in records:  # each sample once: the file's rows were deduplicated and todo held only missing ones
-      if _record_key(r) in wanted:
-        kept.append(r)
-        wanted.discard(_record_key(r))
+    wanted = set(keys)  # records hold each sample once: read_samples drops repeats, todo only missing ones
+    kept = [r for r in records if _record_key(r) in wanted]
     meta["samples"] = len(kept)
     summary = metrics.summarize(kept)
     return {"paths": report.write_reports(eval_dir, summary, meta, train_lengths), "summary": summary,

@@ -157,17 +157,15 @@ def stages_in_report(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[i
   """The stage records of this report's seeds and arms, and the shared ones (tokenizer, export): DIR/stages/ also
   keeps those of earlier runs with other seeds or arms, which this report's totals must not count."""
   pretrain_arm = {"rf_pretrain": "meta", "rf_pretrain_short": "control"}
-  out = {}
-  for name, record in records.items():
-    parts = name.split("/")
-    if parts[0].startswith("seed_"):
-      if parts[0] not in {f"seed_{s}" for s in seeds}:
-        continue
-      arm = pretrain_arm.get(parts[1]) if len(parts) == 2 else parts[2] if len(parts) >= 3 else None
-      if arm is not None and arm not in arms:
-        continue
-    out[name] = record
-  return out
+  seed_dirs = {f"seed_{s}" for s in seeds}
+
+  def reported(name: str) -> bool:
+    parts = name.split("/")  # seed_S/<seed stage>, seed_S/<task>/<arm>[/eval], or a shared stage
+    if not parts[0].startswith("seed_"):
+      return True
+    arm = parts[2] if len(parts) >= 3 else pretrain_arm.get(parts[1]) if len(parts) == 2 else None
+    return parts[0] in seed_dirs and (arm is None or arm in arms)
+  return {name: record for name, record in records.items() if reported(name)}
 
 
 def write(lay: Layout, cfg, facts: Mapping[str, Any], *, hf_check: Mapping[str, Any] | None,

@@ -144,15 +144,18 @@ class Checkpoints:
     differences = []
     for name, target in (("params", params), ("adapters", adapters)):
       folder = epath.Path(self.directory) / str(step) / name
-      if not target and not folder.exists():
+      if folder.exists():
+        try:
+          with ocp.StandardCheckpointer() as reader:
+            stored = _shapes(reader.metadata(folder).item_metadata)
+        except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
+          return
+        if not stored:  # metadata that lists no tensor: damaged, not another model
+          return
+      elif target:
+        stored = {}
+      else:
         continue
-      try:
-        with ocp.StandardCheckpointer() as reader:
-          stored = _shapes(reader.metadata(folder).item_metadata) if folder.exists() else {}
-      except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
-        return
-      if folder.exists() and not stored:  # metadata that lists no tensor: damaged, not another model
-        return
       wanted = _shapes(target or {})
       differences += [f"{name}{k}: {stored.get(k, 'absent')} there, {wanted.get(k, 'absent')} now"
                       for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]

@@ -22,6 +22,7 @@ import ml_collections
 
 from meta_rfft import distributed, io_paths
 from meta_rfft.config.loader import main_with_config, save_config
+from meta_rfft.convert.checkpoint import flatten
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
 from meta_rfft.train import data_source, metrics as metrics_lib, run_state, step as step_lib
@@ -72,15 +73,11 @@ def _config_differences(config: ml_collections.ConfigDict, workdir: str) -> str:
   path = io_paths.resolve(workdir) / "config.json"
   if not path.is_file():
     return f"{os.fspath(path)} is missing, so the differing config keys cannot be named; use another workdir"
+  sections = ("model", "adapter", "init")
   before = io_paths.read_json(path).get("config", {})
   now = json.loads(config.to_json_best_effort())
-
-  def flat(tree, prefix=""):
-    if not isinstance(tree, dict):
-      return {prefix: tree}
-    return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}.{key}" if prefix else key).items()}
-  old, new = flat({k: before.get(k) for k in ("model", "adapter", "init")}), flat(
-      {k: now.get(k) for k in ("model", "adapter", "init")})
+  old = flatten({k: before.get(k) or {} for k in sections})  # a None leaf and an absent key read alike: None
+  new = flatten({k: now.get(k) or {} for k in sections})
   keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
   if not keys:
     return "No model, adapter or init key differs from the run's config.json; use another workdir"
