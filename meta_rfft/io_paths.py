@@ -8,12 +8,14 @@ one, never a part), so a single write replaces the tmp + rename; there are no re
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
-from typing import Iterable
+from typing import Iterable, NoReturn
 
 from etils import epath
 
@@ -57,9 +59,18 @@ def write_bytes(path: PathLike, data: bytes) -> None:
     with open(tmp, "wb") as f:
       f.write(data)
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     tmp.unlink(missing_ok=True)
+    if isinstance(e, OSError):
+      _raise_naming(e, path)
     raise
+
+
+def _raise_naming(e: OSError, path: PathLike) -> NoReturn:
+  """Re-raises an OS error from writing `path` with the path in it: a failed write() names no file."""
+  if e.filename is None and e.errno is not None:
+    raise type(e)(e.errno, e.strerror, os.fspath(path)) from e
+  raise e
 
 
 def write_text(path: PathLike, text: str) -> None:
@@ -80,10 +91,13 @@ def append_lines(path: PathLike, lines: Iterable[str]) -> None:
     old = path.read_text() if path.exists() else ""
     path.write_text(old + text)
     return
-  with open(path, "a") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
+  try:
+    with open(path, "a") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    _raise_naming(e, path)
 
 
 def _local_files(local_dir: PathLike) -> Iterable[str]:
@@ -158,3 +172,70 @@ class LocalMirror:
     if self.remote:
       self.sync()
       shutil.rmtree(self.local, ignore_errors=True)
+
+
+# ---- a full disk ----------------------------------------------------------------------------------------------
+EXIT_NO_SPACE = 74  # sysexits' EX_IOERR: not a bad config (2), not a failed run (1)
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+class OutOfSpace(OSError):
+  """A write refused before any byte of it was written: the file system under WORKDIR has no room for it."""
+
+
+def free_bytes(path: PathLike) -> int | None:
+  """Bytes a writer may still use on the file system that holds local `path` (or its nearest existing parent);
+  None for a URL, where an object store has no such figure."""
+  if is_url(path):
+    return None
+  probe = os.path.abspath(os.fspath(path))
+  while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+    probe = os.path.dirname(probe)
+  return shutil.disk_usage(probe).free
+
+
+def check_room(path: PathLike, need: int, what: str, free: int | None = None) -> None:
+  """Raises OutOfSpace naming `what` and `path` when fewer than `need` bytes are free there (`free`: a figure
+  already measured, e.g. by another process)."""
+  free = free_bytes(path) if free is None else free
+  if free is not None and free < need:
+    raise OutOfSpace(errno.ENOSPC, f"no room for {what} in {os.fspath(path)}: it needs about {_size(need)} and "
+                                   f"{_size(free)} are free; nothing of it was written")
+
+
+def _size(n: float) -> str:
+  for unit in ("B", "KiB", "MiB", "GiB"):
+    if n < 1024:
+      return f"{n:.4g} {unit}"
+    n /= 1024
+  return f"{n:.4g} TiB"
+
+
+def out_of_space_message(exc: BaseException) -> str | None:
+  """The one line that says a write failed for lack of space, found anywhere in `exc`'s chain (Orbax and
+  TensorStore wrap the OS error in their own exceptions, keeping only its text); None for any other error."""
+  seen = set()
+  while exc is not None and id(exc) not in seen:
+    seen.add(id(exc))
+    if isinstance(exc, OutOfSpace):
+      return exc.strerror
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS) or any(t in text for t in _FULL_TEXTS):
+      where = f" writing {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+      return f"the disk is full{where}: " + " ".join(text.split())[:400]
+    exc = exc.__cause__ or exc.__context__
+  return None
+
+
+def exit_if_out_of_space(exc: BaseException, program: str) -> None | NoReturn:
+  """For a command's main: a full disk ends the process with one line on stderr and EXIT_NO_SPACE, instead of a
+  traceback. os._exit, because Orbax's background writers would otherwise print their own copies of the error
+  while the interpreter shuts down, burying that line."""
+  message = out_of_space_message(exc)
+  if message is None:
+    return None
+  print(f"error: {program}: {message}. Free space (or choose another --workdir) and rerun the same command: "
+        f"it continues from the last complete checkpoint or sample.", file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  os._exit(EXIT_NO_SPACE)

@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate")
   parser.add_argument("--workdir", required=True, help="RUN folder; reports go to RUN/eval/")
   args = parser.parse_args(rest)
-  from meta_rfft import distributed
+  from meta_rfft import distributed, io_paths
   from meta_rfft.evaluate.hosts import LeaderFailed
   from meta_rfft.evaluate.runner import evaluate
   try:
@@ -28,8 +28,12 @@ def main(argv: list[str]) -> int:
     # Saved once the run's samples.jsonl is known to match: a refused resume leaves the old config there.
     result = evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
   except (ValueError, FileNotFoundError, LeaderFailed) as e:
+    io_paths.exit_if_out_of_space(e, "meta_rfft.evaluate")
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except OSError as e:
+    io_paths.exit_if_out_of_space(e, "meta_rfft.evaluate")
+    raise
   if result["summary"] is None:  # processes 1..N-1: process 0 prints the results
     return 0
   for fmt, block in result["summary"]["formats"].items():
@@ -42,4 +46,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+  from meta_rfft import scratch  # pylint: disable=g-import-not-at-top
+  scratch.use_private_tempdir()
   sys.exit(main(sys.argv[1:]))

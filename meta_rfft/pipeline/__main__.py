@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 
+from meta_rfft import io_paths
 from meta_rfft.pipeline import config as config_lib
 from meta_rfft.pipeline import stages
 from meta_rfft.pipeline.layout import Layout
@@ -178,7 +179,10 @@ def main(argv: list[str]) -> int:
   save_config(cfg, args.workdir, argv)
   try:
     path = run(cfg, args.workdir)
-  except ValueError as e:
+  except Exception as e:  # pylint: disable=broad-except  (re-raised unless it names what the user can fix)
+    io_paths.exit_if_out_of_space(e, "meta_rfft.pipeline")
+    if not isinstance(e, ValueError):
+      raise
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(f"wrote {path}")
@@ -186,4 +190,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+  from meta_rfft import scratch  # pylint: disable=g-import-not-at-top
+  scratch.use_private_tempdir()
   sys.exit(main(sys.argv[1:]))

@@ -21,12 +21,16 @@ import time
 from typing import Any, Callable
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
 from meta_rfft import io_paths
 
 logger = logging.getLogger(__name__)
+
+# Room a save needs beyond its arrays' bytes: Orbax's metadata files and the file system's partly used blocks.
+_METADATA_SLACK = 1 << 20
 
 
 class DataIteratorHandler(ocp.CheckpointHandler):
@@ -114,7 +118,25 @@ class Checkpoints:
                  data=DataSave(iterator), meta=ocp.args.JsonSave(dict(meta, step=int(step))))
     if adapters:
       items["adapters"] = ocp.args.StandardSave(adapters)
+    self._check_room(step, (params, adapters, opt_state))
     self.manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+
+  def _check_room(self, step: int, trees) -> None:
+    """Refuses a save the disk cannot hold before writing any of it: Orbax would otherwise fail in its background
+    threads, leave a partial step folder, and bury the cause under their tracebacks. The previous save is
+    finished first (Orbax would wait for it anyway), so the free space it took is counted. Process 0 measures and
+    every process gets its figure, so that all of them refuse together or none does."""
+    if io_paths.is_url(self.directory):
+      return
+    self.manager.wait_until_finished()
+    need = sum(int(x.size) * x.dtype.itemsize for x in jax.tree.leaves(trees))
+    need += need // 100 + _METADATA_SLACK
+    free = io_paths.free_bytes(self.directory) if jax.process_index() == 0 else 0
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      # In KiB as a float32: without jax_enable_x64 an int64 would arrive as a wrapped int32.
+      free = int(multihost_utils.broadcast_one_to_all(np.float32(free / 1024))) * 1024
+    io_paths.check_room(self.directory, need, f"checkpoint {step}", free=free)
 
   def restore_latest(self, *, params, adapters, opt_state, iterator) -> Restored | None:
     """Restores the newest readable checkpoint onto the abstract targets (ShapeDtypeStructs with shardings).

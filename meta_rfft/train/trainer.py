@@ -268,13 +268,21 @@ def main(argv: list[str]) -> None:
     sys.exit(2)
   try:
     result = train(config, workdir, ["python", "-m", "meta_rfft.train", *argv])
-  except NonFiniteLoss as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(3)
-  except ValueError as e:  # a config or input the run cannot use: named in the message, nothing written
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
+  except Exception as e:  # pylint: disable=broad-except  (re-raised below unless it is a full disk)
+    io_paths.exit_if_out_of_space(e, "meta_rfft.train")
+    _exit_for(e)
   if result.stop_reason == "does_not_fit":
     sys.exit(1)
   if result.stop_reason == "preempted":
     sys.exit(143)  # 128 + SIGTERM: the run did not finish; the same command resumes it
+
+
+def _exit_for(e: Exception) -> None:
+  """The exit for a run that raised: a named one-line error for what the user can fix, the traceback otherwise."""
+  if isinstance(e, NonFiniteLoss):
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(3)
+  if isinstance(e, ValueError):  # a config or input the run cannot use: named in the message, nothing written
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
+  raise e
