@@ -33,4 +33,6 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+  from meta_rfft import scratch  # pylint: disable=g-import-not-at-top
+  scratch.use_private_tempdir()
   sys.exit(main(sys.argv[1:]))
