@@ -20,6 +20,7 @@ from flax import nnx
 from meta_rfft import io_paths
 from meta_rfft.convert.checkpoint import flatten, load_params, read_param, unflatten
 from meta_rfft.convert.errors import ConversionError
+from meta_rfft.model import adapters as adapters_lib
 from meta_rfft.model.config import ModelConfig, from_hf_config, load_hf_config
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.placement import abstract_with_shardings
@@ -105,18 +106,16 @@ def adapted_targets(dotted: str, adapter_cfg: dict | None) -> list[str]:
   """The adapter targets (e.g. ["q"]) whose adapter folds into param `dotted`; [] for most params."""
   if adapter_cfg is None or not dotted.endswith(".kernel"):
     return []
-  from meta_rfft.train import adapters as adapters_lib  # the trainer's module: only needed for adapters
   module_path = tuple(dotted.split(".")[:-1])
   return [t for t, p in adapters_lib.TARGETS.items() if p == module_path and t in adapter_cfg["targets"]]
 
 
 def read_merged_param(src: Source, dotted: str, adapter_cfg: dict | None) -> Any:
-  """One param (whole), with its adapter (if any) folded in via meta_rfft.train.adapters.merge_adapters."""
+  """One param (whole), with its adapter (if any) folded in via meta_rfft.model.adapters.merge_adapters."""
   value = read_param(src.params_dir, dotted)
   targets = adapted_targets(dotted, adapter_cfg)
   if not targets:
     return value
-  from meta_rfft.train import adapters as adapters_lib
   module_path = tuple(dotted.split(".")[:-1])
   a = read_param(src.adapters_dir, ".".join(module_path + ("adapter", "a")))
   b = read_param(src.adapters_dir, ".".join(module_path + ("adapter", "b")))

@@ -31,7 +31,7 @@ def param(rngs: nnx.Rngs | None, shape: Sequence[int], logical: Sequence[str | N
 class Projection(nnx.Module):
   """y = x . W (+ b) contracting the trailing `in_shape` dims of x; the kernel is stacked over layers.
 
-  `adapter` is where parameter-efficient fine-tuning attaches (LoRA/PiSSA, see meta_rfft.train.adapters): a
+  `adapter` is where parameter-efficient fine-tuning attaches (LoRA/PiSSA, see meta_rfft.model.adapters): a
   module mapping the same input to the same output shape, added to the frozen projection.
   """
 

@@ -7,7 +7,8 @@ import ml_collections
 
 from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
 from meta_rfft.distributed import default_config as distributed_section
-from meta_rfft.train import adapters, optimizer
+from meta_rfft.model import adapters
+from meta_rfft.train import optimizer
 
 
 def data_section() -> ml_collections.ConfigDict:

@@ -18,7 +18,7 @@ from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.placement import abstract_with_shardings
 from meta_rfft.sharding.rules import Rules
-from meta_rfft.train import adapters as adapters_lib
+from meta_rfft.model import adapters as adapters_lib
 
 
 @dataclasses.dataclass

@@ -21,8 +21,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from meta_rfft.model.visibility import Visibility
 from meta_rfft.sharding.rules import Rules, logical_to_spec, use_sharding
-from meta_rfft.train.adapters import join_params
-from meta_rfft.train.cross_entropy import token_nll
+from meta_rfft.model.adapters import join_params
+from meta_rfft.model.cross_entropy import token_nll
 
 # The keys every training batch holds (the data pipelines write them, model_inputs reads them); any further
 # int32 keys are per-token visibility ids.

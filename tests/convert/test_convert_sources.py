@@ -115,7 +115,6 @@ def test_trainer_checkpoint_full_finetune(qwen):
 
 
 def test_trainer_checkpoint_with_lora_adapters_exports_merged(qwen):
-  pytest.importorskip("meta_rfft.train.adapters")
   rng = np.random.default_rng(5)
   rank, alpha, layers = 2, 6.0, 2
   ad = {"layers": {"attn": {"q_proj": {"adapter": {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from meta_rfft.model.custom_grads import contract, rms_norm, swiglu_down
-from meta_rfft.train.cross_entropy import token_nll
+from meta_rfft.model.cross_entropy import token_nll
 
 
 def to64(*xs):

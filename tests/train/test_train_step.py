@@ -15,7 +15,8 @@ from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.mesh import make_mesh
 from meta_rfft.sharding import rules as rules_lib
 from meta_rfft.sharding.rules import DEFAULT_RULES
-from meta_rfft.train import adapters as adapters_lib, model_init, run_state, step as step_lib, synthetic
+from meta_rfft.model import adapters as adapters_lib
+from meta_rfft.train import model_init, run_state, step as step_lib, synthetic
 from train_helpers import BATCH, SEQ_LEN, VOCAB, tiny_config
 
 BATCHES = [synthetic.SyntheticBatches(BATCH, SEQ_LEN, VOCAB, seed=5).batch_at(i) for i in range(3)]
