@@ -16,6 +16,7 @@ import shutil
 import numpy as np
 from flax import nnx
 
+from meta_rfft import layouts
 from meta_rfft.convert import mapping
 from meta_rfft.convert.checkpoint import LazyArray, flatten, save_streaming, unflatten
 from meta_rfft.convert.errors import ConversionError
@@ -132,10 +133,11 @@ def hf_to_orbax(hf_dir: str, out: str, dtype: str | None = None) -> str:
   check_tensors(entries, rows, cfg, hf_dir)
 
   with staged_output(out) as tmp, Reader() as reader:
+    staged = layouts.Converted.at(tmp)
     flat = {r.ours: lazy_param(r, cfg, shapes[r.ours], np_dtype, entries, reader) for r in rows}
-    save_streaming(os.path.join(tmp, "params"), unflatten(flat))
-    _copy_side_files(hf_dir, os.path.join(tmp, "hf"))
-    with open(os.path.join(tmp, "meta_rfft.json"), "w") as f:
+    save_streaming(os.fspath(staged.params), unflatten(flat))
+    _copy_side_files(hf_dir, os.fspath(staged.hf))
+    with open(staged.meta, "w") as f:
       json.dump({"format": FORMAT, "dtype": dtype, "source": os.path.abspath(hf_dir),
                  "model_type": cfg.model_type}, f, indent=2)
   return os.path.abspath(out)

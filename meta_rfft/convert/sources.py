@@ -1,9 +1,7 @@
-"""Where a checkpoint's pieces are, for the three kinds of folder users pass, and loading a model from one.
+"""Which checkpoint a folder a user passes holds, and loading a model from it.
 
-- a converted checkpoint CKPT/ (meta_rfft.json, params/, hf/), written by `hf_to_orbax`;
-- a trainer step WORKDIR/checkpoints/<step>/ (items params, optionally adapters, meta), HF files in
-  WORKDIR/hf/;
-- a trainer WORKDIR/: its latest complete step.
+Three kinds of folder (laid out in meta_rfft/layouts.py): a converted checkpoint, a trainer step, or a trainer
+WORKDIR, which stands for its latest complete step.
 """
 from __future__ import annotations
 
@@ -14,20 +12,15 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from etils import epath
 from flax import nnx
 
-from meta_rfft import io_paths
+from meta_rfft import io_paths, layouts
 from meta_rfft.convert.checkpoint import flatten, load_params, read_param, unflatten
 from meta_rfft.convert.errors import ConversionError
 from meta_rfft.model import adapters as adapters_lib
 from meta_rfft.model.config import ModelConfig, from_hf_config, load_hf_config
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.placement import abstract_with_shardings
-
-# Orbax's marker of a finished step on an object store (orbax.checkpoint._src.path.atomicity_types).
-_COMMIT_SUCCESS = "commit_success.txt"
-
 
 @dataclasses.dataclass(frozen=True)
 class Source:
@@ -42,18 +35,8 @@ class Source:
     return load_hf_config(io_paths.join(self.hf_dir, "config.json"))
 
 
-def _complete_steps(ckpt_root: epath.Path) -> list[int]:
-  # On local disk Orbax finalises a step by renaming its temporary folder to the bare step number. On an
-  # object store (no renames) it writes into the bare step folder and adds commit_success.txt when done, so
-  # there a step folder without that file is one still being (or never fully) written.
-  remote = io_paths.is_url(ckpt_root)
-  return sorted(int(p.name) for p in ckpt_root.iterdir()
-                if p.name.isdigit() and (p / "params").is_dir()
-                and (not remote or (p / _COMMIT_SUCCESS).exists()))
-
-
-def _read_meta(step_dir: epath.Path) -> dict:
-  meta_dir = step_dir / "meta"
+def _read_meta(step: layouts.Step) -> dict:
+  meta_dir = step.item("meta")
   if not meta_dir.is_dir():
     return {}
   with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckptr:
@@ -69,27 +52,28 @@ def resolve(path: str) -> Source:
   name = os.fspath(root)
   if not root.is_dir():
     raise ConversionError(f"checkpoint {name} does not exist")
-  meta_file = root / "meta_rfft.json"
-  if meta_file.exists():
-    meta = io_paths.read_json(meta_file)
-    return Source(os.fspath(root / "params"), os.fspath(root / "hf"), dtype=meta.get("dtype"))
-  if (root / "checkpoints").is_dir():
-    steps = _complete_steps(root / "checkpoints")
+  converted, workdir, step = layouts.Converted(root), layouts.Workdir(root), layouts.Step(root)
+  if converted.exists():
+    meta = io_paths.read_json(converted.meta)
+    return Source(os.fspath(converted.params), os.fspath(converted.hf), dtype=meta.get("dtype"))
+  if workdir.checkpoints.is_dir():
+    steps = workdir.complete_steps()
     if not steps:
-      raise ConversionError(f"{name}/checkpoints holds no complete step (a numbered folder with params/)")
-    return resolve(os.fspath(root / "checkpoints" / str(steps[-1])))
-  if (root / "params").is_dir():
-    hf_dir = root.parent.parent / "hf"
+      raise ConversionError(f"{os.fspath(workdir.checkpoints)} holds no complete step (a numbered folder with "
+                            f"params/)")
+    return resolve(os.fspath(workdir.step(steps[-1]).root))
+  if step.exists():
+    hf_dir = step.workdir.hf
     if not (hf_dir / "config.json").exists():
       raise ConversionError(f"trainer step {name}: no HF config at {os.fspath(hf_dir)}/config.json (the "
                             f"trainer copies the HF config and tokenizer there)")
-    meta = _read_meta(root)
-    adapters_dir = root / "adapters"
-    return Source(os.fspath(root / "params"), os.fspath(hf_dir),
+    meta = _read_meta(step)
+    adapters_dir = step.item("adapters")
+    return Source(os.fspath(step.item("params")), os.fspath(hf_dir),
                   adapters_dir=os.fspath(adapters_dir) if adapters_dir.is_dir() else None,
                   adapter_cfg=meta.get("adapter"))
-  raise ConversionError(f"{name} is neither a converted checkpoint (meta_rfft.json), a trainer step folder "
-                        f"(params/) nor a trainer WORKDIR (checkpoints/)")
+  raise ConversionError(f"{name} is neither a converted checkpoint ({layouts.CONVERTED_META}), a trainer step "
+                        f"folder (params/) nor a trainer WORKDIR (checkpoints/)")
 
 
 def adapter_config(src: Source) -> dict | None:
@@ -142,17 +126,22 @@ def load_model(ckpt_dir: str, mesh: jax.sharding.Mesh, rules, *, seed: int = 0, 
   except ValueError as e:
     raise ConversionError(f"{src.hf_dir}/config.json: {e}") from e
   graphdef, target = abstract_with_shardings(lambda: Decoder(cfg, rngs=nnx.Rngs(seed)), mesh, rules)
+  state = jax.tree.map(lambda x: x, target)
+  nnx.replace_by_pure_dict(state, restore_params(src, target.to_pure_dict()))
+  return nnx.merge(graphdef, state)
+
+
+def restore_params(src: Source, target: dict) -> dict:
+  """The params of `src` as a pure dict like `target` (ShapeDtypeStructs with shardings), each restored straight
+  onto its sharding and dtype; trainer adapters, if present, are folded into their kernels."""
   ad_cfg = adapter_config(src)
   if ad_cfg is None:
-    state = load_params(src.params_dir, target)
-    return nnx.merge(graphdef, state)
+    return load_params(src.params_dir, target)
   # Adapters: fold each targeted kernel on the host (one param at a time), then place it on its sharding;
   # from a callback so that on several hosts each one puts only its own devices' slices.
   values = {}
-  for k, t in flatten(target.to_pure_dict()).items():
+  for k, t in flatten(target).items():
     host = np.asarray(read_merged_param(src, k, ad_cfg)).astype(t.dtype)
     values[k] = jax.make_array_from_callback(t.shape, t.sharding, lambda index, host=host: host[index])
     del host
-  state = jax.tree.map(lambda x: x, target)
-  nnx.replace_by_pure_dict(state, unflatten(values))
-  return nnx.merge(graphdef, state)
+  return unflatten(values)

@@ -5,6 +5,7 @@ Multi-host: run the same command on every host (`config.distributed`, as for the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -17,14 +18,14 @@ def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate")
   parser.add_argument("--workdir", required=True, help="RUN folder; reports go to RUN/eval/")
   args = parser.parse_args(rest)
-  from meta_rfft import distributed, io_paths
+  from meta_rfft import distributed, io_paths, layouts
   from meta_rfft.evaluate.hosts import LeaderFailed
   from meta_rfft.evaluate.runner import evaluate
   try:
     # Before any other JAX call, as the trainer does: with several processes (a TPU pod, SLURM, or an explicit
     # coordinator) every process joins here and runs this same command; only process 0 writes RUN/eval/.
     distributed.initialize(cfg)
-    eval_dir = f"{args.workdir}/eval"
+    eval_dir = os.fspath(layouts.Workdir.at(args.workdir).eval.root)
     # Saved once the run's samples.jsonl is known to match: a refused resume leaves the old config there.
     result = evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
   except (ValueError, FileNotFoundError, LeaderFailed) as e:

@@ -11,11 +11,13 @@ import json
 import os
 from typing import Sequence
 
+from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import report
 
 
 def report_path(run: str) -> str:
-  for candidate in (run, os.path.join(run, "report.json"), os.path.join(run, "eval", "report.json")):
+  for candidate in (run, os.fspath(layouts.EvalDir(io_paths.resolve(run)).report_json),
+                    os.fspath(layouts.Workdir.at(run).eval.report_json)):
     if os.path.isfile(candidate):
       return candidate
   raise FileNotFoundError(f"compare: {run} has no eval/report.json (run `python -m meta_rfft.evaluate` first)")

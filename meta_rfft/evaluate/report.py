@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from meta_rfft import io_paths  # noqa: E402
+from meta_rfft import io_paths, layouts  # noqa: E402
 
 
 def _pct(x: float | None) -> str:
@@ -92,8 +92,8 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
 def write_reports(eval_dir: str, summary: Mapping[str, Any], meta: Mapping[str, Any],
                   train_lengths: Sequence[int]) -> dict[str, str]:
   payload = {"meta": dict(meta), **summary}
-  paths = {name: os.fspath(io_paths.resolve(eval_dir) / name)
-           for name in ("report.json", "report.md", "accuracy_vs_length.png")}
+  layout = layouts.EvalDir(io_paths.resolve(eval_dir))
+  paths = {p.name: os.fspath(p) for p in (layout.report_json, layout.report_md, layout.plot)}
   io_paths.write_text(paths["report.json"], json.dumps(payload, indent=2, sort_keys=True))
   io_paths.write_text(paths["report.md"], markdown(summary, meta))
   curves = {}

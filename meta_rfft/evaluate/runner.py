@@ -18,7 +18,7 @@ import os
 import zlib
 from typing import Any, Callable, Mapping
 
-from meta_rfft import io_paths
+from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import examples as examples_lib
 from meta_rfft.evaluate import hosts, metrics, report
 from meta_rfft.evaluate.config import decode_scan_layers
@@ -26,16 +26,13 @@ from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
 from meta_rfft.evaluate.progress import Progress
 from meta_rfft.tasks.answers import extract_answer
 
-SAMPLES = "samples.jsonl"
-
-
 def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
   """The vocabulary the model was trained with: `config.vocab` if set, else the trainer run's `data.vocab`
   (WORKDIR/config.json), else the checkpoint's tokenizer.json. `ckpt`, `hf_dir`: local folders or URLs."""
   from meta_rfft.data.vocab import make_vocabulary
   if vocab_spec:
     return make_vocabulary(vocab_spec)
-  run_config = io_paths.resolve(ckpt) / "config.json"
+  run_config = layouts.Workdir.at(ckpt).config
   if run_config.is_file():
     spec = io_paths.read_json(run_config).get("config", {}).get("data", {}).get("vocab")
     if spec:
@@ -53,7 +50,7 @@ def eval_positions(positions: str, position_range: int, ckpt: str) -> tuple[str,
   ids is decoded with ids drawn the same way (meta_rfft/data/positions.py)."""
   from meta_rfft.data import positions as positions_lib
   if not positions:
-    run_config = io_paths.resolve(ckpt) / "config.json"
+    run_config = layouts.Workdir.at(ckpt).config
     data = io_paths.read_json(run_config).get("config", {}).get("data", {}) if run_config.is_file() else {}
     positions = data.get("positions") or "contiguous"
     position_range = position_range or int(data.get("position_range") or 0)
@@ -150,7 +147,8 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
   src = resolve(ckpt)
-  eval_dir = os.fspath(io_paths.resolve(workdir) / "eval")
+  eval_layout = layouts.Workdir.at(workdir).eval
+  eval_dir = os.fspath(eval_layout.root)
   fmts = examples_lib.parse_formats(cfg.formats)
   tasks = examples_lib.select_tasks(cfg.tasks)
   lengths = examples_lib.lengths_of(cfg.lengths)
@@ -164,7 +162,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
             "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens),
             "positions": {"mode": pos_mode, "range": pos_range}, "dtype": str(cfg.model.dtype),
             "param_dtype": str(cfg.model.param_dtype or "stored"), "vocab": str(cfg.vocab or "run")}
-  path = os.fspath(io_paths.resolve(eval_dir) / SAMPLES)
+  path = os.fspath(eval_layout.samples)
   records: list[dict] = []
 
   def read_finished():

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 
+from meta_rfft import layouts
+
 # Which pretrained model each arm adapts: a pretraining kind, or the base model itself.
 ARM_INIT = {"meta": "long", "vanilla": "base", "control": "short"}
 PRETRAIN_DIRS = {"long": "rf_pretrain", "short": "rf_pretrain_short"}
@@ -79,10 +81,10 @@ class Layout:
     return os.path.join(self.seed(seed), task, arm)
 
   def eval_report(self, seed: int, task: str, arm: str) -> str:
-    return os.path.join(self.arm(seed, task, arm), "eval", "report.json")
+    return os.fspath(layouts.Workdir.at(self.arm(seed, task, arm)).eval.report_json)
 
   def eval_samples(self, seed: int, task: str, arm: str) -> str:
-    return os.path.join(self.arm(seed, task, arm), "eval", "samples.jsonl")
+    return os.fspath(layouts.Workdir.at(self.arm(seed, task, arm)).eval.samples)
 
   def report(self, ext: str) -> str:
     return self.path("accuracy_vs_length.png" if ext == "png" else f"report.{ext}")

@@ -1,4 +1,4 @@
-"""Trainer checkpoints: an Orbax CheckpointManager under WORKDIR/checkpoints/<step>/ (this module owns the layout).
+"""Trainer checkpoints: the writer and reader of WORKDIR/checkpoints/<step>/ (laid out in meta_rfft/layouts.py).
 
 Items: `params` (pure dict of the model's base params; with PiSSA the frozen residuals), `adapters` (LoRA/PiSSA
 only), `opt_state` (the optimizer state's leaves, keyed by their flat index: independent of optax's NamedTuple
@@ -25,7 +25,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
-from meta_rfft import io_paths
+from meta_rfft import io_paths, layouts
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,9 @@ class Checkpoints:
   def __init__(self, workdir: str, *, keep: int, async_save: bool = True,
                warn: Callable[[str], None] = logger.warning):
     # A URL (gs://...) stays one: Orbax and TensorStore write to object stores natively.
-    self.directory = os.fspath(io_paths.resolve(workdir) / "checkpoints")
-    self.aside_directory = os.fspath(io_paths.resolve(workdir) / "checkpoints_unreadable")
+    self.layout = layout = layouts.Workdir.at(workdir)
+    self.directory = os.fspath(layout.checkpoints)
+    self.aside_directory = os.fspath(layout.checkpoints_unreadable)
     self.warn = warn
     options = ocp.CheckpointManagerOptions(max_to_keep=int(keep) if keep else None, create=True,
                                            enable_async_checkpointing=bool(async_save),
@@ -165,7 +166,7 @@ class Checkpoints:
     so that a config error never sets good checkpoints aside; unreadable metadata is left to the restore."""
     differences = []
     for name, target in (("params", params), ("adapters", adapters)):
-      folder = epath.Path(self.directory) / str(step) / name
+      folder = self.layout.step(step).item(name)
       if folder.exists():
         try:
           with ocp.StandardCheckpointer() as reader:
@@ -190,7 +191,7 @@ class Checkpoints:
     dest = epath.Path(self.aside_directory) / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
     if jax.process_index() == 0:  # one process moves it; the others wait for it below
       dest.parent.mkdir(parents=True, exist_ok=True)
-      (epath.Path(self.directory) / str(step)).rename(dest)
+      self.layout.step(step).root.rename(dest)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       multihost_utils.sync_global_devices(f"meta_rfft checkpoint {step} set aside")

@@ -57,14 +57,12 @@ def random_params(parts: ModelParts, seed: int) -> dict:
   return jax.jit(init, out_shardings=shardings_of(parts.abstract_params))()
 
 
-def converted_params(parts: ModelParts, ckpt_dir: str, seed: int) -> dict:
-  """The base params of `config.init.checkpoint` (a converted checkpoint, or a trainer WORKDIR / step folder
-  whose adapters are folded in), restored onto their shardings."""
-  from meta_rfft.convert.sources import load_model  # pylint: disable=g-import-not-at-top
-  cfg = parts.model_cfg
-  model = load_model(ckpt_dir, parts.mesh, parts.rules, seed=seed, param_dtype=cfg.param_dtype,
-                     dtype=cfg.dtype, scan_layers=cfg.scan_layers, remat_policy=cfg.remat_policy)
-  return jax.device_put(nnx.state(model, nnx.Param).to_pure_dict(), shardings_of(parts.abstract_params))
+def converted_params(parts: ModelParts, src) -> dict:
+  """The base params of `config.init.checkpoint`, already resolved to `src` (a meta_rfft.convert.Source: a
+  converted checkpoint, or a trainer step whose adapters are folded in), restored straight onto their
+  shardings."""
+  from meta_rfft.convert.sources import restore_params  # pylint: disable=g-import-not-at-top
+  return restore_params(src, parts.abstract_params)
 
 
 def fresh_adapters(parts: ModelParts, params: dict, seed: int) -> tuple[dict, dict]:

@@ -64,12 +64,13 @@ def build(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules, *, global_ba
                global_batch, seq_len)
 
 
-def initial_weights(setup: Setup, config, init_dir: str = "") -> tuple[dict, dict]:
-  """(base params, adapters) of a fresh run: the converted checkpoint `init_dir` if given, else random init;
-  adapters (if any) freshly initialised (LoRA) or split off the base weights (PiSSA)."""
+def initial_weights(setup: Setup, config, init_source=None) -> tuple[dict, dict]:
+  """(base params, adapters) of a fresh run: the resolved `config.init.checkpoint` (a meta_rfft.convert.Source)
+  if given, else random init; adapters (if any) freshly initialised (LoRA) or split off the base weights
+  (PiSSA)."""
   seed = int(config.init.seed)
-  if init_dir:
-    params = model_init.converted_params(setup.parts, init_dir, seed)
+  if init_source is not None:
+    params = model_init.converted_params(setup.parts, init_source)
   else:
     params = model_init.random_params(setup.parts, seed)
   return model_init.fresh_adapters(setup.parts, params, seed)
@@ -85,7 +86,8 @@ def make_state(setup: Setup, params: dict, adapters: dict, opt_state=None, step:
 
 
 def checkpoint_items(setup: Setup, state: dict, frozen: dict) -> tuple[dict, dict | None]:
-  """(params item, adapters item) as contracts.md lays them out."""
+  """(params item, adapters item) as train/checkpointing.py saves them: the base params (the frozen base under
+  LoRA/PiSSA) and the adapters (None without)."""
   if setup.parts.uses_adapters:
     return frozen, state["params"]
   return state["params"], None

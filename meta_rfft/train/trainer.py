@@ -20,8 +20,9 @@ from typing import Any
 import jax
 import ml_collections
 
-from meta_rfft import distributed, io_paths
+from meta_rfft import distributed, io_paths, layouts
 from meta_rfft.config.loader import main_with_config, save_config
+from meta_rfft.convert import sources
 from meta_rfft.convert.checkpoint import flatten
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
@@ -54,7 +55,7 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
   """WORKDIR/hf/ gets the HF config + tokenizer files this run started from, for export and evaluation."""
   if jax.process_index() != 0:
     return
-  dest = io_paths.resolve(workdir) / "hf"
+  dest = layouts.Workdir.at(workdir).hf
   src = hf_dir or config.model.hf_config or ""
   if src:
     folder = io_paths.resolve(src)
@@ -70,7 +71,7 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
 def _config_differences(config: ml_collections.ConfigDict, workdir: str) -> str:
   """The config keys that shape the model (model.*, adapter.*, init.checkpoint) and differ from those of the run
   that wrote WORKDIR's checkpoints (WORKDIR/config.json)."""
-  path = io_paths.resolve(workdir) / "config.json"
+  path = layouts.Workdir.at(workdir).config
   if not path.is_file():
     return f"{os.fspath(path)} is missing, so the differing config keys cannot be named; use another workdir"
   sections = ("model", "adapter", "init")
@@ -100,11 +101,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   _log(f"[train] mesh {distributed.describe(mesh)}; workdir {workdir}")
 
   # ---- model config ----------------------------------------------------------------------------------------
-  init_dir = os.fspath(io_paths.resolve(config.init.checkpoint)) if config.init.checkpoint else ""
-  hf_dir = ""
-  if init_dir:
-    from meta_rfft.convert.sources import resolve  # pylint: disable=g-import-not-at-top
-    hf_dir = resolve(init_dir).hf_dir
+  # The checkpoint source is resolved here, once: its HF config builds the model and its params seed the run.
+  init_source, hf_dir = None, ""
+  if config.init.checkpoint:
+    init_source = sources.resolve(config.init.checkpoint)
+    hf_dir = init_source.hf_dir
     hf = load_hf_config(hf_dir)
   elif config.model.hf_config:
     hf = load_hf_config(config.model.hf_config)
@@ -155,8 +156,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     _log(f"[train] resumed from {ckpts.directory}/{start}")
   else:
     start = 0
-    state, frozen = run_state.make_state(setup, *run_state.initial_weights(setup, config, init_dir))
-    _log(f"[train] initialised from {init_dir or f'random weights (seed {config.init.seed})'}; "
+    state, frozen = run_state.make_state(setup, *run_state.initial_weights(setup, config, init_source))
+    origin = (os.fspath(io_paths.resolve(config.init.checkpoint)) if init_source
+              else f"random weights (seed {config.init.seed})")
+    _log(f"[train] initialised from {origin}; "
          f"{model_cfg.num_params / 1e6:.2f}M parameters")
 
   def save(step: int) -> None:

@@ -1,0 +1,150 @@
+"""The folder layouts runs write and read, named in one place; no other module joins these names by hand.
+
+- A converted checkpoint CKPT/ (written by meta_rfft.convert's importer): `meta_rfft.json` (what converted it, the
+  stored dtype), `params/` (an Orbax PyTree of the decoder's params), `hf/` (the HF config and tokenizer files).
+- A trainer WORKDIR/: `config.json` (the resolved config and command), `hf/` (the HF files the run started from,
+  or the config.json of a from-scratch architecture), `checkpoints/<step>/` (one Orbax step, see `Step`),
+  `checkpoints_unreadable/<step>-<time>/` (steps that failed to restore, set aside), `metrics.jsonl`,
+  `tensorboard/`, and `eval/` (see `EvalDir`).
+- A trainer step WORKDIR/checkpoints/<step>/: the items `params`, `adapters` (LoRA/PiSSA only), `opt_state`,
+  `data` (the data iterator's position), `meta` (JSON: step, adapter settings, early-stopping state). Its HF
+  files are its WORKDIR's `hf/`.
+- An evaluation RUN/eval/: `config.json`, `samples.jsonl` (one header line, then one row per sample),
+  `report.json`, `report.md`, `accuracy_vs_length.png`.
+
+Each path is an etils.epath.Path: a local folder made absolute, or an object-store URL kept as given.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from etils import epath
+
+from meta_rfft import io_paths
+
+CONVERTED_META = "meta_rfft.json"
+STEP_ITEMS = ("params", "adapters", "opt_state", "data", "meta")
+# Orbax's marker of a finished step on an object store (orbax.checkpoint._src.path.atomicity_types).
+_COMMIT_SUCCESS = "commit_success.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Converted:
+  root: epath.Path
+
+  @classmethod
+  def at(cls, path: io_paths.PathLike) -> "Converted":
+    return cls(io_paths.resolve(path))
+
+  @property
+  def meta(self) -> epath.Path:
+    return self.root / CONVERTED_META
+
+  @property
+  def params(self) -> epath.Path:
+    return self.root / "params"
+
+  @property
+  def hf(self) -> epath.Path:
+    return self.root / "hf"
+
+  def exists(self) -> bool:
+    return self.meta.exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalDir:
+  root: epath.Path
+
+  @property
+  def config(self) -> epath.Path:
+    return self.root / "config.json"
+
+  @property
+  def samples(self) -> epath.Path:
+    return self.root / "samples.jsonl"
+
+  @property
+  def report_json(self) -> epath.Path:
+    return self.root / "report.json"
+
+  @property
+  def report_md(self) -> epath.Path:
+    return self.root / "report.md"
+
+  @property
+  def plot(self) -> epath.Path:
+    return self.root / "accuracy_vs_length.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class Workdir:
+  root: epath.Path
+
+  @classmethod
+  def at(cls, path: io_paths.PathLike) -> "Workdir":
+    return cls(io_paths.resolve(path))
+
+  @property
+  def config(self) -> epath.Path:
+    return self.root / "config.json"
+
+  @property
+  def hf(self) -> epath.Path:
+    return self.root / "hf"
+
+  @property
+  def checkpoints(self) -> epath.Path:
+    return self.root / "checkpoints"
+
+  @property
+  def checkpoints_unreadable(self) -> epath.Path:
+    return self.root / "checkpoints_unreadable"
+
+  @property
+  def metrics(self) -> epath.Path:
+    return self.root / "metrics.jsonl"
+
+  @property
+  def tensorboard_name(self) -> str:
+    return "tensorboard"
+
+  @property
+  def eval(self) -> EvalDir:
+    return EvalDir(self.root / "eval")
+
+  def step(self, step: int) -> "Step":
+    return Step(self.checkpoints / str(int(step)))
+
+  def complete_steps(self) -> list[int]:
+    """The steps whose folders Orbax finished. On local disk it finalises a step by renaming its temporary
+    folder to the bare step number; on an object store (no renames) it writes into the bare step folder and adds
+    commit_success.txt when done, so there a step folder without that file is still being (or never fully)
+    written."""
+    if not self.checkpoints.is_dir():
+      return []
+    remote = io_paths.is_url(self.root)
+    return sorted(int(p.name) for p in self.checkpoints.iterdir()
+                  if p.name.isdigit() and (p / "params").is_dir()
+                  and (not remote or (p / _COMMIT_SUCCESS).exists()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+  root: epath.Path
+
+  @classmethod
+  def at(cls, path: io_paths.PathLike) -> "Step":
+    return cls(io_paths.resolve(path))
+
+  def item(self, name: str) -> epath.Path:
+    if name not in STEP_ITEMS:
+      raise KeyError(f"{name!r} is not a checkpoint item ({', '.join(STEP_ITEMS)})")
+    return self.root / name
+
+  @property
+  def workdir(self) -> Workdir:
+    return Workdir(self.root.parent.parent)
+
+  def exists(self) -> bool:
+    return self.item("params").is_dir()
