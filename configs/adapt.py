@@ -7,7 +7,7 @@ prefixed by `tiny,`:
   python -m meta_rfft.train --config=configs/adapt.py:lc_258 --workdir=runs/adapt_lc_258 \\
       --config.init.checkpoint=runs/rf_7b        # a trainer WORKDIR (adapters folded in) or converted ckpt
   tiny[,TASK]  a ~2.3M-parameter model from scratch (char vocabulary), PiSSA rank 4, on a small build of the
-          task (lengths 1-3): a minute or two on a laptop CPU (the command on the first line).
+          task (lengths 1-3): a CPU smoke run (the command on the first line).
 """
 from meta_rfft.train.config import base_config, tiny_run
 

@@ -1,14 +1,15 @@
 """python -m meta_rfft.pipeline --config=configs/demo.py --workdir=runs/demo
 
-The whole Meta-RFFT flow on a CPU in under 15 minutes, one seed of configs/lengthgen.py's experiment made
-smaller: a small Qwen2-architecture model built locally (random init, BPE tokenizer trained on the task text),
-converted in, RF-pretrained on six rf_pretrain tasks over lists of numbers at lengths 1-15, adapted to the
-held-out `lc_283` on lengths 1-5 (and, as the baseline, the base model adapted the same way: vanilla RFFT), both
-evaluated on lengths 1-10, the Meta-RFFT model exported to HF and checked in transformers. Traces are in the
-`rf_index` format (rf with index hints; `--config.format=rf` for the paper's). DIR/report.md holds the
-comparison. `--config.hf_checkpoint=PATH` starts from a real HF checkpoint instead (then raise the steps,
-sequence length and lengths to the paper's: configs/rf_pretrain.py, configs/adapt.py). Every key:
-meta_rfft/pipeline/config.py. Argument `tiny`: an even smaller, shorter run (the end-to-end test's).
+The whole Meta-RFFT flow on a CPU (its time and results: README "Results of the demo"), one seed of
+configs/lengthgen.py's experiment made smaller: a small Qwen2-architecture model built locally (random init,
+BPE tokenizer trained on the task text), converted in, RF-pretrained on six rf_pretrain tasks over lists of
+numbers at lengths 1-15, adapted to the held-out `lc_283` on lengths 1-5 (and, as the baseline, the base model
+adapted the same way: vanilla RFFT), both evaluated on lengths 1-10, the Meta-RFFT model exported to HF and
+checked in transformers. Traces are in the `rf_index` format (rf with index hints; `--config.format=rf` for
+the paper's). DIR/report.md holds the comparison. `--config.hf_checkpoint=PATH` starts from a real HF
+checkpoint instead (then raise the steps, sequence length and lengths to the paper's: configs/rf_pretrain.py,
+configs/adapt.py). Every key: meta_rfft/pipeline/config.py. Argument `tiny`: an even smaller, shorter run (the
+end-to-end test's).
 """
 from meta_rfft.pipeline.config import default_config, stage, tiny
 

@@ -11,7 +11,8 @@ index hints: meta_rfft/tasks/index_hints.py):
 Every model is evaluated on lengths 1-20 (10 instances per length); DIR/report.md has accuracy against length
 with seed bands, Max_Len_90% (mean and spread), loop-count error by length, each arm's configuration and CPU
 time. Every key: meta_rfft/pipeline/config.py. Variants (the config argument):
-  (none)  the full experiment (about 3 hours on 2 CPU cores; --config.arms=meta,vanilla about 2);
+  (none)  the full experiment (about 3 hours on 2 CPU cores; --config.arms=meta,vanilla about 2: README
+          "Reproducing the effect on a CPU");
   tiny    the same flow on a 2-layer model with a few steps per stage, two seeds and two tasks (the test's).
 """
 from meta_rfft.pipeline.config import default_config, stage, tiny

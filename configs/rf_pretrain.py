@@ -9,7 +9,7 @@ mixture, lengths 1-15), early-stopped on validation loss. Variants (the config a
           python -m meta_rfft.train --config=configs/rf_pretrain.py:pissa --workdir=runs/rf_32b \\
               --config.init.checkpoint=ckpt/qwen2.5-32b-instruct
   tiny    a ~2.3M-parameter model from scratch with the character vocabulary, on a small build of the same
-          mixture (lengths 1-3): a minute or two on a laptop CPU (the command on the first line).
+          mixture (lengths 1-3): a CPU smoke run (the command on the first line).
 """
 from meta_rfft.train.config import base_config, tiny_run
 

@@ -27,7 +27,7 @@ HOW_TO_ADD = """\
 ## How to add a task
 
 1. Create `data/rule_tasks/<task_id>.py` defining `TASK = RuleTask(...)` (`meta_rfft/tasks/spec.py`):
-   - `rule`: one top-level function in the tracer's Python subset (CONTRIBUTING.md / contracts.md): its
+   - `rule`: one top-level function in the tracer's Python subset (`meta_rfft/tasks/rule_program.py`'s docstring): its
      parameters are the instance keys, one statement per line, loops over the input so that the number of
      iterations grows with the length, no docstring. Keep it short: every executed line becomes trace text.
    - `sample(rng, length)`: draws an instance (a dict) using only `rng`; respect the valid lengths with

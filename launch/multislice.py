@@ -3,9 +3,9 @@
 Nothing of JAX's multislice setup is passed from here: in a queued resource created with `--node-count`, the
 TPU runtime writes MEGASCALE_COORDINATOR_ADDRESS / MEGASCALE_NUM_SLICES / MEGASCALE_SLICE_ID into every
 worker's `tpu-env` metadata, and `jax.distributed.initialize()` reads them there (jax/_src/clusters/
-cloud_tpu_cluster.py: "For both GCE via QueuedResources and GKE via JobSet, the Megascale coordinator address
-is set"; MaxText's multihost_job.py likewise only reads MEGASCALE_SLICE_ID from tpu-env). Setting them by hand
-is only for slices created separately (MaxText's multihost_runner.py, Ray), which this launcher does not do.
+cloud_tpu_cluster.py in the installed jax: "For both GCE via QueuedResources and GKE via JobSet, the Megascale
+coordinator address is set"). Setting them by hand is only needed for slices created separately, one by one,
+which this launcher never does: with `--num-slices`, `create` makes them as one queued resource.
 """
 from __future__ import annotations
 

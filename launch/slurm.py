@@ -1,7 +1,7 @@
 """Launch meta_rfft on several GPU nodes with SLURM: one process per node, each driving all of its GPUs.
 
   python launch/slurm.py --nodes=4 --gpus-per-node=8 --partition=h100 --time=24:00:00 \
-      --workdir=/shared/runs/rfft32b -- --config=configs/rf_pretrain.py:32b --config.train.steps=700
+      --workdir=/shared/runs/rfft32b -- --config=configs/rf_pretrain.py:pissa --config.train.steps=700
 
 writes the batch script (under logs/slurm/ unless --script is given) and submits it with `sbatch`;
 `--dry-run` prints the script and the sbatch command instead. Inside the job, the first node of the allocation

@@ -99,9 +99,9 @@ def check_slice(s: Slice, for_create: bool) -> None:
 def create(s: Slice) -> list[str]:
   check_slice(s, for_create=True)
   if s.num_slices > 1:
-    # `--node-count` with `--node-prefix` replaces `--node-id` (gcloud compute tpus queued-resources create
-    # reference: "(--node-id=NODE_ID | [--node-count=NODE_COUNT : --node-prefix=NODE_PREFIX])"; MaxText's
-    # multihost_job.py creates its multislice jobs the same way).
+    # `--node-count` with `--node-prefix` replaces `--node-id` (`gcloud compute tpus queued-resources create
+    # --help`: "(--node-id=NODE_ID | [--node-count=NODE_COUNT : --node-prefix=NODE_PREFIX])"): one queued
+    # resource holds all the slices, so the TPU runtime gives their workers the multislice settings.
     cmd = ["gcloud", "compute", "tpus", "queued-resources", "create", s.name, f"--node-count={s.num_slices}",
            f"--node-prefix={s.name}", *s.where(), f"--accelerator-type={s.accelerator_type}",
            f"--runtime-version={s.runtime_version}"]

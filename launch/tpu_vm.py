@@ -5,7 +5,7 @@
   python launch/tpu_vm.py setup  --name=rfft --zone=us-east5-b --queued
   python launch/tpu_vm.py run    --name=rfft --zone=us-east5-b --queued --accelerator-type=v5p-64 \
       --runtime-version=v2-alpha-tpuv5 --provisioning=spot --max-restarts=5 \
-      --workdir=gs://my-bucket/runs/rfft7b -- --config=configs/rf_pretrain.py:7b --config.train.steps=800
+      --workdir=gs://my-bucket/runs/rfft7b -- --config=configs/rf_pretrain.py --config.train.steps=800
   python launch/tpu_vm.py delete --name=rfft --zone=us-east5-b --queued
 
 Several slices over the data-centre network (multislice): add `--num-slices=N` to every subcommand. `create`

@@ -13,7 +13,8 @@ Keys:
   pack_bins: rows kept open while packing (first fit); more bins fill rows better.
   shuffle_buffer: per-task shuffle buffer (examples). The TFDS files are already stored in a shuffled order;
     the buffer is kept small because every task's buffer is part of the iterator checkpoint and is filled
-    before the task's first example (74 tasks x 32 examples: ~30 MB of checkpoint, seconds of start-up).
+    before the task's first example (74 tasks x 32 examples by default; tests/benchmarks/data_throughput.py
+    measures the start-up).
   positions: position ids of each packed example: "contiguous" (0..n-1, the paper's recipes) or "random" (a
     sorted random subset of [0, position_range), per example, keyed on the seed and the row; evaluation then
     draws its ids the same way: meta_rfft/data/positions.py).

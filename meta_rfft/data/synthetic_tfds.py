@@ -8,8 +8,8 @@ Settings (`data.synthetic`, all optional; defaults are the paper's 100k samples)
   lengths ("1-15"): the lengths cycled through (example k has length lengths[k % len(lengths)]);
   seed (0): example k of a split uses sample seed `seed * 10_000_000 + OFFSET[split] + k`.
 Features: task ("synthetic"), length, seed, answer, rf_1shot_inputs, rf_1shot_targets (the names the task
-data uses for that format). Building the default 100k examples takes about 9 minutes on one CPU core
-(~5 ms per example, ~4k characters of targets on average at lengths 1-15).
+data uses for that format). Building renders every example in Python, in one process, which is why it happens
+once per setting (data/DATA_CARD.md's `synthetic` row gives the targets' lengths).
 The defaults live in the default data config (meta_rfft/data/config.py), so `--config.data.synthetic.num_train=...`
 works on the command line.
 """

@@ -45,10 +45,10 @@ def decode_scan_layers(scan_layers: bool | None, devices) -> bool:
   """The evaluation's model.scan_layers: as set, or when unset, False (unrolled) on CPUs and True elsewhere.
 
   Unrolled, each layer's KV cache is a buffer of its own and, on a CPU, its weights are sliced out of the stacks
-  once per batch; a scanned stack copies both out at every generated token. On XLA:CPU unrolling decodes the 27M
-  benchmark model 1.27x faster (tests/benchmarks/decode_throughput.py). On TPU a scan's slices feed the matmuls
-  directly, and unrolling only costs compile time: Qwen2.5-7B's decoding program, compiled ahead of time for a
-  v5e-4, took 110 s unrolled against 8 s scanned."""
+  once per batch; a scanned stack copies both out at every generated token, so on XLA:CPU unrolling decodes
+  faster (tests/benchmarks/decode_throughput.py times both layouts). On TPU a scan's slices feed the matmuls
+  directly, and unrolling only costs compile time, many times the scan's for a 7B model (README "Decode
+  throughput")."""
   if scan_layers is not None:
     return bool(scan_layers)
   return not cpu_only(devices)

@@ -1,4 +1,4 @@
-"""Length-generalisation metrics from scored samples (the definitions of ../shared/reference/meta_rfft.md).
+"""Length-generalisation metrics from scored samples, as the paper defines them (README "Evaluation").
 
 - accuracy per (format, task, length): exact match of the extracted answer with the reference answer;
 - acc_longest: accuracy at the longest length evaluated;

@@ -59,7 +59,7 @@ def _forward(qh, kh, vh, mask, scale):
 
 # Queries per block in training/prefill attention: each block's [.., block, keys] scores exist only while that
 # block is computed, so a long row never holds all of its L x L scores at once. Sequences up to this length run
-# as one block (the CPU benchmark's 256 included).
+# as one block (the 256-token rows of tests/benchmarks/train_throughput.py included).
 QUERY_BLOCK = 1024
 
 

@@ -1,6 +1,7 @@
 """The decoder's architecture numbers, read from a Hugging Face `config.json`.
 
-Every dimension and constant comes from the HF config (the anchors' worst bug was a hard-coded RoPE base).
+Every dimension and constant comes from the HF config: a hard-coded one (e.g. the RoPE base) would still
+load a checkpoint trained with another value, and silently give wrong logits.
 Both config layouts are read: transformers 4.x (`rope_theta` + `rope_scaling`) and 5.x (`rope_parameters`).
 """
 from __future__ import annotations

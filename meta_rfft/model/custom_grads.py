@@ -26,9 +26,9 @@ from meta_rfft.sharding.rules import target_platform
 def _dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
   """The forward passes' matmuls: accumulate and return float32 (callers cast back).
 
-  With bfloat16 operands XLA:CPU runs a float32-output dot on its bfloat16 matmul kernels, about twice its
-  float32 rate here, where it upcasts a bfloat16-output dot's operands to a float32 matmul. On TPU and GPU the
-  matmul units accumulate in float32 either way."""
+  With bfloat16 operands XLA:CPU runs a float32-output dot on its bfloat16 matmul kernels, faster than the
+  float32 matmul it upcasts a bfloat16-output dot's operands to (tests/benchmarks/train_throughput.py measures
+  both rates). On TPU and GPU the matmul units accumulate in float32 either way."""
   return jax.lax.dot_general(a, b, dims, preferred_element_type=jnp.float32)
 
 
@@ -47,10 +47,10 @@ def _backward_dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
   """The backward passes' matmuls, returning the operands' dtype.
 
   On CPUs this goes through a float32-output dot: XLA:CPU runs bfloat16 operands on its bfloat16 kernels only
-  for a float32 output, and upcasts them to a float32 matmul otherwise, at half the rate (the CPU benchmark's
-  bfloat16 step: 0.48 -> 0.37 s). On TPU and GPU the matmul units accumulate in float32 whatever the output
-  type, and there a float32 output made XLA:TPU keep more: the 32B PiSSA step on a v5p-64 went from 76.9 to
-  83.5 GiB per device."""
+  for a float32 output, and upcasts them to a slower float32 matmul otherwise (the bfloat16 step of
+  tests/benchmarks/train_throughput.py shows the difference). On TPU and GPU the matmul units accumulate in
+  float32 whatever the output type, and there a float32 output made XLA:TPU keep more device memory for the
+  32B PiSSA step (README "Training throughput" has the figures)."""
   if target_platform() == "cpu":
     return _dot(a, b, dims).astype(jnp.result_type(a, b))
   return jax.lax.dot_general(a, b, dims)

@@ -7,5 +7,6 @@ Public entry points:
   meta_rfft.tasks.tracer: trace_rule, render_rf, render_scratchpad
 """
 
-# Registers the `rf_nl` format (issue 5) wherever the task machinery is used (CLI, seqio tasks).
+# Importing nl_format registers the `rf_nl` format; importing it here makes that format available wherever
+# the task machinery is used (CLI, seqio tasks), not only where a caller thought to import it.
 from meta_rfft.tasks import nl_format  # noqa: E402,F401

@@ -1,8 +1,13 @@
 """How answers are written in traces and targets, and read back from model output.
 
-The lead's choice (contracts.md): `repr()` for str/list/tuple/dict, sets written like their repr but with
-sorted elements (so that the text does not depend on hash order), `str()` for int/bool/None/float. The same
-function renders every variable value shown in a trace, so a trace and its final answer always agree.
+Answer rendering, enforced here (`format_answer`) for every task and format: `repr()`-style text for
+str/list/tuple/dict (strings quoted, so `'5'` and `5` stay distinct), `str()` for int/bool/None/float, and
+sets written like their repr but with sorted elements (`set()` when empty), so that the text does not depend
+on hash order and the same instance gives the same target on every machine and Python run. Container
+elements follow the same rule. The same function renders every variable value shown in a trace, so a trace
+and its final answer always agree. Evaluation takes the text after the last `So the answer is `
+(`extract_answer`) and compares it exactly with the reference rendered here, so any other rendering would
+score as wrong.
 """
 from __future__ import annotations
 

@@ -1,14 +1,16 @@
 """Prompt formats: how a task instance becomes an (inputs, targets) pair.
 
-Formats (contracts.md): `rf` (rule + mechanical trace), `rf_1shot` (rule, one worked example with fewer than
+Formats registered here: `rf` (rule + mechanical trace), `rf_1shot` (rule, one worked example with fewer than
 5 loop iterations, then the question), `scratchpad` (intermediate values, no rule), `direct` (answer only),
 `rf_index` (`rf` with index hints on lists and loop iterations: index_hints.py), `rf_index_shift` (the same
-with the markers of each example shifted by a random offset).
+with the markers of each example shifted by a random offset); nl_format.py registers `rf_nl`.
 More formats are added with `register_format(name, fn)`; `fn(task, instance, seed) -> Example`.
 
 Every `targets` ends with `So the answer is <answer>`, where the answer is the rule's actual return value
-rendered by `format_answer`. Instances are drawn with `sample_instance(task, length, seed)`, seeded by a
-string so that the same (task, length, seed) gives the same instance on every machine and Python run.
+rendered by `format_answer` (answers.py); `render` enforces it for every format, because evaluation reads the
+answer from that last line whatever the format. Instances are drawn with `sample_instance(task, length,
+seed)`, seeded by a string so that the same (task, length, seed) gives the same instance on every machine and
+Python run.
 """
 from __future__ import annotations
 

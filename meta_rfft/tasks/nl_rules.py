@@ -1,4 +1,5 @@
-"""Natural-language rules for the 12 held-out tasks: numbered English steps (meta_rfft.md, last dataset note).
+"""Natural-language rules for the 12 held-out tasks: numbered English steps (the paper uses them only for
+adaptation, so the RF-pretraining tasks have none).
 
 Convention (what lets the `rf_nl` trace recite the step it executes, see nl_format.py): step k is the English
 version of the k-th statement line of the task's code rule, in source order (`else:` lines are not

@@ -1,4 +1,5 @@
-"""How a question ends with its instance, for the tasks of issue 4 (same shape as the LeetCode tasks')."""
+"""How a question ends with its instance: one shape for every task in data/rule_tasks/ (LeetCode tasks
+reach it as `lc_helpers.ask`), so that `rf_index` can find the instance after `index_hints.INSTANCE_LEAD`."""
 from __future__ import annotations
 
 from typing import Any, Mapping

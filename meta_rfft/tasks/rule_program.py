@@ -4,6 +4,14 @@ The tracer needs to know, for every source line of a rule, what kind of statemen
 branch test, a simple statement), which lines form the body it enters, which variables the line reads and
 which subscripts (`x[i]`) are worth showing. All of that comes from the AST of the rule, computed once per
 rule function and cached.
+
+The Python subset a rule may use, enforced by `analyse` (a RuleError names the rule and the line): a plain
+top-level function whose source is exactly that one definition, without decorators or a docstring (the model
+sees the rule verbatim); parameters are plain names without defaults, `*args`, `**kwargs`, keyword-only or
+positional-only markers (they are the instance's keys); no nested functions, lambdas, classes, try/except,
+with, global/nonlocal, imports, generators, await/async for or match (`_FORBIDDEN` says why); every name read
+is a parameter, a variable the rule assigns, or a builtin (the model sees nothing but the rule); every
+statement fits on one source line, one statement per line (the trace recites a rule line by line).
 """
 from __future__ import annotations
 
@@ -15,8 +23,9 @@ import inspect
 import textwrap
 from typing import Any, Callable
 
-# Statements and expressions a rule may not use (contracts.md): they either hide work from the trace
-# (nested functions, generators) or make the execution order unclear (try/with/match).
+# Statements and expressions a rule may not use: they hide work from the trace (nested functions, lambdas,
+# classes, generators), reach outside the rule (imports, global/nonlocal) or make the execution order
+# unclear (try/with/match, await).
 _FORBIDDEN = {
     ast.FunctionDef: "nested functions", ast.AsyncFunctionDef: "nested functions", ast.Lambda: "lambdas",
     ast.ClassDef: "classes", ast.Try: "try/except", ast.With: "with", ast.AsyncWith: "with",

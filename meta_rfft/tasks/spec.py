@@ -20,11 +20,11 @@ class RuleTask:
   """One rule-following task.
 
   Attributes:
-    id: the task id of tasks.tsv, e.g. "lc_258" or "nupa_add_integer".
+    id: the task id, e.g. "lc_258" or "nupa_add_integer"; its module is data/rule_tasks/<id>.py.
     name: human-readable name, e.g. "Add Digits".
     source: one of SOURCES.
     split: "rf_pretrain" or "heldout".
-    length_meaning: what "length" means for this task (tasks.tsv's last column).
+    length_meaning: what "length" means for this task (the "length means" column of data/DATA_CARD.md).
     rule: the rule, a single top-level function. Its source (`inspect.getsource`) is what the model sees,
       and the tracer executes it line by line. Its parameters are the keys of the instance dict.
     sample: `sample(rng: random.Random, length: int) -> dict` draws one instance (the rule's keyword

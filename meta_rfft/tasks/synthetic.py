@@ -1,7 +1,7 @@
 """The one-shot synthetic set: random compositions of list-editing snippets, each with a 1-shot exemplar.
 
-The paper added 100k such samples to RF-pretraining for one-shot prompting (meta_rfft.md). A synthetic program
-is a rule like
+The paper (Hu et al., cited in the README) added 100k such samples to RF-pretraining for one-shot prompting.
+A synthetic program is a rule like
 
     def merge_lists(left, right):
       res = []

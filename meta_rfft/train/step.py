@@ -25,7 +25,8 @@ from meta_rfft.model.adapters import join_params
 from meta_rfft.model.cross_entropy import token_nll
 
 # The keys every training batch holds (the data pipelines write them, model_inputs reads them); any further
-# int32 keys are per-token visibility ids.
+# int32 keys are per-token visibility ids. The whole batch contract: CONTRIBUTING.md, "Contracts between
+# modules".
 BATCH_KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
 
 

@@ -5,10 +5,10 @@
 Each conversion runs in a fresh subprocess that reports its own peak resident memory (ru_maxrss) and its
 resident memory after imports (the interpreter, JAX, Orbax, TensorStore: what any conversion pays), as ratios
 to the checkpoint's size on disk. The named reference is the naive import that loads every tensor at once
-(safetensors.numpy.load_file on each shard) and saves the whole tree with Orbax's StandardCheckpointer, as the
-anchors' converters did. A second, deeper model (--layers) shows whether the peak grows with the model (it
-should not: only the fixed cost of the libraries and one block of tensors is resident). Writes
-tests/benchmarks/results/convert_memory.json and prints the README table.
+(safetensors.numpy.load_file on each shard) and saves the whole tree with Orbax's StandardCheckpointer: the
+straightforward converter, whose peak holds the whole model. A second, deeper model (--layers) shows whether
+the peak grows with the model (it should not: only the fixed cost of the libraries and one block of tensors
+is resident). Writes tests/benchmarks/results/convert_memory.json and prints the README table.
 """
 from __future__ import annotations
 

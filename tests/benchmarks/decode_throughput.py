@@ -8,7 +8,7 @@ For each model size, one random-initialised Qwen2 model is built with transforme
 vocabulary for us; HF is told there is none), so both produce exactly batch x 256 tokens. Ours runs with the
 evaluation's default layer layout on a CPU (unrolled, meta_rfft/evaluate/config.py) and, for comparison, the
 other one; each is compiled first (compile time reported separately); HF is warmed up with a short generate.
-Each is then timed over 3 calls and the fastest counts (this machine's load varies by +-15% between calls).
+Each is then timed over 3 calls and the fastest counts (a shared machine's load varies between calls).
 Also reported: how many rows of greedy tokens agree exactly between the two (random weights are scaled up so
 argmax is decisive).
 

@@ -75,8 +75,9 @@ def test_bfloat16_roundtrip_is_exact_and_float16_loads(qwen):
 
 
 def _trainer_workdir(qwen, name, adapter_cfg, adapters):
-  """A WORKDIR laid out as the trainer writes it (contracts.md): checkpoints/<step>/{params, adapters (if
-  any), opt_state, meta} and hf/ with the config and tokenizer."""
+  """A WORKDIR laid out as the trainer writes it (meta_rfft/train/checkpointing.py):
+  checkpoints/<step>/{params, adapters (if any), opt_state, meta} and hf/ with the config and tokenizer (the
+  `data` item is left out: loading and export never read it)."""
   workdir = qwen["root"] / name
   params = read_all(qwen["ckpt"])
   mngr = ocp.CheckpointManager(str(workdir / "checkpoints"))

@@ -10,7 +10,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAUNCHER = os.path.join(REPO, "launch", "slurm.py")
 ARGS = ["--nodes=4", "--gpus-per-node=8", "--partition=h100", "--time=24:00:00", "--requeue",
         "--workdir=/shared/runs/32b", "--env=XLA_FLAGS=--xla_gpu_a=true --xla_gpu_b=1"]
-ENTRY = ["--config=configs/rf_pretrain.py:32b", "--config.train.name=it's; $HOME", "--config.train.steps=700"]
+ENTRY = ["--config=configs/rf_pretrain.py:pissa", "--config.train.name=it's; $HOME", "--config.train.steps=700"]
 
 
 def launch(*args, ok=True):
@@ -64,18 +64,19 @@ def test_bad_arguments_name_the_flag(args, message):
 
 
 @pytest.mark.parametrize("flag, value", [
-    ("--job-name", "rfft\ntouch /tmp/x"), ("--job-name", "../../x"), ("--job-name", "a b"),
+    ("--job-name", "rfft\ntouch {marker}"), ("--job-name", "../../x"), ("--job-name", "a b"),
     ("--partition", "h100\n#SBATCH --nodes=99"), ("--time", "1:00:00 ; rm"), ("--account", "a'b"),
     ("--sbatch-flag", "--exclusive\necho hi"), ("--sbatch-flag", "exclusive"), ("--log-dir", "/l\nls"),
 ])
 def test_values_that_would_break_the_sbatch_header_are_refused(tmp_path, flag, value):
   """A newline in a #SBATCH value would end the header and run the rest as a command; a '/' in the job name
   would put the script outside logs/slurm. Each is refused by name, and nothing is written."""
-  repo = tmp_path / "repo"
+  repo, marker = tmp_path / "repo", tmp_path / "injected"
   repo.mkdir()
+  value = value.format(marker=marker)
   done = launch("--nodes=2", "--workdir=/s/r", f"--repo={repo}", f"{flag}={value}", ok=False)
   assert done.returncode != 0 and f"{flag}=" in done.stderr and "Traceback" not in done.stderr, done.stderr
-  assert not (repo / "logs").exists() and not os.path.exists("/tmp/x")
+  assert not (repo / "logs").exists() and not marker.exists()
 
 
 def test_every_accepted_value_stays_one_sbatch_line(tmp_path):

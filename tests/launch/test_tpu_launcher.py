@@ -11,7 +11,7 @@ LAUNCHER = os.path.join(REPO, "launch", "tpu_vm.py")
 SLICE = ["--name=rfft-7b", "--zone=us-east5-b", "--project=my-proj"]
 CREATE = ["--accelerator-type=v5p-64", "--runtime-version=v2-alpha-tpuv5"]
 # Overrides a shell would mangle if quoting were wrong: spaces, quotes, ;, $, backticks, globs.
-TRICKY = ["--config=configs/rf_pretrain.py:7b", "--config.train.steps=800",
+TRICKY = ["--config=configs/rf_pretrain.py:pissa", "--config.train.steps=800",
           "--config.train.name=it's a \"run\"; echo $HOME `id` *", "--config.data.tasks=('lc_258', 'lc_1')"]
 
 
