@@ -108,6 +108,17 @@ def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
   return records
 
 
+def finished_samples(path: str) -> list[dict]:
+  """The sample rows of a samples.jsonl written by `evaluate` (without its header), each sample once; for readers
+  of a finished evaluation, which check no settings."""
+  records = []
+  if io_paths.resolve(path).exists():
+    lines = [line for line in io_paths.read_text(path).split("\n") if line.strip()]
+    header = json.loads(lines[0]).get("header") if lines else None
+    records = read_samples(path, header) if header is not None else []
+  return records
+
+
 def _append(path: str, lines: list[str]) -> None:
   io_paths.append_lines(path, lines)  # an object store has no append: there it rewrites the file
 

@@ -50,6 +50,10 @@ class Layout:
     return self.path("export_hf")
 
   @property
+  def hf_check(self) -> str:
+    return os.path.join(self.export, "hf_check.json")
+
+  @property
   def stages(self) -> str:
     return self.path("stages")
 

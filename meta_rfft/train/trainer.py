@@ -9,6 +9,7 @@ checkpoint and reproduces exactly what an uninterrupted run would have produced.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -258,17 +259,11 @@ def _validate(fns: step_lib.StepFunctions, trainable, frozen, data: data_source.
 
 def main(argv: list[str]) -> None:
   config, rest = main_with_config(argv)
-  workdir = None
-  for i, arg in enumerate(rest):
-    if arg.startswith("--workdir="):
-      workdir = arg.split("=", 1)[1]
-    elif arg == "--workdir" and i + 1 < len(rest):
-      workdir = rest[i + 1]
-  unknown = [a for a in rest if not a.startswith("--workdir") and a != workdir]
-  if unknown or not workdir:
-    print("error: usage: python -m meta_rfft.train --config=FILE[:arg] --workdir=DIR [--config.x=y ...]"
-          + (f"; unexpected arguments {unknown}" if unknown else "; --workdir is required"), file=sys.stderr)
-    sys.exit(2)
+  parser = argparse.ArgumentParser(prog="python -m meta_rfft.train",
+                                   usage="python -m meta_rfft.train --config=FILE[:arg] --workdir=DIR "
+                                         "[--config.x=y ...]")
+  parser.add_argument("--workdir", required=True, help="WORKDIR: checkpoints, metrics and hf/ go under it")
+  workdir = parser.parse_args(rest).workdir
   try:
     result = train(config, workdir, ["python", "-m", "meta_rfft.train", *argv])
   except Exception as e:  # pylint: disable=broad-except  (re-raised below unless it is a full disk)
