@@ -1,4 +1,5 @@
-"""Feature conversion to the batch contract (contracts.md) and first-fit packing into rows.
+"""Feature conversion to the batch layout (`KEYS`, what the train step reads: BATCH_KEYS in
+meta_rfft/train/step.py) and first-fit packing into rows.
 
 An example's token sequence is `[BOS if the vocabulary has one] + prompt + targets + [EOS]`; the model reads
 `input_tokens = seq[:-1]` and predicts `target_tokens = seq[1:]`; `loss_weights` is 1 exactly where the
@@ -22,6 +23,7 @@ import seqio
 import tensorflow as tf
 
 from meta_rfft.data import positions as positions_lib
+from meta_rfft.data.first_fit import first_fit
 
 KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positions")
 log = logging.getLogger(__name__)
@@ -87,13 +89,12 @@ class Packer:
       return []
     ex = {k: np.asarray(example[k]) for k in ("input_tokens", "target_tokens", "loss_weights")}
     done = []
-    if self.pack:
-      for i, row in enumerate(self.open):
-        if self._used(row) + n <= self.seq_len:
-          row.append(ex)
-          if self._used(row) == self.seq_len:
-            done.append(self._finish(self.open.pop(i)))
-          return done
+    i = first_fit([self._used(row) for row in self.open], n, self.seq_len) if self.pack else None
+    if i is not None:
+      self.open[i].append(ex)
+      if self._used(self.open[i]) == self.seq_len:
+        done.append(self._finish(self.open.pop(i)))
+      return done
     if len(self.open) >= self.bins:
       fullest = max(range(len(self.open)), key=lambda i: self._used(self.open[i]))
       done.append(self._finish(self.open.pop(fullest)))

@@ -11,7 +11,7 @@ Names (stable; `{fmt}` is rf, rf_1shot, scratchpad or direct; splits inside each
 Each Task yields `inputs`, `targets` (token ids, no EOS: the batch conversion adds BOS/EOS per the batch
 contract), and `task`, `length`, `seed`, `answer` (the texts: `pipeline.iterate_examples`).
 Mixing rates default to the number of examples each task has in the train split (or, for tasks without
-one, in the first split they have); `data.mixing_rates` overrides them per task.
+one, in the first split they have: `default_rate`); `data.mixing_rates` overrides them per task.
 
 `register(data_cfg, vocab)` builds the data if needed and (re-)registers everything for that vocabulary and
 data dir; `mixture_name(data_cfg)` turns `data.mixture` + `data.format` into the name to read.
@@ -77,6 +77,13 @@ def parse_rates(value: Any) -> dict[str, float]:
   return rates
 
 
+def default_rate(parts: Mapping[str, materialize.Part]) -> float:
+  """A task's mixing rate unless `data.mixing_rates` sets one: its number of train examples, so that a mixture
+  samples every example about equally often; a task without a train split counts its first split's."""
+  part = parts["train"] if "train" in parts else next(iter(parts.values()))
+  return float(part.num_examples)
+
+
 def _select_and_tokenize(dataset: tf.data.Dataset, output_features, fmt: str) -> tf.data.Dataset:
   """Picks the format's texts and tokenises them: one map (one traced function) per task, not two."""
   vocab = output_features["inputs"].vocabulary
@@ -119,7 +126,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
     if not parts:
       continue
     counts = {s: p.num_examples for s, p in parts.items()}
-    rates[task_id] = overrides.get(task_id, float(counts.get("train", next(iter(counts.values())))))
+    rates[task_id] = overrides.get(task_id, default_rate(parts))
     for fmt in fmts:
       name = task_name(task_id, fmt)
       _add_task(
@@ -168,9 +175,7 @@ def mixture_name(data_cfg: Mapping[str, Any], reg: Registration) -> str:
       for i in ids:
         if task_name(i, fmt) not in reg.tasks:
           raise ValueError(f"data.mixture: task {i!r} has no built {fmt!r} data (data.build.tasks / formats)")
-        counts = reg.settings.parts_of(i)
-        default = counts["train"].num_examples if "train" in counts else 1.0
-        members.append((task_name(i, fmt), overrides.get(i, float(default))))
+        members.append((task_name(i, fmt), overrides.get(i, default_rate(reg.settings.parts_of(i)))))
       name = f"{PREFIX}.mix.{hashlib.sha1(repr(members).encode()).hexdigest()[:10]}.{fmt}"
       _add_mixture(name, members)
       return name

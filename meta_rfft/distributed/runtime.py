@@ -131,11 +131,6 @@ class PreemptionWatcher:
   def _on_sigterm(self, signum, frame) -> None:  # pylint: disable=unused-argument
     self._flag = True
 
-  @property
-  def notified(self) -> bool:
-    """This process got SIGTERM (single-process runs only; several processes learn it at `reached`)."""
-    return self._flag
-
   def reached(self, step: int) -> bool:
     return preemption_sync_point(step) if self.multi_process else self._flag
 

@@ -1,7 +1,8 @@
 """Packing per-token examples into fixed-size rows: segment ids 1, 2, ... per example, 0 on padding.
 
 Examples never see each other: the model's base visibility rule only lets a token attend within its own
-segment. All per-token keys of the examples are carried into the rows (padding = 0 everywhere).
+segment. All per-token keys of the examples are carried into the rows (padding = 0 everywhere). Rows are
+chosen by the same first-fit rule as the mixture's packer (meta_rfft/data/first_fit.py).
 """
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ from typing import Sequence
 
 import numpy as np
 
+from meta_rfft.data.first_fit import first_fit
+
 _FLOAT_KEYS = ("loss_weights",)
+
+
+def _place_all(fill: list[int], lengths: Sequence[int], seq_len: int, open_rows: bool) -> bool:
+  """Places `lengths` into rows filled to `fill` (updated in place), first fit, opening new rows if
+  `open_rows`; False as soon as one does not fit."""
+  for n in lengths:
+    row = first_fit(fill, n, seq_len)
+    if row is None:
+      if not open_rows:
+        return False
+      fill.append(0)
+      row = len(fill) - 1
+    fill[row] += n
+  return True
 
 
 def empty_rows(keys: Sequence[str], rows: int, seq_len: int) -> dict[str, np.ndarray]:
@@ -30,17 +47,11 @@ class RowPacker:
 
   def fits(self, lengths: Sequence[int]) -> bool:
     """Whether all these examples can be placed together (first fit, without placing them)."""
-    fill = list(self.fill)
-    for n in lengths:
-      row = next((i for i, f in enumerate(fill) if f + n <= self.seq_len), None)
-      if row is None:
-        return False
-      fill[row] += n
-    return True
+    return _place_all(list(self.fill), lengths, self.seq_len, open_rows=False)
 
   def add(self, example: dict[str, np.ndarray]) -> None:
     n = example[self.keys[0]].shape[0]
-    row = next((i for i, f in enumerate(self.fill) if f + n <= self.seq_len), None)
+    row = first_fit(self.fill, n, self.seq_len)
     if row is None:
       raise ValueError(f"example of {n} tokens does not fit; rows filled {self.fill} of {self.seq_len}")
     start = self.fill[row]
@@ -74,12 +85,7 @@ def pack(examples: Sequence[dict[str, np.ndarray]], seq_len: int, rows: int | No
                      f"(lengths {[lengths[i] for i in too_long[:5]]})")
   if rows is None:
     fill: list[int] = []
-    for n in lengths:
-      row = next((i for i, f in enumerate(fill) if f + n <= seq_len), None)
-      if row is None:
-        fill.append(0)
-        row = len(fill) - 1
-      fill[row] += n
+    _place_all(fill, lengths, seq_len, open_rows=True)
     rows = len(fill)
   packer = RowPacker(keys, rows, seq_len)
   if not packer.fits(lengths):

@@ -30,20 +30,6 @@ def check_visibility_rule(config) -> None:
                      "leave it empty")
 
 
-def vocabulary(config, model_cfg, hf_dir: str = ""):
-  """`config.data.vocab` ("" = the starting checkpoint's tokenizer), checked against the model."""
-  from meta_rfft.data.vocab import make_vocabulary  # pylint: disable=g-import-not-at-top
-  spec = config.data.vocab or hf_dir
-  if not spec:
-    raise ValueError("config.data.vocab is empty (= the tokenizer of config.init.checkpoint) but no "
-                     "config.init.checkpoint is set; use 'char' or a tokenizer.json path")
-  vocab = make_vocabulary(spec)
-  if vocab.vocab_size > model_cfg.vocab_size:
-    raise ValueError(f"config.data.vocab={spec!r} has {vocab.vocab_size} tokens but the model's embedding "
-                     f"has {model_cfg.vocab_size} rows")
-  return vocab
-
-
 def make(config, model_cfg, host_batch: int, hf_dir: str, data_cls):
   """Builds `data_cls(train, validation, seq_len)` (the trainer's Data) from the multi-turn config keys."""
   dc = config.data
@@ -51,7 +37,8 @@ def make(config, model_cfg, host_batch: int, hf_dir: str, data_cls):
     raise ValueError(f"config.data.multi_turn={dc.multi_turn!r}: choose from {METHODS} "
                      "(or '' for the mixture)")
   check_visibility_rule(config)
-  encoder = TextEncoder.from_vocabulary(vocabulary(config, model_cfg, hf_dir))
+  from meta_rfft.data.model_vocab import model_vocabulary  # pylint: disable=g-import-not-at-top
+  encoder = TextEncoder.from_vocabulary(model_vocabulary(dc.vocab, hf_dir, model_cfg.vocab_size))
   seq_len, seed = int(dc.seq_len), int(dc.seed)
   train = from_data_config(dc, encoder, host_batch, seq_len, seed=seed, process_index=jax.process_index(),
                            process_count=jax.process_count())

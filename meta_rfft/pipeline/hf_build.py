@@ -9,7 +9,6 @@ CPU training of the demo possible. The model is random-initialised by transforme
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterable
 
@@ -77,13 +76,3 @@ def build_qwen2(out_dir: str, *, vocab_size: int, eos_token_id: int, hidden_size
   model.save_pretrained(out_dir, safe_serialization=True)
   return out_dir
 
-
-def read_eos_id(hf_dir: str) -> int:
-  """The EOS id recorded in a HF folder's config.json (an int; the first one of a list)."""
-  with open(os.path.join(hf_dir, "config.json")) as f:
-    eos = json.load(f).get("eos_token_id")
-  if isinstance(eos, list):
-    eos = eos[0] if eos else None
-  if eos is None:
-    raise ValueError(f"{hf_dir}/config.json has no eos_token_id")
-  return int(eos)

@@ -53,7 +53,7 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
     return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
   if source == "recall":
     return _recall(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
-  if config.data.get("multi_turn"):  # multi-turn conversations (issue 9): meta_rfft/multiturn/train_data.py
+  if config.data.get("multi_turn"):  # multi-turn conversations: meta_rfft/multiturn/train_data.py
     from meta_rfft.multiturn import train_data  # pylint: disable=g-import-not-at-top
     return train_data.make(config, model_cfg, host_batch, hf_dir, Data)
   return _pipeline(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
@@ -72,17 +72,8 @@ def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str =
 
 def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):
   """config.data.vocab (or the checkpoint's tokenizer), checked against the model's embedding and positions."""
-  from meta_rfft.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
-  spec = config.data.vocab
-  if not spec:
-    if not hf_dir:
-      raise ValueError("config.data.vocab is empty (= the tokenizer of config.init.checkpoint) but no "
-                       "config.init.checkpoint is set; use 'char' or a tokenizer.json path")
-    spec = hf_dir
-  vocab = vocab_lib.make_vocabulary(spec)
-  if vocab.vocab_size > model_cfg.vocab_size:
-    raise ValueError(f"config.data.vocab={spec!r} has {vocab.vocab_size} tokens but the model's embedding has "
-                     f"{model_cfg.vocab_size} rows (model.arch.vocab_size / the HF config.json)")
+  from meta_rfft.data.model_vocab import model_vocabulary  # pylint: disable=g-import-not-at-top
+  vocab = model_vocabulary(config.data.vocab, hf_dir, model_cfg.vocab_size)
   if config.data.get("positions") == "random" and int(config.data.position_range) > model_cfg.max_position_embeddings:
     raise ValueError(f"config.data.position_range={config.data.position_range} exceeds the model's "
                      f"max_position_embeddings={model_cfg.max_position_embeddings}")

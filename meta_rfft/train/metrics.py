@@ -6,33 +6,36 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
-from typing import Mapping
+from typing import Any, Mapping, TextIO
 
 import jax
 
 from meta_rfft import io_paths
+from meta_rfft.distributed.progress import ProgressBar
 from meta_rfft.model.config import ModelConfig
 
 # Dense bf16 peak FLOP/s per device (vendor datasheets; no sparsity). Matched by substring of device_kind.
+# CPUs are left out on purpose: they have no datasheet peak, and an MFU against a made-up one would mislead.
 PEAK_FLOPS = (
     ("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L4", 121e12), ("A10", 125e12),
     ("TPU v6", 918e12), ("TPU v5p", 459e12), ("TPU v5 lite", 197e12), ("TPU v5e", 197e12),
     ("TPU v4", 275e12), ("TPU v3", 123e12),
 )
-# A CPU has no meaningful datasheet peak: this NOMINAL figure (a few AVX-512 cores' worth) only makes the MFU
-# column non-empty on CPU runs; it is labelled as such in the metrics ("peak_flops_nominal": true).
-CPU_NOMINAL_PEAK_FLOPS = 1e11
 
 
-def peak_flops(device: jax.Device) -> tuple[float, bool]:
-  """(peak FLOP/s of one device, whether the figure is nominal rather than a datasheet value)."""
-  kind = getattr(device, "device_kind", "") or ""
-  for name, flops in PEAK_FLOPS:
-    if name.lower() in kind.lower():
-      return flops, False
-  return CPU_NOMINAL_PEAK_FLOPS, True
+def device_peak_flops(device: jax.Device) -> float | None:
+  """Peak FLOP/s of one device from PEAK_FLOPS; None where none is known (CPUs, devices not in the table)."""
+  kind = (getattr(device, "device_kind", "") or "").lower()
+  return next((flops for name, flops in PEAK_FLOPS if name.lower() in kind), None)
+
+
+def mfu(flops_per_token: float, tokens_per_s: float, peak_per_device: float | None,
+        num_devices: int) -> float | None:
+  """Model FLOPs utilisation of `num_devices` devices; None without a known peak."""
+  if peak_per_device is None:
+    return None
+  return flops_per_token * tokens_per_s / (peak_per_device * num_devices)
 
 
 def matmul_params(cfg: ModelConfig) -> int:
@@ -122,54 +125,29 @@ class MetricsWriter:
       self.mirror.close()
 
 
-def _plain(v):
+def _plain(v: Any) -> Any:
   if hasattr(v, "item"):
     v = v.item()
+  # JSON has no NaN or Infinity (json.dumps would write them, strict readers such as jq reject them): a value
+  # that is not a number, like the MFU of a device with no known peak, is written as null.
+  if isinstance(v, float) and not math.isfinite(v):
+    return None
   return v
 
 
-class Progress:
-  """A one-line progress bar with ETA on a terminal; otherwise a plain line every `every` steps (and at the
-  last step). The bar is drawn by hand: TFDS, imported with the data pipeline, silences tqdm process-wide."""
+class Progress(ProgressBar):
+  """The trainer's bar: step, ETA and the headline scalars; a plain line every `every` steps (and at the last
+  step) when not on a terminal."""
 
-  def __init__(self, start: int, total: int, every: int, stream=None):
-    self.stream = stream or sys.stderr
-    self.total, self.every = total, max(1, every)
-    self.tty = self.stream.isatty() and jax.process_index() == 0
-    self.t0, self.s0 = time.time(), start
-    self.drawn = False
+  def __init__(self, start: int, total: int, every: int, stream: TextIO | None = None):
+    super().__init__(total, start, log_every=max(1, every), stream=stream)
 
-  def _eta(self, step: int) -> float:
-    done = step - self.s0
-    return (time.time() - self.t0) / done * (self.total - step) if done > 0 else float("nan")
-
-  def update(self, step: int, scalars: Mapping[str, float]) -> None:
-    if jax.process_index() != 0:
-      return
-    short = {k: scalars[k] for k in ("loss", "grad_norm", "tokens_per_s", "mfu") if k in scalars}
-    fields = " ".join(f"{k}={v:.4g}" for k, v in short.items())
-    eta = self._eta(step)
+  def update(self, step: int, scalars: Mapping[str, float | None]) -> None:
+    self.done = step
+    shown = {k: scalars.get(k) for k in ("loss", "grad_norm", "tokens_per_s", "mfu")}
+    # A value that is absent or not a number (no MFU without a known peak FLOP/s) is left out, not shown.
+    fields = " ".join(f"{k}={v:.4g}" for k, v in shown.items() if v is not None and math.isfinite(v))
+    eta = self.eta()
     eta_text = "?" if math.isnan(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
-    if self.tty:
-      width = 30
-      filled = int(width * step / max(1, self.total))
-      bar = "#" * filled + "." * (width - filled)
-      self.stream.write(f"\r[{bar}] {step}/{self.total} eta {eta_text} {fields}\x1b[K")
-      self.stream.flush()
-      self.drawn = True
-    elif step % self.every == 0 or step == self.total:
-      print(f"step {step}/{self.total} {fields} eta={eta_text}", file=self.stream, flush=True)
-
-  def message(self, text: str) -> None:
-    if jax.process_index() != 0:
-      return
-    if self.drawn:  # finish the bar's line first
-      self.stream.write("\n")
-      self.drawn = False
-    print(text, file=self.stream, flush=True)
-
-  def close(self) -> None:
-    if self.drawn:
-      self.stream.write("\n")
-      self.stream.flush()
-      self.drawn = False
+    self.show(f"[{self.bar(30)}] {step}/{self.total} eta {eta_text} {fields}",
+              f"step {step}/{self.total} {fields} eta={eta_text}")

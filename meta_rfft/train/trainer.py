@@ -173,14 +173,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   n_trainable = setup.n_trainable
   flops_per_token = metrics_lib.train_flops_per_token(
       model_cfg, seq_len, min(1.0, n_trainable / max(1, metrics_lib.matmul_params(model_cfg))))
-  peak, nominal = metrics_lib.peak_flops(jax.devices()[0])
+  peak = metrics_lib.device_peak_flops(jax.devices()[0])  # None on CPUs: no MFU rather than a made-up one
   writer = metrics_lib.MetricsWriter(workdir, resume_step=start if restored is not None else None)
   total = int(tc.steps)
   progress = metrics_lib.Progress(start, total, int(config.log_every))
   if total > start:
     _log(f"[train] steps {start}->{total}, global batch {global_batch} x {seq_len} tokens, "
          f"{int(tc.micro_batches)} micro-batch(es), {n_trainable / 1e6:.3f}M trainable parameters "
-         f"({config.adapter.method}); peak {peak:.3g} FLOP/s per device{' (NOMINAL CPU figure)' if nominal else ''}")
+         f"({config.adapter.method}); "
+         + (f"peak {peak:.3g} FLOP/s per device" if peak else "no known peak FLOP/s for this device: no MFU"))
 
   # ---- the loop --------------------------------------------------------------------------------------------
   # Not signal.signal: with several processes it would replace the handler JAX's preemption service listens on.
@@ -207,8 +208,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
       tokens_per_s = global_batch * seq_len / dt
       scalars = {"loss": loss, "learning_rate": float(m["learning_rate"]), "grad_norm": float(m["grad_norm"]),
                  "target_tokens": float(m["target_tokens"]), "step_time_s": dt, "tokens_per_s": tokens_per_s,
-                 "mfu": flops_per_token * tokens_per_s / (peak * jax.device_count()),
-                 "peak_flops_nominal": nominal}
+                 "mfu": metrics_lib.mfu(flops_per_token, tokens_per_s, peak, jax.device_count())}
       losses[step] = loss
       if eval_every and (step % eval_every == 0 or step == total):
         val = _validate(fns, state["params"], frozen, data, global_batch)

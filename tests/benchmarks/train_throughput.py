@@ -91,10 +91,10 @@ def ours(arch: dict, batches, *, warmup: int, dtype="float32", remat="none", dev
     return time.perf_counter() - t0
 
   run(warmup)
-  peak, nominal = metrics.peak_flops(devices[0])
   info = {"params": model_cfg.num_params, "warmup_incl_compile_s": time.perf_counter() - t_compile,
-          "flops_per_token": metrics.train_flops_per_token(model_cfg, seq_len), "peak_flops_per_device": peak,
-          "peak_is_nominal": nominal, "device": devices[0].device_kind, "devices": len(devices), "live": live}
+          "flops_per_token": metrics.train_flops_per_token(model_cfg, seq_len),
+          "peak_flops_per_device": metrics.device_peak_flops(devices[0]),  # None on CPUs: no MFU there
+          "device": devices[0].device_kind, "devices": len(devices), "live": live}
   return info, run
 
 
@@ -199,7 +199,7 @@ def gpu_mfu(warmup: int, steps: int) -> dict | None:
   tokens_per_s = batch * seq_len / step_s
   info.pop("live")
   return dict(info, step_s=step_s, tokens_per_s=tokens_per_s,
-              mfu=info["flops_per_token"] * tokens_per_s / info["peak_flops_per_device"])
+              mfu=metrics.mfu(info["flops_per_token"], tokens_per_s, info["peak_flops_per_device"], 1))
 
 
 def compare(batches, precision: str, args) -> dict:
@@ -210,8 +210,6 @@ def compare(batches, precision: str, args) -> dict:
   timed = measure({"ours": run_ours, "hf_torch": run_ref}, rounds=args.rounds, steps_per_round=args.steps,
                   tokens_per_step=tokens)
   result_ours = dict(info_ours, **timed["ours"], loss_last=info_ours.pop("live")["loss"])
-  result_ours["mfu"] = (result_ours["flops_per_token"] * result_ours["tokens_per_s"]
-                        / result_ours["peak_flops_per_device"])
   result_ref = dict(info_ref, **timed["hf_torch"], loss_last=info_ref.pop("live")["loss"])
   # What the fastest possible trainer could do here: every FLOP at the best matmul rate either library reaches.
   rates = matmul_rates(CPU_ARCH, tokens, precision)
@@ -287,7 +285,8 @@ def main():
   if gpu is None:
     print("GPU MFU: skipped (no GPU on this machine)")
   else:
-    print(f"GPU MFU ({gpu['device']}, {gpu['params'] / 1e9:.2f}B params, bf16): {100 * gpu['mfu']:.1f}% "
+    mfu = "unknown (no peak FLOP/s for this device)" if gpu["mfu"] is None else f"{100 * gpu['mfu']:.1f}%"
+    print(f"GPU MFU ({gpu['device']}, {gpu['params'] / 1e9:.2f}B params, bf16): {mfu} "
           f"({gpu['tokens_per_s']:.0f} tokens/s)")
 
 

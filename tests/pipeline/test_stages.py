@@ -120,11 +120,12 @@ def test_hf_check_with_random_position_ids(tiny_eval_checkpoint):
 def test_hf_greedy_loop_with_contiguous_ids_is_generate(tiny_eval_checkpoint):
   import torch
   import transformers
+  from meta_rfft.evaluate.decode import eos_ids_of
   from meta_rfft.pipeline.hf_check import _hf_generate, _hf_greedy_at
   hf_dir = os.path.join(os.path.dirname(tiny_eval_checkpoint), "hf")
   hf = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
   ids = np.random.default_rng(5).integers(3, 300, size=9).tolist()
-  eos = hf_build.read_eos_id(hf_dir)
+  eos = eos_ids_of(hf.config.eos_token_id)[0]
   assert _hf_greedy_at(hf, ids, np.arange(9 + 12), 12, eos) == _hf_generate(hf, ids, 12, eos, eos)[:12]
 
 
