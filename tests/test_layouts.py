@@ -11,7 +11,7 @@ import pytest
 
 from meta_rfft import layouts
 from meta_rfft.train.checkpointing import Checkpoints
-from meta_rfft.train.synthetic import SyntheticBatches
+from meta_rfft.train.random_tokens import RandomTokenBatches
 
 
 def test_trainer_steps_are_where_the_layout_says(tmp_path):
@@ -19,7 +19,7 @@ def test_trainer_steps_are_where_the_layout_says(tmp_path):
   params = {"w": jax.numpy.asarray(rng.normal(size=(4, 3)).astype(np.float32))}
   ckpts = Checkpoints(str(tmp_path / "run"), keep=2, async_save=False)
   for step in (5, 10):
-    ckpts.save(step, params=params, adapters=None, opt_state=(params,), iterator=SyntheticBatches(2, 8, 16), meta={})
+    ckpts.save(step, params=params, adapters=None, opt_state=(params,), iterator=RandomTokenBatches(2, 8, 16), meta={})
   ckpts.close()
   (tmp_path / "run" / "checkpoints" / "15.orbax-checkpoint-tmp").mkdir()  # a save killed midway
 

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from meta_rfft.model.config import ModelConfig
-from meta_rfft.train.synthetic import SyntheticBatches
+from meta_rfft.train.random_tokens import RandomTokenBatches
 
 SOURCES = ("pipeline", "synthetic", "recall")
 # Synthetic validation batches are drawn with a seed no training stream uses.
@@ -48,8 +48,8 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
   n_val = int(config.eval.batches)
   if source == "synthetic":
     seed = int(config.data.seed)
-    train = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
-    held_out = SyntheticBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
+    train = RandomTokenBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
+    held_out = RandomTokenBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
     return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
   if source == "recall":
     return _recall(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
@@ -67,7 +67,7 @@ def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str =
   batches carry extra visibility ids whose set depends on the method, so that source is built and asked."""
   if _source(config) == "pipeline" and config.data.get("multi_turn"):
     return make(config, model_cfg, host_batch, hf_dir).example_batch()
-  return SyntheticBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
+  return RandomTokenBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
 
 
 def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):

@@ -40,7 +40,7 @@ from meta_rfft.config.defaults import model_section  # noqa: E402
 from meta_rfft.model.config import from_run_config  # noqa: E402
 from meta_rfft.sharding.mesh import make_mesh  # noqa: E402
 from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
-from meta_rfft.train import metrics, run_state, step as step_lib, synthetic  # noqa: E402
+from meta_rfft.train import metrics, random_tokens, run_state, step as step_lib  # noqa: E402
 from meta_rfft.train.config import base_config  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results" / "train_throughput.json"
@@ -192,7 +192,7 @@ def gpu_mfu(warmup: int, steps: int) -> dict | None:
   if not gpus:
     return None
   batch, seq_len = 8, 2048
-  it = synthetic.SyntheticBatches(batch, seq_len, GPU_ARCH["vocab_size"], seed=0)
+  it = random_tokens.RandomTokenBatches(batch, seq_len, GPU_ARCH["vocab_size"], seed=0)
   batches = [it.batch_at(i) for i in range(4)]
   info, run = ours(GPU_ARCH, batches, warmup=warmup, dtype="bfloat16", remat="dots_no_batch", devices=gpus[:1])
   step_s = float(np.median([run(max(1, steps // 3)) / max(1, steps // 3) for _ in range(3)]))
@@ -266,7 +266,7 @@ def main():
   bad = [p for p in precisions if p not in ("float32", "bfloat16")]
   if bad:
     parser.error(f"--precisions: unknown {bad}; choose from float32, bfloat16")
-  it = synthetic.SyntheticBatches(args.batch, args.seq_len, CPU_ARCH["vocab_size"], seed=0)
+  it = random_tokens.RandomTokenBatches(args.batch, args.seq_len, CPU_ARCH["vocab_size"], seed=0)
   batches = [it.batch_at(i) for i in range(4)]
   results = {p: compare(batches, p, args) for p in precisions}
   gpu = gpu_mfu(args.warmup, args.steps)

@@ -22,7 +22,7 @@ from meta_rfft.config.loader import load_config
 from meta_rfft.model.config import from_run_config
 from meta_rfft.sharding.mesh import mesh_from_config
 from meta_rfft.sharding.rules import normalize_rules
-from meta_rfft.train import run_state, synthetic, trainer
+from meta_rfft.train import random_tokens, run_state, trainer
 from meta_rfft.train.checkpointing import Checkpoints
 from train_helpers import BATCH, SEQ_LEN, TINY_OVERRIDES, VOCAB, tiny_config
 
@@ -142,7 +142,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(runs):
   setup = run_state.build(config, from_run_config(config.model), mesh, normalize_rules(dict(config.sharding.rules)),
                           global_batch=BATCH, seq_len=SEQ_LEN)
   warnings = []
-  it = synthetic.SyntheticBatches(BATCH, SEQ_LEN, VOCAB, seed=int(config.data.seed))
+  it = random_tokens.RandomTokenBatches(BATCH, SEQ_LEN, VOCAB, seed=int(config.data.seed))
   restored = Checkpoints(ref, keep=3, warn=warnings.append).restore_latest(
       params=setup.parts.abstract_params, adapters={}, opt_state=setup.opt_abstract, iterator=it)
   assert restored.step == steps[-2]

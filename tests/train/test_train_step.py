@@ -16,10 +16,10 @@ from meta_rfft.sharding.mesh import make_mesh
 from meta_rfft.sharding import rules as rules_lib
 from meta_rfft.sharding.rules import DEFAULT_RULES
 from meta_rfft.model import adapters as adapters_lib
-from meta_rfft.train import model_init, run_state, step as step_lib, synthetic
+from meta_rfft.train import model_init, random_tokens, run_state, step as step_lib
 from train_helpers import BATCH, SEQ_LEN, VOCAB, tiny_config
 
-BATCHES = [synthetic.SyntheticBatches(BATCH, SEQ_LEN, VOCAB, seed=5).batch_at(i) for i in range(3)]
+BATCHES = [random_tokens.RandomTokenBatches(BATCH, SEQ_LEN, VOCAB, seed=5).batch_at(i) for i in range(3)]
 
 
 @functools.cache

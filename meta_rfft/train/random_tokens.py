@@ -14,7 +14,7 @@ import numpy as np
 from meta_rfft.data.indexed_stream import IndexedBatches
 
 
-class SyntheticBatches(IndexedBatches):
+class RandomTokenBatches(IndexedBatches):
 
   STATE_FILE = "synthetic_iterator.json"
 
