@@ -19,6 +19,7 @@ def model_section(**arch) -> ml_collections.ConfigDict:
   c.dtype = "float32"        # compute dtype ("bfloat16" for speed on accelerators)
   c.scan_layers = True
   c.remat_policy = "none"    # none | full | dots | dots_no_batch
+  c.custom_grads = True      # the hand-written backward passes (meta_rfft/model/ops.py); False: plain autodiff
   return c
 
 

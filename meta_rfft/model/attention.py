@@ -9,9 +9,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
-from meta_rfft.model.attention_core import grouped_attention, grouped_attention_heads_major_kv
+from meta_rfft.model.attention_core import grouped_attention_heads_major_kv
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.layers import Projection
+from meta_rfft.model.ops import Ops
 from meta_rfft.model.rope import apply_rope, inverse_frequencies
 from meta_rfft.sharding.rules import constrain
 
@@ -60,8 +61,9 @@ class Attention(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     e, n, k, d = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    self.ops = Ops.of(cfg)
     common = dict(num_layers=cfg.num_layers, std=cfg.initializer_range, param_dtype=jnp.dtype(cfg.param_dtype),
-                  dtype=jnp.dtype(cfg.dtype), rngs=rngs)
+                  dtype=jnp.dtype(cfg.dtype), rngs=rngs, ops=self.ops)
     self.q_proj = Projection((e,), (n, d), ("embed",), ("q_heads", "head_dim"), use_bias=cfg.qkv_bias, **common)
     self.k_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.qkv_bias, **common)
     self.v_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.qkv_bias, **common)
@@ -87,7 +89,7 @@ class Attention(nnx.Module):
     b, length, n, d = q.shape
     q = q.reshape(b, length, self.num_kv_heads, n // self.num_kv_heads, d)
     if layer_cache is None:
-      out = grouped_attention(q, k, v, mask, d ** -0.5)
+      out = self.ops.attention(q, k, v, mask, d ** -0.5)
       return self.o_proj(out.reshape(b, length, n, d)), None
     k_all, v_all, layer = layer_cache
     k_all, keys = _write_and_read(k_all, k, layer, write_slot)

@@ -97,6 +97,12 @@ def grouped_attention(q, k, v, mask, scale, q_block=QUERY_BLOCK):
   return _back_to_queries(out)
 
 
+def grouped_attention_value(q, k, v, mask, scale, q_block=QUERY_BLOCK):
+  """grouped_attention's forward computation, for plain autodiff (which keeps every block's probabilities)."""
+  out, _ = _blocked_forward(*_heads_major(q, k, v), mask, scale, q_block)
+  return _back_to_queries(out)
+
+
 def _fwd(q, k, v, mask, scale, q_block):
   qh, kh, vh = _heads_major(q, k, v)
   out, (m, total) = _blocked_forward(qh, kh, vh, mask, scale, q_block)

@@ -10,6 +10,8 @@ import dataclasses
 import os
 from typing import Any, Mapping
 
+import jax
+
 from meta_rfft import io_paths
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
@@ -55,8 +57,18 @@ class ModelConfig:
   dtype: str = "float32"
   scan_layers: bool = True
   remat_policy: str = "none"
+  # The hand-written backward passes (meta_rfft/model/ops.py), or plain autodiff of the same forward pass.
+  custom_grads: bool = True
+  # The platform the model's programs compile for ("cpu", "gpu", "tpu"): some backward passes are written per
+  # platform. Empty: JAX's default backend. A run sets it from its mesh, which for an ahead-of-time TPU compile
+  # on a CPU host is "tpu".
+  platform: str = ""
 
   def __post_init__(self):
+    if not self.platform:
+      object.__setattr__(self, "platform", jax.default_backend())
+    if self.platform not in ("cpu", "gpu", "tpu"):
+      raise ValueError(f"model platform must be cpu, gpu or tpu, got {self.platform!r}")
     if self.model_type not in SUPPORTED_MODEL_TYPES:
       raise ValueError(f"model_type {self.model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
     if self.num_heads % self.num_kv_heads:
@@ -174,4 +186,5 @@ def from_run_config(model_cfg, hf_config: Mapping[str, Any] | None = None) -> Mo
     else:
       raise ValueError("config.model: set model.hf_config (a HF config.json) or model.arch (its keys inline)")
   return from_hf_config(hf_config, param_dtype=model_cfg.param_dtype, dtype=model_cfg.dtype,
-                        scan_layers=bool(model_cfg.scan_layers), remat_policy=model_cfg.remat_policy)
+                        scan_layers=bool(model_cfg.scan_layers), remat_policy=model_cfg.remat_policy,
+                        custom_grads=bool(model_cfg.get("custom_grads", True)))

@@ -20,8 +20,6 @@ import math
 import jax
 import jax.numpy as jnp
 
-from meta_rfft.sharding.rules import target_platform
-
 
 def _dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
   """The forward passes' matmuls: accumulate and return float32 (callers cast back).
@@ -32,18 +30,26 @@ def _dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
   return jax.lax.dot_general(a, b, dims, preferred_element_type=jnp.float32)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def contract(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
-  """x [..., *in] . kernel [*in, *out] -> [..., *out], contracting x's trailing `n_in` dims."""
-  return _contract_fwd(x, kernel, n_in)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def contract(x: jax.Array, kernel: jax.Array, n_in: int, platform: str) -> jax.Array:
+  """x [..., *in] . kernel [*in, *out] -> [..., *out], contracting x's trailing `n_in` dims; `platform`: the one
+  the program compiles for, which picks the backward pass's matmul forms."""
+  return _contract_fwd(x, kernel, n_in, platform)[0]
 
 
-def _contract_fwd(x, kernel, n_in):
+def contract_value(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
+  """contract's forward computation, for plain autodiff."""
+  dims = ((tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in))), ((), ()))
+  return _dot(x, kernel, dims).astype(jnp.result_type(x, kernel))
+
+
+def _contract_fwd(x, kernel, n_in, platform):
+  del platform
   dims = ((tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in))), ((), ()))
   return _dot(x, kernel, dims).astype(jnp.result_type(x, kernel)), (x, kernel)
 
 
-def _backward_dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
+def _backward_dot(a: jax.Array, b: jax.Array, dims, platform: str) -> jax.Array:
   """The backward passes' matmuls, returning the operands' dtype.
 
   On CPUs this goes through a float32-output dot: XLA:CPU runs bfloat16 operands on its bfloat16 kernels only
@@ -51,12 +57,12 @@ def _backward_dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
   tests/benchmarks/train_throughput.py shows the difference). On TPU and GPU the matmul units accumulate in
   float32 whatever the output type, and there a float32 output made XLA:TPU keep more device memory for the
   32B PiSSA step (README "Training throughput" has the figures)."""
-  if target_platform() == "cpu":
+  if platform == "cpu":
     return _dot(a, b, dims).astype(jnp.result_type(a, b))
   return jax.lax.dot_general(a, b, dims)
 
 
-def _kernel_grad(x, dy, n_in):
+def _kernel_grad(x, dy, n_in, platform):
   """d kernel [*in, *out] = x^T . dy over the leading (token) dims.
 
   XLA:CPU's matmul reads its left operand transposed here, so it copies that operand into [features, tokens]
@@ -66,48 +72,56 @@ def _kernel_grad(x, dy, n_in):
   float32 output and fails at run time ("Unsupported element type for DotThunk::Execute: BF16 x BF16 = F32")."""
   n_lead = x.ndim - n_in
   lead = tuple(range(n_lead))
-  cpu_bfloat16 = jnp.bfloat16 in (x.dtype, dy.dtype) and target_platform() == "cpu"
+  cpu_bfloat16 = jnp.bfloat16 in (x.dtype, dy.dtype) and platform == "cpu"
   if cpu_bfloat16 or math.prod(dy.shape[n_lead:]) >= math.prod(x.shape[n_lead:]):
-    return _backward_dot(x, dy, ((lead, lead), ((), ())))
+    return _backward_dot(x, dy, ((lead, lead), ((), ())), platform)
   n_out = dy.ndim - n_lead
-  swapped = _backward_dot(dy, x, ((lead, lead), ((), ())))  # [*out, *in]
+  swapped = _backward_dot(dy, x, ((lead, lead), ((), ())), platform)  # [*out, *in]
   return jnp.transpose(swapped, tuple(range(n_out, n_out + n_in)) + tuple(range(n_out)))
 
 
-def _input_grad(dy, kernel, n_in):
+def _input_grad(dy, kernel, n_in, platform):
   """d x [..., *in] = dy . kernel^T over the out dims."""
   n_lead = dy.ndim - (kernel.ndim - n_in)
-  return _backward_dot(dy, kernel, ((tuple(range(n_lead, dy.ndim)), tuple(range(n_in, kernel.ndim))), ((), ())))
+  return _backward_dot(dy, kernel, ((tuple(range(n_lead, dy.ndim)), tuple(range(n_in, kernel.ndim))), ((), ())),
+                       platform)
 
 
-def _contract_bwd(n_in, res, dy):
+def _contract_bwd(n_in, platform, res, dy):
   x, kernel = res
-  return _input_grad(dy, kernel, n_in).astype(x.dtype), _kernel_grad(x, dy, n_in).astype(kernel.dtype)
+  return (_input_grad(dy, kernel, n_in, platform).astype(x.dtype),
+          _kernel_grad(x, dy, n_in, platform).astype(kernel.dtype))
 
 
 contract.defvjp(_contract_fwd, _contract_bwd)
 
 
-@jax.custom_vjp
-def swiglu_down(gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def swiglu_down(gate: jax.Array, up: jax.Array, kernel: jax.Array, platform: str) -> jax.Array:
   """(silu(gate) * up) . kernel: gate, up [..., F], kernel [F, E] -> [..., E] (SwiGLU's down projection)."""
-  return _swiglu_down_fwd(gate, up, kernel)[0]
+  return _swiglu_down_fwd(gate, up, kernel, platform)[0]
 
 
-def _swiglu_down_fwd(gate, up, kernel):
+def swiglu_down_value(gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.Array:
+  """swiglu_down's forward computation, for plain autodiff."""
+  return contract_value(jax.nn.silu(gate) * up, kernel, 1)
+
+
+def _swiglu_down_fwd(gate, up, kernel, platform):
+  del platform
   h = jax.nn.silu(gate) * up
   return _dot(h, kernel, (((h.ndim - 1,), (0,)), ((), ()))).astype(jnp.result_type(h, kernel)), (gate, up, kernel)
 
 
-def _swiglu_down_bwd(res, dy):
+def _swiglu_down_bwd(platform, res, dy):
   gate, up, kernel = res
   sig = jax.nn.sigmoid(gate)
   silu = gate * sig
-  d_h = _input_grad(dy, kernel, 1)
+  d_h = _input_grad(dy, kernel, 1, platform)
   d_up = d_h * silu
   d_gate = d_h * up * (sig * (1 + gate * (1 - sig)))  # silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g)))
   return (d_gate.astype(gate.dtype), d_up.astype(up.dtype),
-          _kernel_grad(silu * up, dy, 1).astype(kernel.dtype))
+          _kernel_grad(silu * up, dy, 1, platform).astype(kernel.dtype))
 
 
 swiglu_down.defvjp(_swiglu_down_fwd, _swiglu_down_bwd)
@@ -140,3 +154,8 @@ def _rms_norm_bwd(eps, res, dy):
 
 
 rms_norm.defvjp(_rms_norm_fwd, _rms_norm_bwd)
+
+
+def rms_norm_value(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
+  """rms_norm's forward computation, for plain autodiff."""
+  return _rms_norm_fwd(x, scale, eps)[0]

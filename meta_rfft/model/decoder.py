@@ -12,8 +12,8 @@ from flax import nnx
 
 from meta_rfft.model.attention import Attention, KVCache
 from meta_rfft.model.config import ModelConfig
-from meta_rfft.model.custom_grads import contract
 from meta_rfft.model.layers import MLP, RMSNorm, param
+from meta_rfft.model.ops import Ops
 from meta_rfft.model.visibility import Visibility, attention_mask
 from meta_rfft.sharding.rules import constrain
 
@@ -30,14 +30,14 @@ class DecoderLayer(nnx.Module):
   """All layers' parameters, stacked; `__call__` runs one layer given that layer's slice."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    pdt, dt = jnp.dtype(cfg.param_dtype), jnp.dtype(cfg.dtype)
+    pdt, dt, ops = jnp.dtype(cfg.param_dtype), jnp.dtype(cfg.dtype), Ops.of(cfg)
     self.input_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=cfg.num_layers, param_dtype=pdt,
-                              dtype=dt)
+                              dtype=dt, ops=ops)
     self.attn = Attention(cfg, rngs=rngs)
     self.post_attention_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=cfg.num_layers,
-                                       param_dtype=pdt, dtype=dt)
+                                       param_dtype=pdt, dtype=dt, ops=ops)
     self.mlp = MLP(cfg.hidden_size, cfg.intermediate_size, num_layers=cfg.num_layers, use_bias=cfg.mlp_bias,
-                   std=cfg.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs)
+                   std=cfg.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs, ops=ops)
 
   def __call__(self, x, positions, mask, layer_cache, write_slot):
     h, new_layer_cache = self.attn(self.input_norm(x), positions, mask, layer_cache, write_slot)
@@ -56,8 +56,9 @@ class Decoder(nnx.Module):
     self.embed = param(rngs, (cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), pdt,
                        std=cfg.initializer_range)
     self.layers = DecoderLayer(cfg, rngs=rngs)
+    self.ops = Ops.of(cfg)
     self.final_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=None, param_dtype=pdt,
-                              dtype=jnp.dtype(cfg.dtype))
+                              dtype=jnp.dtype(cfg.dtype), ops=self.ops)
     self.lm_head = (None if cfg.tie_word_embeddings else
                     param(rngs, (cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), pdt,
                           std=cfg.initializer_range))
@@ -86,9 +87,9 @@ class Decoder(nnx.Module):
 
   def logits(self, hidden: jax.Array) -> jax.Array:
     dt = jnp.dtype(self.config.dtype)
-    # contract(), not einsum: its backward computes the head's gradient without transposing [tokens, vocab].
+    # ops.contract, not einsum: its backward computes the head's gradient without transposing [tokens, vocab].
     head = self.embed[...].astype(dt).T if self.lm_head is None else self.lm_head[...].astype(dt)
-    out = contract(hidden, head, 1)
+    out = self.ops.contract(hidden, head, 1)
     return constrain(out.astype(jnp.float32), ("act_batch", "act_length", "act_vocab"))
 
   def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None,

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from meta_rfft.model.custom_grads import contract, rms_norm, swiglu_down
+from meta_rfft.model.ops import Ops
 from meta_rfft.sharding.rules import constrain
 
 
@@ -37,9 +37,9 @@ class Projection(nnx.Module):
 
   def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], in_axes: Sequence[str],
                out_axes: Sequence[str], *, num_layers: int, use_bias: bool, std: float, param_dtype,
-               dtype, rngs: nnx.Rngs):
+               dtype, rngs: nnx.Rngs, ops: Ops = Ops()):
     self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
-    self.dtype = dtype
+    self.dtype, self.ops = dtype, ops
     self.kernel = param(rngs, (num_layers, *in_shape, *out_shape), ("layers", *in_axes, *out_axes),
                         param_dtype, std=std)
     self.bias = (param(rngs, (num_layers, *out_shape), ("layers", *out_axes), param_dtype, std=std)
@@ -49,7 +49,7 @@ class Projection(nnx.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     n_in = len(self.in_shape)
     kernel = self.kernel[...].astype(self.dtype)
-    y = contract(x.astype(self.dtype), kernel, n_in)
+    y = self.ops.contract(x.astype(self.dtype), kernel, n_in)
     if self.bias is not None:
       y = y + self.bias[...].astype(self.dtype)
     if self.adapter is not None:
@@ -59,22 +59,23 @@ class Projection(nnx.Module):
 
 class RMSNorm(nnx.Module):
 
-  def __init__(self, size: int, eps: float, *, num_layers: int | None, param_dtype, dtype):
+  def __init__(self, size: int, eps: float, *, num_layers: int | None, param_dtype, dtype, ops: Ops = Ops()):
     shape, axes = ((num_layers, size), ("layers", "norm")) if num_layers else ((size,), ("norm",))
     self.scale = param(None, shape, axes, param_dtype, value=1.0)
-    self.eps, self.dtype = eps, dtype
+    self.eps, self.dtype, self.ops = eps, dtype, ops
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return rms_norm(x, self.scale[...].astype(self.dtype), self.eps)
+    return self.ops.rms_norm(x, self.scale[...].astype(self.dtype), self.eps)
 
 
 class MLP(nnx.Module):
   """SwiGLU: down(silu(gate(x)) * up(x))."""
 
   def __init__(self, hidden: int, intermediate: int, *, num_layers: int, use_bias: bool, std: float,
-               param_dtype, dtype, rngs: nnx.Rngs):
+               param_dtype, dtype, rngs: nnx.Rngs, ops: Ops = Ops()):
     common = dict(num_layers=num_layers, use_bias=use_bias, std=std, param_dtype=param_dtype, dtype=dtype,
-                  rngs=rngs)
+                  rngs=rngs, ops=ops)
+    self.ops = ops
     self.gate_proj = Projection((hidden,), (intermediate,), ("embed",), ("mlp",), **common)
     self.up_proj = Projection((hidden,), (intermediate,), ("embed",), ("mlp",), **common)
     self.down_proj = Projection((intermediate,), (hidden,), ("mlp",), ("embed",), **common)
@@ -84,7 +85,7 @@ class MLP(nnx.Module):
     up = constrain(self.up_proj(x), ("act_batch", "act_length", "act_mlp"))
     down = self.down_proj
     if down.adapter is None and down.bias is None:
-      return swiglu_down(gate, up, down.kernel[...].astype(down.dtype))
+      return self.ops.swiglu_down(gate, up, down.kernel[...].astype(down.dtype))
     # An adapter on down_proj reads h itself, so h is materialised either way: plain autodiff.
     h = constrain(jax.nn.silu(gate) * up, ("act_batch", "act_length", "act_mlp"))
     return down(h)

@@ -109,13 +109,6 @@ def current_mesh_and_rules() -> tuple[Mesh, dict] | None:
   return getattr(_context, "value", None)
 
 
-def target_platform() -> str:
-  """The platform ("cpu", "gpu", "tpu") a model call being traced will run on: that of the mesh in force
-  (`use_sharding`), which for an ahead-of-time TPU compile on a CPU host is "tpu", else JAX's default backend."""
-  ctx = current_mesh_and_rules()
-  return ctx[0].devices.flat[0].platform if ctx is not None else jax.default_backend()
-
-
 def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
   """with_sharding_constraint by logical names; a no-op outside `use_sharding` (e.g. single device)."""
   ctx = current_mesh_and_rules()

@@ -43,6 +43,8 @@ class Setup:
 def build(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules, *, global_batch: int,
           seq_len: int) -> Setup:
   seed = int(config.init.seed)
+  # The platform the step compiles for is the mesh's: "tpu" for an ahead-of-time TPU compile on a CPU host.
+  model_cfg = model_cfg.replace(platform=mesh.devices.flat[0].platform)
   parts = model_init.build(model_cfg, config.adapter, mesh, rules, seed)
   tx, lr_schedule = optimizer.make(config.optim, int(config.train.steps))
   trainable_abstract = parts.abstract_adapters if parts.uses_adapters else parts.abstract_params

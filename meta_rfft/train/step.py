@@ -22,7 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from meta_rfft.model.visibility import Visibility
 from meta_rfft.sharding.rules import Rules, logical_to_spec, use_sharding
 from meta_rfft.model.adapters import join_params
-from meta_rfft.model.cross_entropy import token_nll
+from meta_rfft.model.ops import Ops
 
 # The keys every training batch holds (the data pipelines write them, model_inputs reads them); any further
 # int32 keys are per-token visibility ids. The whole batch contract: CONTRIBUTING.md, "Contracts between
@@ -53,7 +53,7 @@ def loss_sums(model: nnx.Module, batch: Mapping[str, jax.Array],
               visibility_rule: str | None = None) -> tuple[jax.Array, jax.Array]:
   """(sum over tokens of loss_weight * cross-entropy, sum of loss_weights), both float32 scalars."""
   logits, _ = model(**model_inputs(batch, visibility_rule))
-  nll = token_nll(logits.astype(jnp.float32), batch["target_tokens"])
+  nll = Ops.of(model.config).token_nll(logits.astype(jnp.float32), batch["target_tokens"])
   weights = batch["loss_weights"].astype(jnp.float32)
   return jnp.sum(nll * weights), jnp.sum(weights)
 
@@ -94,13 +94,7 @@ def build(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lr_schedule:
     with use_sharding(mesh, rules):
       return loss_sums(model_of(trainable, frozen), batch, visibility_rule)
 
-  loss_and_grads = jax.value_and_grad(micro_loss, has_aux=True)
-
-  def grad_fn(trainable, frozen, batch):
-    # The backward pass is traced here, after micro_loss has returned: the mesh stays in force for it too, so
-    # hand-written backward passes see the platform they compile for (sharding.rules.target_platform).
-    with use_sharding(mesh, rules):
-      return loss_and_grads(trainable, frozen, batch)
+  grad_fn = jax.value_and_grad(micro_loss, has_aux=True)
 
   def train_step(state, frozen, batch):
     traces["train"] += 1

@@ -5,9 +5,10 @@ Both train the same small Qwen2-architecture model (same config, same parameter 
 global-norm clipping at 1.0, in two precisions: float32, and mixed bfloat16 (float32 weights and AdamW, bfloat16
 compute: ours with model.dtype=bfloat16, HF under torch.autocast). Ours: the jitted step of meta_rfft.train
 (run_state.build), on one CPU device; the reference: Qwen2ForCausalLM forward + loss + backward + clip_grad_norm_
-+ torch.optim.AdamW. Tokens/s counts every position of every row (batch x seq_len). After `--warmup` steps each,
-the two alternate `--rounds` rounds of `--steps` steps (so a change in the load of a shared machine hits both);
-the median round counts.
++ torch.optim.AdamW. Ours runs twice: with its hand-written backward passes (the default) and with
+model.custom_grads=false (plain autodiff of the same forward pass). Tokens/s counts every position of every row
+(batch x seq_len). After `--warmup` steps each, the three alternate `--rounds` rounds of `--steps` steps (so a
+change in the load of a shared machine hits all); the median round counts.
 
 In the same run it measures both libraries' matmul rate on the model's own shapes, per precision: the training
 FLOPs of a step at the faster rate give the step time no trainer can beat on this machine (the "matmul floor"),
@@ -55,9 +56,10 @@ GPU_ARCH = dict(model_type="llama", vocab_size=32000, hidden_size=2048, intermed
                 rms_norm_eps=1e-5, tie_word_embeddings=False, max_position_embeddings=4096)
 
 
-def run_config(arch: dict, *, batch: int, seq_len: int, dtype: str, remat: str):
+def run_config(arch: dict, *, batch: int, seq_len: int, dtype: str, remat: str, custom_grads: bool = True):
   c = base_config()
   c.model = model_section(**arch)
+  c.model.custom_grads = custom_grads
   c.model.dtype = dtype
   c.model.remat_policy = remat
   c.train.batch_size = batch
@@ -69,10 +71,10 @@ def run_config(arch: dict, *, batch: int, seq_len: int, dtype: str, remat: str):
   return c
 
 
-def ours(arch: dict, batches, *, warmup: int, dtype="float32", remat="none", devices=None):
-  """(description, run(n) -> seconds for n steps) for our trainer's step."""
+def ours(arch: dict, batches, *, warmup: int, dtype="float32", remat="none", devices=None, custom_grads=True):
+  """(description, run(n) -> seconds for n steps) for our trainer's step; `custom_grads`: model.custom_grads."""
   batch, seq_len = batches[0]["input_tokens"].shape
-  config = run_config(arch, batch=batch, seq_len=seq_len, dtype=dtype, remat=remat)
+  config = run_config(arch, batch=batch, seq_len=seq_len, dtype=dtype, remat=remat, custom_grads=custom_grads)
   devices = devices or jax.devices()[:1]
   mesh = make_mesh((1, len(devices), 1), devices=devices)
   model_cfg = from_run_config(config.model)
@@ -205,18 +207,21 @@ def gpu_mfu(warmup: int, steps: int) -> dict | None:
 def compare(batches, precision: str, args) -> dict:
   """Ours vs HF in one precision, alternating rounds; both against the matmul floor of that precision."""
   tokens = args.batch * args.seq_len
-  info_ours, run_ours = ours(CPU_ARCH, batches, warmup=args.warmup, dtype=precision, devices=jax.devices("cpu")[:1])
+  cpu = jax.devices("cpu")[:1]
+  info_ours, run_ours = ours(CPU_ARCH, batches, warmup=args.warmup, dtype=precision, devices=cpu)
+  info_auto, run_auto = ours(CPU_ARCH, batches, warmup=args.warmup, dtype=precision, devices=cpu, custom_grads=False)
   info_ref, run_ref = reference(CPU_ARCH, batches, warmup=args.warmup, precision=precision)
-  timed = measure({"ours": run_ours, "hf_torch": run_ref}, rounds=args.rounds, steps_per_round=args.steps,
-                  tokens_per_step=tokens)
+  timed = measure({"ours": run_ours, "ours_autodiff": run_auto, "hf_torch": run_ref}, rounds=args.rounds,
+                  steps_per_round=args.steps, tokens_per_step=tokens)
   result_ours = dict(info_ours, **timed["ours"], loss_last=info_ours.pop("live")["loss"])
+  result_auto = dict(info_auto, **timed["ours_autodiff"], loss_last=info_auto.pop("live")["loss"])
   result_ref = dict(info_ref, **timed["hf_torch"], loss_last=info_ref.pop("live")["loss"])
   # What the fastest possible trainer could do here: every FLOP at the best matmul rate either library reaches.
   rates = matmul_rates(CPU_ARCH, tokens, precision)
   peak_gflops = max(max(r["jax_gflops"], r["torch_gflops"]) for r in rates.values())
   floor_step_s = result_ours["flops_per_token"] * tokens / (peak_gflops * 1e9)
   return {
-      "ours": result_ours, "hf_torch": result_ref,
+      "ours": result_ours, "ours_autodiff": result_auto, "hf_torch": result_ref,
       "ratio": result_ours["tokens_per_s"] / result_ref["tokens_per_s"],
       # The least-disturbed round of each (as timeit reports the minimum): on a busy shared machine the median
       # mostly measures how each library copes with other processes' load.
@@ -235,7 +240,9 @@ def print_table(results: dict, args) -> None:
   print("| --- | --- | --- | --- | --- | --- | --- |")
   for precision, r in results.items():
     ref = r["hf_torch"]
-    for name, x in (("meta_rfft (JAX, 1 CPU device)", r["ours"]), ("HF transformers + torch AdamW", ref)):
+    for name, x in (("meta_rfft (JAX, 1 CPU device)", r["ours"]),
+                    ("meta_rfft, model.custom_grads=false (plain autodiff)", r["ours_autodiff"]),
+                    ("HF transformers + torch AdamW", ref)):
       print(f"| {precision} | {name} | {x['params'] / 1e6:.2f}M | {args.batch} x {args.seq_len} | "
             f"{x['tokens_per_s']:.0f} | {x['best_tokens_per_s']:.0f} | "
             f"{x['tokens_per_s'] / ref['tokens_per_s']:.2f} / {x['best_tokens_per_s'] / ref['best_tokens_per_s']:.2f} |")
@@ -247,6 +254,7 @@ def print_table(results: dict, args) -> None:
         f"{k} {v['shape']}: {v['jax_gflops']:.0f} / {v['torch_gflops']:.0f}"
         for k, v in r["matmul_floor"]["matmul_gflops"].items()))
     print(f"{precision} per-round step seconds: ours {[round(t, 3) for t in r['ours']['step_s_per_round']]}, "
+          f"autodiff {[round(t, 3) for t in r['ours_autodiff']['step_s_per_round']]}, "
           f"HF {[round(t, 3) for t in r['hf_torch']['step_s_per_round']]}; load average {r['load_average_1m']:.1f}")
 
 

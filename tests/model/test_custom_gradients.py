@@ -25,7 +25,7 @@ def test_contract_equals_dot_general_and_its_autodiff(x_shape, kernel_shape, n_i
   out_shape = x_shape[:len(x_shape) - n_in] + kernel_shape[n_in:]
   ct = jnp.asarray(rng.normal(size=out_shape), jnp.float32)
 
-  value, grads = jax.value_and_grad(lambda x, w: jnp.sum(contract(x, w, n_in) * ct), argnums=(0, 1))(x, kernel)
+  value, grads = jax.value_and_grad(lambda x, w: jnp.sum(contract(x, w, n_in, "cpu") * ct), argnums=(0, 1))(x, kernel)
   dims = ((tuple(range(len(x_shape) - n_in, len(x_shape))), tuple(range(n_in))), ((), ()))
   with jax.enable_x64():
     x64, k64, ct64 = to64(x, kernel, ct)
@@ -41,7 +41,7 @@ def test_contract_equals_dot_general_and_its_autodiff(x_shape, kernel_shape, n_i
 def test_contract_keeps_bfloat16():
   rng = np.random.default_rng(7)
   x, w = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in ((4, 6), (6, 5)))
-  d_x, d_w = jax.grad(lambda x, w: jnp.sum(contract(x, w, 1).astype(jnp.float32) ** 2), argnums=(0, 1))(x, w)
+  d_x, d_w = jax.grad(lambda x, w: jnp.sum(contract(x, w, 1, "cpu").astype(jnp.float32) ** 2), argnums=(0, 1))(x, w)
   assert d_x.dtype == d_w.dtype == jnp.bfloat16
 
 
@@ -50,7 +50,8 @@ def test_contract_keeps_bfloat16():
     ((4, 128, 16), (16, 48), 1),  # narrow input, wide output (gate/up)
     ((4, 128, 4, 8), (4, 8, 24), 2),  # (heads, head_dim) -> embed, like o_proj
 ])
-def test_contract_bfloat16_gradients_are_float64s_rounded_once(x_shape, kernel_shape, n_in):
+@pytest.mark.parametrize("platform", ["cpu", "tpu"])  # the TPU/GPU form of the backward dots runs here too
+def test_contract_bfloat16_gradients_are_float64s_rounded_once(x_shape, kernel_shape, n_in, platform):
   """The gradients' dots sum 512 tokens (the kernel's) or 16-48 features of bfloat16 products. Accumulated in
   float32 and rounded to bfloat16 once at the end, each element is the float64 result within one bfloat16 ulp
   (2^-7 relative); summed in bfloat16, the kernel gradient's 512-term sums drift by many ulps."""
@@ -58,7 +59,7 @@ def test_contract_bfloat16_gradients_are_float64s_rounded_once(x_shape, kernel_s
   x, kernel = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in (x_shape, kernel_shape))
   out_shape = x_shape[:len(x_shape) - n_in] + kernel_shape[n_in:]
   ct = jnp.asarray(rng.normal(size=out_shape), jnp.bfloat16)
-  _, vjp = jax.vjp(lambda x, w: contract(x, w, n_in), x, kernel)
+  _, vjp = jax.vjp(lambda x, w: contract(x, w, n_in, platform), x, kernel)
   grads = vjp(ct)
   dims = ((tuple(range(len(x_shape) - n_in, len(x_shape))), tuple(range(n_in))), ((), ()))
   with jax.enable_x64():
@@ -98,7 +99,7 @@ def test_swiglu_down_value_and_gradients_equal_float64_autodiff():
   kernel = jnp.asarray(rng.normal(size=(8, 6)), jnp.float32)
   ct = jnp.asarray(rng.normal(size=(2, 5, 6)), jnp.float32)
 
-  value, grads = jax.value_and_grad(lambda g, u, w: jnp.sum(swiglu_down(g, u, w) * ct), argnums=(0, 1, 2))(
+  value, grads = jax.value_and_grad(lambda g, u, w: jnp.sum(swiglu_down(g, u, w, "cpu") * ct), argnums=(0, 1, 2))(
       gate, up, kernel)
   with jax.enable_x64():
     g64, u64, k64, ct64 = to64(gate, up, kernel, ct)
@@ -130,3 +131,38 @@ def test_rms_norm_value_and_gradients_equal_float64_autodiff(dtype):
   for name, ours, ref in zip(("x", "scale"), grads, ref_grads):
     assert ours.dtype == dtype, name
     np.testing.assert_allclose(np.asarray(ours, np.float32), ref, **tol, err_msg=f"d{name}")
+
+
+@pytest.mark.parametrize("scan_layers", [True, False])
+def test_whole_decoder_gradients_equal_plain_autodiff(scan_layers):
+  """model.custom_grads=false runs the same forward pass under plain autodiff: the loss and every parameter's
+  gradient agree with the hand-written backward passes (both in float32: the decoder accumulates in float32 by
+  design; each hand-written pass is checked against float64 above)."""
+  from flax import nnx
+  from meta_rfft.config.defaults import tiny_arch
+  from meta_rfft.model.config import from_hf_config
+  from meta_rfft.model.decoder import Decoder
+  from meta_rfft.model.ops import Ops
+
+  arch = tiny_arch(48, hidden_size=32, layers=2, heads=4, kv_heads=2, intermediate_size=40)
+  rng = np.random.default_rng(11)
+  tokens = jnp.asarray(rng.integers(3, 48, size=(2, 12)), jnp.int32)
+  targets = jnp.asarray(rng.integers(3, 48, size=(2, 12)), jnp.int32)
+  weights = jnp.asarray(rng.random((2, 12)) < 0.7, jnp.float32)
+  results = {}
+  for custom in (True, False):
+    cfg = from_hf_config(arch, scan_layers=scan_layers, custom_grads=custom)
+    graphdef, params = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0)))
+
+    def loss(params, graphdef=graphdef, cfg=cfg):
+      logits, _ = nnx.merge(graphdef, params)(tokens)
+      return jnp.sum(Ops.of(cfg).token_nll(logits, targets) * weights)
+    results[custom] = jax.value_and_grad(loss)(params)
+  (v_custom, g_custom), (v_plain, g_plain) = results[True], results[False]
+  np.testing.assert_allclose(float(v_custom), float(v_plain), rtol=1e-6)
+  flat_custom, flat_plain = (dict(jax.tree_util.tree_leaves_with_path(g.to_pure_dict())) for g in (g_custom, g_plain))
+  assert flat_custom.keys() == flat_plain.keys()
+  for path, ours in flat_custom.items():
+    plain = np.asarray(flat_plain[path])
+    assert np.abs(plain).max() > 0, path  # every parameter gets a gradient
+    np.testing.assert_allclose(np.asarray(ours), plain, rtol=2e-4, atol=2e-6, err_msg=jax.tree_util.keystr(path))

@@ -10,12 +10,11 @@ import pytest
 from flax import nnx
 
 from meta_rfft.model.config import from_run_config
-from meta_rfft.model import custom_grads
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.mesh import make_mesh
-from meta_rfft.sharding import rules as rules_lib
 from meta_rfft.sharding.rules import DEFAULT_RULES
 from meta_rfft.model import adapters as adapters_lib
+from meta_rfft.model.ops import Ops
 from meta_rfft.train import model_init, random_tokens, run_state, step as step_lib
 from train_helpers import BATCH, SEQ_LEN, VOCAB, tiny_config
 
@@ -94,29 +93,26 @@ def test_sharded_equals_unsharded_and_compiles_once(shape, method):
   assert setup.fns.train._cache_size() == 1
 
 
-def test_backward_pass_is_traced_with_the_mesh_in_force(monkeypatch):
-  """custom_grads chooses its backward matmuls by the platform of the mesh in force (rules.target_platform).
-  The backward pass is traced after the loss function returns, so the step must keep the mesh in force for it
-  as well: otherwise an ahead-of-time TPU compile on a CPU host would get the CPU's choice."""
-  seen = []
-  real = custom_grads.target_platform
-
-  def recording_target_platform():
-    seen.append(rules_lib.current_mesh_and_rules())
-    return real()
-
-  monkeypatch.setattr(custom_grads, "target_platform", recording_target_platform)
-  config = tiny_config(train={"micro_batches": 2}, model={"dtype": "bfloat16"})  # a step no other test traces
+def test_the_step_compiles_its_backward_passes_for_the_mesh_platform():
+  """The hand-written backward matmuls are chosen per platform (meta_rfft/model/custom_grads.py), from the
+  ModelConfig's platform, which the step takes from its mesh. What each platform gets differs in bfloat16: a
+  float32-output dot on CPUs, a bfloat16 one elsewhere."""
+  config = tiny_config(model={"dtype": "bfloat16"})
   mesh = make_mesh((1, 2, 1), devices=jax.devices()[:2])
-  setup = run_state.build(config, from_run_config(config.model), mesh, DEFAULT_RULES, global_batch=BATCH,
-                          seq_len=SEQ_LEN)
-  state, frozen = run_state.make_state(setup, *jax.device_put(_initial_weights(), (
-      model_init.shardings_of(setup.parts.abstract_params), model_init.shardings_of(setup.parts.abstract_adapters))))
-  assert rules_lib.current_mesh_and_rules() is None
-  setup.fns.train.lower(state, frozen, step_lib.put_batch(BATCHES[0], setup.fns.batch_sharding, BATCH))
-  assert seen, "no hand-written backward pass was traced"
-  assert all(ctx is not None and ctx[0] is mesh for ctx in seen), seen
-  assert rules_lib.target_platform() == jax.default_backend()  # outside any mesh: JAX's default backend
+  setup = run_state.build(config, from_run_config(config.model).replace(platform="tpu"), mesh, DEFAULT_RULES,
+                          global_batch=BATCH, seq_len=SEQ_LEN)
+  assert setup.parts.model_cfg.platform == "cpu"  # the mesh's, whatever the config said
+
+  rng = np.random.default_rng(3)
+  x, w = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in ((4, 6), (6, 5)))
+
+  def backward_dots(platform):
+    ops = Ops(custom_grads=True, platform=platform)
+    text = str(jax.make_jaxpr(jax.grad(lambda x, w: jnp.sum(ops.contract(x, w, 1).astype(jnp.float32)),
+                                       argnums=(0, 1)))(x, w))
+    return text.count("preferred_element_type=float32")
+  assert backward_dots("cpu") == 3  # the forward dot and both backward dots
+  assert backward_dots("tpu") == 1  # the forward dot only
 
 
 def test_grad_accumulation_equals_large_batch():
