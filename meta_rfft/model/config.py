@@ -1,4 +1,4 @@
-"""The decoder's architecture numbers, read from a Hugging Face `config.json`.
+"""The decoder's configuration: its architecture, read from a Hugging Face `config.json`, and the run options.
 
 Every dimension and constant comes from the HF config: a hard-coded one (e.g. the RoPE base) would still
 load a checkpoint trained with another value, and silently give wrong logits.
@@ -30,8 +30,8 @@ class RopeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Architecture (from HF) plus how we run it (dtypes, scan, remat)."""
+class Architecture:
+  """What a HF `config.json` says about the model: every shape and constant, nothing about how it runs."""
 
   model_type: str
   vocab_size: int
@@ -52,7 +52,30 @@ class ModelConfig:
   initializer_range: float = 0.02
   bos_token_id: int | None = None
   eos_token_id: int | list[int] | None = None
-  # How we run it, not part of the HF architecture.
+
+  def __post_init__(self):
+    if self.model_type not in SUPPORTED_MODEL_TYPES:
+      raise ValueError(f"model_type {self.model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
+    if self.num_heads % self.num_kv_heads:
+      raise ValueError(
+          f"num_attention_heads ({self.num_heads}) must be a multiple of num_key_value_heads "
+          f"({self.num_kv_heads})")
+
+  @property
+  def num_params(self) -> int:
+    """Parameter count (embedding and head included), for FLOP and memory arithmetic."""
+    e, f, n, k, d = self.hidden_size, self.intermediate_size, self.num_heads, self.num_kv_heads, self.head_dim
+    attn = e * n * d * 2 + e * k * d * 2 + (n * d + 2 * k * d if self.qkv_bias else 0)
+    mlp = 3 * e * f
+    per_layer = attn + mlp + 2 * e
+    head = 0 if self.tie_word_embeddings else self.vocab_size * e
+    return self.num_layers * per_layer + self.vocab_size * e + head + e
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+  """How a run computes with the architecture; never read from or written to a checkpoint's config.json."""
+
   param_dtype: str = "float32"
   dtype: str = "float32"
   scan_layers: bool = True
@@ -69,28 +92,39 @@ class ModelConfig:
       object.__setattr__(self, "platform", jax.default_backend())
     if self.platform not in ("cpu", "gpu", "tpu"):
       raise ValueError(f"model platform must be cpu, gpu or tpu, got {self.platform!r}")
-    if self.model_type not in SUPPORTED_MODEL_TYPES:
-      raise ValueError(f"model_type {self.model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
-    if self.num_heads % self.num_kv_heads:
-      raise ValueError(
-          f"num_attention_heads ({self.num_heads}) must be a multiple of num_key_value_heads "
-          f"({self.num_kv_heads})")
     for name in ("param_dtype", "dtype"):
       if getattr(self, name) not in ("float32", "bfloat16", "float16"):
         raise ValueError(f"model.{name} must be float32, bfloat16 or float16, got {getattr(self, name)!r}")
 
-  def replace(self, **kwargs) -> "ModelConfig":
-    return dataclasses.replace(self, **kwargs)
 
-  @property
-  def num_params(self) -> int:
-    """Parameter count (embedding and head included), for FLOP and memory arithmetic."""
-    e, f, n, k, d = self.hidden_size, self.intermediate_size, self.num_heads, self.num_kv_heads, self.head_dim
-    attn = e * n * d * 2 + e * k * d * 2 + (n * d + 2 * k * d if self.qkv_bias else 0)
-    mlp = 3 * e * f
-    per_layer = attn + mlp + 2 * e
-    head = 0 if self.tie_word_embeddings else self.vocab_size * e
-    return self.num_layers * per_layer + self.vocab_size * e + head + e
+_ARCH_FIELDS = frozenset(f.name for f in dataclasses.fields(Architecture))
+_RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunOptions))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The architecture (from HF) and the run options, kept apart. Fields of either read as `cfg.hidden_size`,
+  `cfg.dtype`: the model code needs both and never writes them."""
+
+  arch: Architecture
+  run: RunOptions = dataclasses.field(default_factory=RunOptions)
+
+  def __getattr__(self, name: str):
+    if name in _ARCH_FIELDS or name == "num_params":
+      return getattr(self.arch, name)
+    if name in _RUN_FIELDS:
+      return getattr(self.run, name)
+    raise AttributeError(f"ModelConfig has no field {name!r}")
+
+  def replace(self, **kwargs) -> "ModelConfig":
+    """A copy with fields of the architecture or of the run options changed."""
+    unknown = sorted(set(kwargs) - _ARCH_FIELDS - _RUN_FIELDS)
+    if unknown:
+      raise TypeError(f"ModelConfig has no fields {unknown}")
+    arch = {k: v for k, v in kwargs.items() if k in _ARCH_FIELDS}
+    run = {k: v for k, v in kwargs.items() if k in _RUN_FIELDS}
+    return ModelConfig(dataclasses.replace(self.arch, **arch) if arch else self.arch,
+                       dataclasses.replace(self.run, **run) if run else self.run)
 
 
 def _rope_from_hf(hf: Mapping[str, Any]) -> RopeConfig:
@@ -115,7 +149,12 @@ def _rope_from_hf(hf: Mapping[str, Any]) -> RopeConfig:
 
 
 def from_hf_config(hf: Mapping[str, Any], **run_options) -> ModelConfig:
-  """Builds a ModelConfig from the dict of a HF config.json; `run_options` set dtypes, scan and remat."""
+  """A ModelConfig: the architecture of the dict of a HF config.json, and RunOptions(**run_options)."""
+  return ModelConfig(architecture_from_hf(hf), RunOptions(**run_options))
+
+
+def architecture_from_hf(hf: Mapping[str, Any]) -> Architecture:
+  """The Architecture of the dict of a HF config.json."""
   model_type = hf.get("model_type")
   if model_type not in SUPPORTED_MODEL_TYPES:
     raise ValueError(f"config.json: model_type {model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
@@ -135,7 +174,7 @@ def from_hf_config(hf: Mapping[str, Any], **run_options) -> ModelConfig:
   else:
     qkv_bias = o_bias = bool(hf.get("attention_bias", False))
     mlp_bias = bool(hf.get("mlp_bias", False))
-  return ModelConfig(
+  return Architecture(
       model_type=model_type,
       vocab_size=int(hf["vocab_size"]),
       hidden_size=int(hf["hidden_size"]),
@@ -155,7 +194,6 @@ def from_hf_config(hf: Mapping[str, Any], **run_options) -> ModelConfig:
       initializer_range=float(hf.get("initializer_range", 0.02)),
       bos_token_id=hf.get("bos_token_id"),
       eos_token_id=hf.get("eos_token_id"),
-      **run_options,
   )
 
 
@@ -175,9 +213,15 @@ def load_hf_config(path: str | os.PathLike) -> dict:
   return config
 
 
+def run_options(model_cfg) -> RunOptions:
+  """The RunOptions of a config's `model` section: the one place they are read from a config."""
+  return RunOptions(param_dtype=model_cfg.param_dtype, dtype=model_cfg.dtype, scan_layers=bool(model_cfg.scan_layers),
+                    remat_policy=model_cfg.remat_policy, custom_grads=bool(model_cfg.get("custom_grads", True)))
+
+
 def from_run_config(model_cfg, hf_config: Mapping[str, Any] | None = None) -> ModelConfig:
   """The ModelConfig of a run: architecture from `hf_config` (a converted checkpoint's), `model.hf_config`
-  or `model.arch`, run options (dtypes, scan, remat) from the `model` config section."""
+  or `model.arch`, run options from the `model` config section (`run_options`)."""
   if hf_config is None:
     if model_cfg.get("hf_config"):
       hf_config = load_hf_config(model_cfg.hf_config)
@@ -185,6 +229,4 @@ def from_run_config(model_cfg, hf_config: Mapping[str, Any] | None = None) -> Mo
       hf_config = dict(model_cfg.arch)
     else:
       raise ValueError("config.model: set model.hf_config (a HF config.json) or model.arch (its keys inline)")
-  return from_hf_config(hf_config, param_dtype=model_cfg.param_dtype, dtype=model_cfg.dtype,
-                        scan_layers=bool(model_cfg.scan_layers), remat_policy=model_cfg.remat_policy,
-                        custom_grads=bool(model_cfg.get("custom_grads", True)))
+  return ModelConfig(architecture_from_hf(hf_config), run_options(model_cfg))
