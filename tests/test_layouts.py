@@ -3,6 +3,7 @@ train.checkpointing) are found where the layout says, steps Orbax has not finish
 folder leads back to its WORKDIR's HF files."""
 from __future__ import annotations
 
+import logging
 import os
 
 import jax
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 
 from meta_rfft import layouts
+from meta_rfft.convert.checkpoint import open_param, param_shapes
 from meta_rfft.train.checkpointing import Checkpoints
 from meta_rfft.train.random_tokens import RandomTokenBatches
 
 
-def test_trainer_steps_are_where_the_layout_says(tmp_path):
+def test_trainer_steps_are_where_the_layout_says(tmp_path, caplog):
   rng = np.random.default_rng(0)
   params = {"w": jax.numpy.asarray(rng.normal(size=(4, 3)).astype(np.float32))}
   ckpts = Checkpoints(str(tmp_path / "run"), keep=2, async_save=False)
@@ -33,3 +35,11 @@ def test_trainer_steps_are_where_the_layout_says(tmp_path):
   with pytest.raises(KeyError, match="'weights' is not a checkpoint item"):
     step.item("weights")
   assert layouts.Workdir.at(tmp_path / "nothing").complete_steps() == []
+
+  # A step's params/ is read as the item it is: no warning that it lacks a checkpoint's own metadata file, and
+  # the params share one TensorStore context.
+  with caplog.at_level(logging.WARNING):
+    assert param_shapes(os.fspath(step.item("params"))) == {"w": (4, 3)}
+    np.testing.assert_array_equal(open_param(os.fspath(step.item("params")), "w").read().result(),
+                                  np.asarray(params["w"]))
+  assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -12,6 +12,7 @@ Saving (`save_streaming`, used by `hf_to_orbax`) writes to local disk only.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any, Callable, Iterator, Mapping
@@ -131,9 +132,13 @@ def check_param_shapes(params_dir: str, expected: Mapping[str, tuple[int, ...]],
 
 def param_shapes(params_dir: str) -> dict[str, tuple[int, ...]]:
   """Dotted path -> stored shape, read from the checkpoint's metadata (no array data is read)."""
-  with ocp.PyTreeCheckpointer() as ckptr:
-    meta = ckptr.metadata(io_paths.resolve(params_dir))
-  tree = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta.tree
+  # The item handler, not a Checkpointer: a trainer step's params/ is one item of the step, whose checkpoint
+  # metadata lies a folder up (a Checkpointer would look for it in params/ and warn that it is missing).
+  handler = ocp.PyTreeCheckpointHandler()
+  try:
+    tree = handler.metadata(io_paths.resolve(params_dir)).tree
+  finally:
+    handler.close()
   return {k: tuple(v.shape) for k, v in flatten(tree).items()}
 
 
@@ -161,14 +166,21 @@ def _stored_layout(params_dir: str) -> dict:
   return {"use_ocdbt": bool(meta.get("use_ocdbt", True)), "use_zarr3": bool(meta.get("use_zarr3", False))}
 
 
+@functools.lru_cache(maxsize=None)
+def _ts_context(use_ocdbt: bool) -> ts.Context:
+  """One TensorStore context per process and layout, shared by every param read: separate contexts would each
+  keep their own OCDBT driver and B-tree node caches."""
+  return ts_utils.get_ts_context(use_ocdbt=use_ocdbt)
+
+
 def open_param(params_dir: str, dotted: str) -> ts.TensorStore:
   """The stored array of one param, opened lazily (reads fetch only the chunks they touch)."""
   layout = _stored_layout(params_dir)
-  info = ocp_types.ParamInfo(name=dotted, parent_dir=io_paths.resolve(params_dir),
+  context = _ts_context(layout["use_ocdbt"])
+  info = ocp_types.ParamInfo(name=dotted, parent_dir=io_paths.resolve(params_dir), ts_context=context,
                              is_ocdbt_checkpoint=layout["use_ocdbt"], use_zarr3=layout["use_zarr3"])
   spec = ts_utils.build_array_read_spec(info, use_ocdbt=layout["use_ocdbt"])
-  return ts.open(ts.Spec(spec.json), open=True,
-                 context=ts_utils.get_ts_context(use_ocdbt=layout["use_ocdbt"])).result()
+  return ts.open(ts.Spec(spec.json), open=True, context=context).result()
 
 
 def read_blocks(params_dir: str, dotted: str, axis: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -22,6 +22,7 @@ target_tokens (the targets' ids, no EOS), inputs and targets (text), answer, tas
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -175,6 +176,18 @@ def _check(process_index: int, process_count: int, host_batch_size: int) -> None
     raise ValueError(f"host_batch_size must be at least 1, got {host_batch_size}")
 
 
+class _NoUncachedShuffleWarning(logging.Filter):
+  """seqio warns, on every shuffled read of a FunctionDataSource, that a restarted run would see a differently
+  shuffled stream. A BatchIterator's state is saved with each checkpoint and restored on resume, so a restart
+  continues the same stream: that one message does not apply here and is dropped."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Using an uncached FunctionDataset for training")
+
+
+_NO_UNCACHED_SHUFFLE_WARNING = _NoUncachedShuffleWarning()
+
+
 def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, seq_len: int,
                         host_batch_size: int, process_index: int = 0, process_count: int = 1, seed: int = 0,
                         num_epochs: int | None = None, shuffle: bool = True,
@@ -186,6 +199,7 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
   synthetic_task.maybe_register(data_cfg, vocab, reg)  # meta_rfft.rf_pretrain_with_synthetic.*, on demand
   name = seqio_tasks.mixture_name(data_cfg, reg)
   provider = seqio.get_mixture_or_task(name)
+  logging.getLogger("absl").addFilter(_NO_UNCACHED_SHUFFLE_WARNING)  # adding the same filter twice adds it once
   split = split or str(data_cfg["split"])
   shard = seqio.ShardInfo(index=process_index, num_shards=process_count)
   kwargs = dict(sequence_length=None, split=split, shuffle=shuffle, seed=seed, shard_info=shard,

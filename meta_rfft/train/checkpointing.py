@@ -169,8 +169,12 @@ class Checkpoints:
       folder = self.layout.step(step).item(name)
       if folder.exists():
         try:
-          with ocp.StandardCheckpointer() as reader:
-            stored = _shapes(reader.metadata(folder).item_metadata)
+          # The item's handler: the step's checkpoint metadata is a folder up, where a Checkpointer would not look.
+          handler = ocp.StandardCheckpointHandler()
+          try:
+            stored = _shapes(handler.metadata(folder))
+          finally:
+            handler.close()
         except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
           return
         if not stored:  # metadata that lists no tensor: damaged, not another model
