@@ -111,14 +111,15 @@ def read_merged_param(src: Source, dotted: str, adapter_cfg: dict | None) -> Any
   return jax.device_get(flatten(merged)[dotted])
 
 
-def load_model(ckpt_dir: str, mesh: jax.sharding.Mesh, rules, *, seed: int = 0, **run_options) -> Decoder:
+def load_model(ckpt: "str | Source", mesh: jax.sharding.Mesh, rules, *, seed: int = 0, **run_options) -> Decoder:
   """A Decoder with the checkpoint's weights, each param restored straight onto its sharding on `mesh`.
 
-  `ckpt_dir`: converted checkpoint, trainer step or trainer WORKDIR. `run_options`: ModelConfig run fields
-  (param_dtype, dtype, scan_layers, remat_policy); param_dtype defaults to a converted checkpoint's dtype.
+  `ckpt`: a converted checkpoint, trainer step or trainer WORKDIR folder, or the Source `resolve` made of one (a
+  caller that has resolved it already passes that, so that it is resolved once). `run_options`: RunOptions
+  fields (param_dtype, dtype, scan_layers, remat_policy); param_dtype defaults to a converted checkpoint's dtype.
   Trainer adapters, if present, are folded into the weights (the returned model has no adapters).
   """
-  src = resolve(ckpt_dir)
+  src = ckpt if isinstance(ckpt, Source) else resolve(ckpt)
   if src.dtype and "param_dtype" not in run_options:
     run_options["param_dtype"] = src.dtype
   try:

@@ -210,7 +210,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
                      "scan_layers": decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat)}
       if cfg.model.param_dtype:
         run_options["param_dtype"] = cfg.model.param_dtype
-      model = load_model(ckpt, mesh, rules, **run_options)
+      model = load_model(src, mesh, rules, **run_options)
     vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
     bos = [] if vocab.bos_id is None else [vocab.bos_id]
     decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),

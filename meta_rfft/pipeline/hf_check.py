@@ -37,7 +37,7 @@ def _hf_greedy_at(hf, ids: list[int], position_ids: np.ndarray, max_new_tokens: 
   return out
 
 
-def check_export(export_dir: str, ckpt: str, prompts: Sequence[str], max_new_tokens: int, mesh, rules,
+def check_export(export_dir: str, ckpt, prompts: Sequence[str], max_new_tokens: int, mesh, rules,
                  vocab, positions: str = "contiguous", position_range: int = 0) -> dict:
   import torch
   import transformers

@@ -148,9 +148,10 @@ def _export_and_check(cfg, runner: stages.StageRunner, lay: Layout, seed: int, t
     in_dist = [r for r in rows if r["length"] in lengths_of(cfg.data.adapt_lengths)] or rows
     n = min(int(cfg.hf_check_prompts), len(in_dist))
     prompts = [in_dist[round(i * (len(in_dist) - 1) / max(n - 1, 1))]["prompt"] for i in range(n)]
-    vocab = eval_vocabulary("", source, resolve(source).hf_dir)
+    resolved = resolve(source)
+    vocab = eval_vocabulary("", source, resolved.hf_dir)
     mode, position_range = eval_positions("", 0, source)
-    result = check_export(lay.export, source, prompts, int(cfg.hf_check_new_tokens), mesh_from_config(cfg.mesh),
+    result = check_export(lay.export, resolved, prompts, int(cfg.hf_check_new_tokens), mesh_from_config(cfg.mesh),
                           normalize_rules(dict(cfg.sharding.rules)), vocab, positions=mode,
                           position_range=position_range)
     io_paths.write_text(lay.hf_check, json.dumps(result, indent=2))
