@@ -44,11 +44,16 @@ def _options() -> tf.data.Options:
   return options
 
 
+# Examples dropped as too long, none kept, before a stream counts as one whose examples never fit: it would
+# otherwise be read forever (a repeated stream) without producing a row.
+NONE_FIT_AFTER = 1000
+
+
 class BatchIterator:
   """Packed training batches; `save`/`restore` make the stream resumable at any step."""
 
   def __init__(self, dataset: tf.data.Dataset, packer: packing.Packer, batch_size: int, process_index: int,
-               finite: bool):
+               finite: bool, name: str = "the data"):
     self._dataset = dataset
     self._it = iter(dataset)
     self._packer = packer
@@ -58,6 +63,9 @@ class BatchIterator:
     self._rows: list[dict[str, np.ndarray]] = []
     self._exhausted = False
     self.batches_served = 0
+    self._name = name
+    # Since this iterator was made or restored: examples kept, the shortest dropped, the packer's drops before.
+    self._kept, self._shortest_dropped, self._dropped_before = 0, None, packer.dropped
 
   @property
   def dropped_examples(self) -> int:
@@ -74,13 +82,25 @@ class BatchIterator:
         self._exhausted = True
         self._rows.extend(self._packer.flush())
         break
+      dropped = self._packer.dropped
       self._rows.extend(self._packer.add({k: v.numpy() for k, v in ex.items()}))
+      if self._packer.dropped == dropped:
+        self._kept += 1
+      elif not self._kept:
+        self._check_some_fit(len(ex["input_tokens"]))
     if not self._rows:
       raise StopIteration
     rows, self._rows = self._rows[:self._batch_size], self._rows[self._batch_size:]
     rows += [self._packer.empty_row() for _ in range(self._batch_size - len(rows))]
     self.batches_served += 1
     return {k: np.stack([r[k] for r in rows]) for k in packing.KEYS}
+
+  def _check_some_fit(self, dropped_length: int) -> None:
+    self._shortest_dropped = min(dropped_length, self._shortest_dropped or dropped_length)
+    if self._packer.dropped - self._dropped_before >= NONE_FIT_AFTER:
+      raise ValueError(f"{self._name}: none of its first {NONE_FIT_AFTER} examples fits data.seq_len="
+                       f"{self._packer.seq_len} (the shortest has {self._shortest_dropped} tokens); raise "
+                       f"data.seq_len, or use shorter lengths or a vocabulary with fewer tokens per example")
 
   def _dir(self, directory: str | os.PathLike) -> pathlib.Path:
     return pathlib.Path(directory) / f"process_{self._process_index}"
@@ -156,6 +176,7 @@ class BatchIterator:
     self._rows = [{k: arrays[f"row_{r}_{k}"] for k in packing.KEYS} for r in range(meta["rows"])]
     self._exhausted = meta["exhausted"]
     self.batches_served = meta["batches_served"]
+    self._kept, self._shortest_dropped, self._dropped_before = 0, None, self._packer.dropped
 
 
 _REQUIRED = ("mixture", "format", "split", "data_dir", "pack", "pack_bins", "shuffle_buffer", "mixing_rates",
@@ -223,7 +244,8 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
   packer = packing.Packer(seq_len, vocab.pad_id, pack=bool(data_cfg["pack"]), bins=int(data_cfg["pack_bins"]),
                           positions=str(data_cfg.get("positions", "contiguous")),
                           position_range=int(data_cfg.get("position_range", 0)), seed=seed, stream=process_index)
-  return BatchIterator(ds, packer, host_batch_size, process_index, finite=num_epochs is not None)
+  return BatchIterator(ds, packer, host_batch_size, process_index, finite=num_epochs is not None,
+                       name=f"mixture {name} ({split} split)")
 
 
 def iterate_examples(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, task_id: str, fmt: str,

@@ -130,3 +130,13 @@ def test_a_shuffled_read_prints_no_restart_warning(data_cfg, char, caplog):
   with caplog.at_level(logging.WARNING):
     next(pipeline.make_batch_iterator(data_cfg, char, seq_len=2048, host_batch_size=1, seed=7))
   assert not [r for r in caplog.records if "uncached FunctionDataset" in r.getMessage()]
+
+
+def test_a_mixture_whose_examples_never_fit_is_refused_by_name(data_cfg, char):
+  """Every example longer than data.seq_len is dropped; a repeated stream of only such examples would be read
+  forever without a batch. It is refused, naming the mixture, seq_len and the shortest example."""
+  it = pipeline.make_batch_iterator(data_cfg, char, seq_len=32, host_batch_size=1, seed=1)
+  with pytest.raises(ValueError, match=r"mixture .*: none of its first 1000 examples fits data.seq_len=32 "
+                                       r"\(the shortest has \d+ tokens\)"):
+    next(it)
+  assert it.dropped_examples == pipeline.NONE_FIT_AFTER
