@@ -28,25 +28,21 @@ STEP_ITEMS = ("params", "adapters", "opt_state", "data", "meta")
 _COMMIT_SUCCESS = "commit_success.txt"
 
 
+def _entry(name: str) -> property:
+  """A named entry of a layout's root folder: each layout below reads as its table of names."""
+  return property(lambda self: self.root / name, doc=f"ROOT/{name}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Converted:
   root: epath.Path
+  meta = _entry(CONVERTED_META)
+  params = _entry("params")
+  hf = _entry("hf")
 
   @classmethod
   def at(cls, path: io_paths.PathLike) -> "Converted":
     return cls(io_paths.resolve(path))
-
-  @property
-  def meta(self) -> epath.Path:
-    return self.root / CONVERTED_META
-
-  @property
-  def params(self) -> epath.Path:
-    return self.root / "params"
-
-  @property
-  def hf(self) -> epath.Path:
-    return self.root / "hf"
 
   def exists(self) -> bool:
     return self.meta.exists()
@@ -55,59 +51,26 @@ class Converted:
 @dataclasses.dataclass(frozen=True)
 class EvalDir:
   root: epath.Path
-
-  @property
-  def config(self) -> epath.Path:
-    return self.root / "config.json"
-
-  @property
-  def samples(self) -> epath.Path:
-    return self.root / "samples.jsonl"
-
-  @property
-  def report_json(self) -> epath.Path:
-    return self.root / "report.json"
-
-  @property
-  def report_md(self) -> epath.Path:
-    return self.root / "report.md"
-
-  @property
-  def plot(self) -> epath.Path:
-    return self.root / "accuracy_vs_length.png"
+  config = _entry("config.json")
+  samples = _entry("samples.jsonl")
+  report_json = _entry("report.json")
+  report_md = _entry("report.md")
+  plot = _entry("accuracy_vs_length.png")
 
 
 @dataclasses.dataclass(frozen=True)
 class Workdir:
   root: epath.Path
+  config = _entry("config.json")
+  hf = _entry("hf")
+  checkpoints = _entry("checkpoints")
+  checkpoints_unreadable = _entry("checkpoints_unreadable")
+  metrics = _entry("metrics.jsonl")
+  tensorboard = _entry("tensorboard")
 
   @classmethod
   def at(cls, path: io_paths.PathLike) -> "Workdir":
     return cls(io_paths.resolve(path))
-
-  @property
-  def config(self) -> epath.Path:
-    return self.root / "config.json"
-
-  @property
-  def hf(self) -> epath.Path:
-    return self.root / "hf"
-
-  @property
-  def checkpoints(self) -> epath.Path:
-    return self.root / "checkpoints"
-
-  @property
-  def checkpoints_unreadable(self) -> epath.Path:
-    return self.root / "checkpoints_unreadable"
-
-  @property
-  def metrics(self) -> epath.Path:
-    return self.root / "metrics.jsonl"
-
-  @property
-  def tensorboard_name(self) -> str:
-    return "tensorboard"
 
   @property
   def eval(self) -> EvalDir:
@@ -132,10 +95,6 @@ class Workdir:
 @dataclasses.dataclass(frozen=True)
 class Step:
   root: epath.Path
-
-  @classmethod
-  def at(cls, path: io_paths.PathLike) -> "Step":
-    return cls(io_paths.resolve(path))
 
   def item(self, name: str) -> epath.Path:
     if name not in STEP_ITEMS:

@@ -130,16 +130,22 @@ def check_param_shapes(params_dir: str, expected: Mapping[str, tuple[int, ...]],
                             f"{against} implies {tuple(shape)}")
 
 
-def param_shapes(params_dir: str) -> dict[str, tuple[int, ...]]:
-  """Dotted path -> stored shape, read from the checkpoint's metadata (no array data is read)."""
-  # The item handler, not a Checkpointer: a trainer step's params/ is one item of the step, whose checkpoint
-  # metadata lies a folder up (a Checkpointer would look for it in params/ and warn that it is missing).
+def item_metadata(item_dir: str | os.PathLike) -> Any:
+  """The stored tree of one Orbax PyTree item (a converted checkpoint's params/, a trainer step's params/ or
+  adapters/): nested dicts of leaf metadata with shape and dtype; no array data is read.
+
+  Read with the item's handler, not a Checkpointer: a trainer step's items share the step's checkpoint metadata,
+  a folder up, where a Checkpointer reading the item would not look (and would warn that it is missing)."""
   handler = ocp.PyTreeCheckpointHandler()
   try:
-    tree = handler.metadata(io_paths.resolve(params_dir)).tree
+    return handler.metadata(io_paths.resolve(item_dir)).tree
   finally:
     handler.close()
-  return {k: tuple(v.shape) for k, v in flatten(tree).items()}
+
+
+def param_shapes(params_dir: str) -> dict[str, tuple[int, ...]]:
+  """Dotted path -> stored shape, read from the checkpoint's metadata (no array data is read)."""
+  return {k: tuple(v.shape) for k, v in flatten(item_metadata(params_dir)).items()}
 
 
 def read_param(params_dir: str, dotted: str) -> np.ndarray:

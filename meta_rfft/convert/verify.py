@@ -50,13 +50,11 @@ _SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_lay
                "num_key_value_heads", "head_dim", "tie_word_embeddings")
 
 
-def _check_same_architecture(hf_dir: str, hf_config: dict, ckpt: str) -> None:
+def _check_same_architecture(hf_dir: str, hf_config: dict, ckpt: str, src) -> None:
   """A checkpoint converted from another model would fail deep inside the forward pass (or allocate for the
-  wrong shapes): compare the architecture keys of the two config.json files first, naming those that differ."""
-  from meta_rfft.convert.sources import resolve
-  from meta_rfft.model.config import load_hf_config
-  theirs_dir = resolve(ckpt).hf_dir
-  theirs = load_hf_config(theirs_dir)
+  wrong shapes): compare the architecture keys of the two config.json files first, naming those that differ.
+  `src`: the checkpoint `ckpt`, resolved (meta_rfft.convert.sources.resolve)."""
+  theirs = src.hf_config()
   differ = [k for k in _SHAPE_KEYS if k in hf_config and k in theirs and hf_config[k] != theirs[k]]
   if differ:
     raise ConversionError(f"--ckpt {ckpt} is not a conversion of --hf_dir {hf_dir}: "
@@ -72,7 +70,7 @@ def verify(hf_dir: str, ckpt: str, *, prompts: Sequence[str] | None = None, num_
   import transformers
   from flax import nnx
 
-  from meta_rfft.convert.sources import load_model
+  from meta_rfft.convert.sources import load_model, resolve
   from meta_rfft.model.config import load_hf_config
   from meta_rfft.sharding.mesh import make_mesh
   from meta_rfft.sharding.rules import DEFAULT_RULES, use_sharding
@@ -85,7 +83,8 @@ def verify(hf_dir: str, ckpt: str, *, prompts: Sequence[str] | None = None, num_
   if length < 1 or (longest and length > longest):
     raise ConversionError(f"--length={length}: must lie in [1, {longest or 'any'}] (max_position_embeddings of "
                           f"{hf_dir}/config.json)")
-  _check_same_architecture(hf_dir, hf_config, ckpt)
+  src = resolve(ckpt)  # once, for the architecture check and the model
+  _check_same_architecture(hf_dir, hf_config, ckpt, src)
   rows = _token_rows(hf_dir, prompts, num_random, length, vocab, seed)
   width = max(len(r) for r in rows)
   tokens = np.zeros((len(rows), width), np.int32)
@@ -101,7 +100,7 @@ def verify(hf_dir: str, ckpt: str, *, prompts: Sequence[str] | None = None, num_
   del hf_model
 
   mesh = make_mesh((1, -1, 1))
-  model = load_model(ckpt, mesh, DEFAULT_RULES, param_dtype=dtype, dtype=dtype)
+  model = load_model(src, mesh, DEFAULT_RULES, param_dtype=dtype, dtype=dtype)
 
   graphdef, state = nnx.split(model)
 

@@ -28,13 +28,12 @@ def main(argv: list[str]) -> int:
     eval_dir = os.fspath(layouts.Workdir.at(args.workdir).eval.root)
     # Saved once the run's samples.jsonl is known to match: a refused resume leaves the old config there.
     result = evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
-  except (ValueError, FileNotFoundError, LeaderFailed) as e:
+  except Exception as e:  # pylint: disable=broad-except  (re-raised unless it names what the user can fix)
     io_paths.exit_if_out_of_space(e, "meta_rfft.evaluate")
+    if not isinstance(e, (ValueError, FileNotFoundError, LeaderFailed)):
+      raise
     print(f"error: {e}", file=sys.stderr)
     return 2
-  except OSError as e:
-    io_paths.exit_if_out_of_space(e, "meta_rfft.evaluate")
-    raise
   if result["summary"] is None:  # processes 1..N-1: process 0 prints the results
     return 0
   for fmt, block in result["summary"]["formats"].items():

@@ -72,9 +72,9 @@ def _record_key(rec: Mapping[str, Any]) -> str:
   return sample_key(rec["format"], rec["task"], rec["length"], rec["seed"])
 
 
-def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
-  """The samples already in `path`, each once (the first row of a sample wins); checks the header against this
-  run's settings."""
+def read_samples(path: str, header: Mapping[str, Any] | None) -> list[dict]:
+  """The samples already in `path`, each once (the first row of a sample wins); checks the file's header against
+  this run's settings `header` (None: a reader of a finished evaluation, which checks none)."""
   if not io_paths.resolve(path).exists():
     return []
   lines = io_paths.read_text(path).split("\n")
@@ -89,7 +89,8 @@ def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
         break
       raise ValueError(f"{path}: line {i + 1} is not JSON; the file is damaged (delete it to start over)")
     if i == 0:
-      theirs, ours = rec.get("header") or {}, json.loads(json.dumps(dict(header)))
+      theirs = rec.get("header") or {}
+      ours = theirs if header is None else json.loads(json.dumps(dict(header)))
       if theirs != ours:
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise ValueError(f"{path} was written with other settings than this run: "
@@ -105,17 +106,6 @@ def read_samples(path: str, header: Mapping[str, Any]) -> list[dict]:
     records.append(rec)
   if len(good) != sum(1 for ln in lines if ln.strip()):  # torn or repeated lines: rewritten without them
     io_paths.write_text(path, "\n".join(good) + "\n")
-  return records
-
-
-def finished_samples(path: str) -> list[dict]:
-  """The sample rows of a samples.jsonl written by `evaluate` (without its header), each sample once; for readers
-  of a finished evaluation, which check no settings."""
-  records = []
-  if io_paths.resolve(path).exists():
-    lines = [line for line in io_paths.read_text(path).split("\n") if line.strip()]
-    header = json.loads(lines[0]).get("header") if lines else None
-    records = read_samples(path, header) if header is not None else []
   return records
 
 

@@ -93,8 +93,7 @@ def grouped_attention(q, k, v, mask, scale, q_block=QUERY_BLOCK):
 
   `scale` (a float) and `q_block` (queries per block, QUERY_BLOCK) are static. A row longer than q_block is
   computed block by block, which requires self-attention (S = L) with a causal mask, as the decoder's are."""
-  out, _ = _blocked_forward(*_heads_major(q, k, v), mask, scale, q_block)
-  return _back_to_queries(out)
+  return grouped_attention_value(q, k, v, mask, scale, q_block)
 
 
 def grouped_attention_value(q, k, v, mask, scale, q_block=QUERY_BLOCK):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 @jax.custom_vjp
 def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
   """-log softmax(logits)[target] per token: logits float [..., vocab], targets int [...] -> float [...]."""
-  return _nll_fwd(logits, targets)[0]
+  return token_nll_value(logits, targets)
 
 
 def _nll_fwd(logits, targets):

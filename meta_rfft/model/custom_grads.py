@@ -45,8 +45,7 @@ def contract_value(x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
 
 def _contract_fwd(x, kernel, n_in, platform):
   del platform
-  dims = ((tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in))), ((), ()))
-  return _dot(x, kernel, dims).astype(jnp.result_type(x, kernel)), (x, kernel)
+  return contract_value(x, kernel, n_in), (x, kernel)
 
 
 def _backward_dot(a: jax.Array, b: jax.Array, dims, platform: str) -> jax.Array:
@@ -109,8 +108,7 @@ def swiglu_down_value(gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.
 
 def _swiglu_down_fwd(gate, up, kernel, platform):
   del platform
-  h = jax.nn.silu(gate) * up
-  return _dot(h, kernel, (((h.ndim - 1,), (0,)), ((), ()))).astype(jnp.result_type(h, kernel)), (gate, up, kernel)
+  return swiglu_down_value(gate, up, kernel), (gate, up, kernel)
 
 
 def _swiglu_down_bwd(platform, res, dy):

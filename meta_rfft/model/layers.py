@@ -37,7 +37,7 @@ class Projection(nnx.Module):
 
   def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], in_axes: Sequence[str],
                out_axes: Sequence[str], *, num_layers: int, use_bias: bool, std: float, param_dtype,
-               dtype, rngs: nnx.Rngs, ops: Ops = Ops()):
+               dtype, rngs: nnx.Rngs, ops: Ops):
     self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
     self.dtype, self.ops = dtype, ops
     self.kernel = param(rngs, (num_layers, *in_shape, *out_shape), ("layers", *in_axes, *out_axes),
@@ -59,7 +59,7 @@ class Projection(nnx.Module):
 
 class RMSNorm(nnx.Module):
 
-  def __init__(self, size: int, eps: float, *, num_layers: int | None, param_dtype, dtype, ops: Ops = Ops()):
+  def __init__(self, size: int, eps: float, *, num_layers: int | None, param_dtype, dtype, ops: Ops):
     shape, axes = ((num_layers, size), ("layers", "norm")) if num_layers else ((size,), ("norm",))
     self.scale = param(None, shape, axes, param_dtype, value=1.0)
     self.eps, self.dtype, self.ops = eps, dtype, ops
@@ -72,7 +72,7 @@ class MLP(nnx.Module):
   """SwiGLU: down(silu(gate(x)) * up(x))."""
 
   def __init__(self, hidden: int, intermediate: int, *, num_layers: int, use_bias: bool, std: float,
-               param_dtype, dtype, rngs: nnx.Rngs, ops: Ops = Ops()):
+               param_dtype, dtype, rngs: nnx.Rngs, ops: Ops):
     common = dict(num_layers=num_layers, use_bias=use_bias, std=std, param_dtype=param_dtype, dtype=dtype,
                   rngs=rngs, ops=ops)
     self.ops = ops

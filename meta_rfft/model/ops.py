@@ -18,8 +18,8 @@ from meta_rfft.model import attention_core, cross_entropy, custom_grads
 
 @dataclasses.dataclass(frozen=True)
 class Ops:
-  custom_grads: bool = True
-  platform: str = "cpu"
+  custom_grads: bool  # the hand-written backward passes, or plain autodiff
+  platform: str  # "cpu", "gpu" or "tpu": the one the program compiles for
 
   @classmethod
   def of(cls, cfg) -> "Ops":

@@ -139,11 +139,11 @@ def _export_and_check(cfg, runner: stages.StageRunner, lay: Layout, seed: int, t
   def hf_check():
     from meta_rfft.convert.sources import resolve
     from meta_rfft.evaluate.examples import lengths_of
-    from meta_rfft.evaluate.runner import eval_positions, eval_vocabulary, finished_samples
+    from meta_rfft.evaluate.runner import eval_positions, eval_vocabulary, read_samples
     from meta_rfft.pipeline.hf_check import check_export
     from meta_rfft.sharding.mesh import mesh_from_config
     from meta_rfft.sharding.rules import normalize_rules
-    rows = finished_samples(lay.eval_samples(seed, task, "meta"))
+    rows = read_samples(lay.eval_samples(seed, task, "meta"), header=None)
     # Prompts spread over the adaptation lengths: long, meaningful outputs rather than the first few shortest.
     in_dist = [r for r in rows if r["length"] in lengths_of(cfg.data.adapt_lengths)] or rows
     n = min(int(cfg.hf_check_prompts), len(in_dist))

@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from meta_rfft import io_paths, layouts
+from meta_rfft.convert.checkpoint import item_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -169,12 +170,7 @@ class Checkpoints:
       folder = self.layout.step(step).item(name)
       if folder.exists():
         try:
-          # The item's handler: the step's checkpoint metadata is a folder up, where a Checkpointer would not look.
-          handler = ocp.StandardCheckpointHandler()
-          try:
-            stored = _shapes(handler.metadata(folder))
-          finally:
-            handler.close()
+          stored = _shapes(item_metadata(folder))
         except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
           return
         if not stored:  # metadata that lists no tensor: damaged, not another model

@@ -11,7 +11,7 @@ from typing import Any, Mapping, TextIO
 
 import jax
 
-from meta_rfft import io_paths
+from meta_rfft import io_paths, layouts
 from meta_rfft.distributed.progress import ProgressBar
 from meta_rfft.model.config import ModelConfig
 
@@ -79,12 +79,13 @@ class MetricsWriter:
 
   def __init__(self, workdir: str, *, resume_step: int | None):
     self.enabled = jax.process_index() == 0
-    target = io_paths.resolve(workdir) / "metrics.jsonl"
+    layout = layouts.Workdir.at(workdir)
+    target = layout.metrics
     self.path = os.fspath(target)
     if not self.enabled:
       return
-    self.mirror = io_paths.LocalMirror(workdir)
-    local = os.path.join(self.mirror.local, "metrics.jsonl")
+    self.mirror = io_paths.LocalMirror(workdir)  # holds the same names as WORKDIR, uploaded there by sync()
+    local = os.path.join(self.mirror.local, target.name)
     kept = None
     if resume_step is not None and target.exists():
       # Steps after the restored checkpoint were lost with the killed run: drop them so the file is one curve.
@@ -96,7 +97,7 @@ class MetricsWriter:
       io_paths.write_text(local, "".join(kept))
     self.jsonl = open(local, "a")
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self.tb = SummaryWriter(os.path.join(self.mirror.local, "tensorboard"),
+    self.tb = SummaryWriter(os.path.join(self.mirror.local, layout.tensorboard.name),
                             purge_step=None if resume_step is None else int(resume_step) + 1)
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:

@@ -106,8 +106,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   init_source, hf_dir = None, ""
   if config.init.checkpoint:
     init_source = sources.resolve(config.init.checkpoint)
-    hf_dir = init_source.hf_dir
-    hf = load_hf_config(hf_dir)
+    hf_dir, hf = init_source.hf_dir, init_source.hf_config()
   elif config.model.hf_config:
     hf = load_hf_config(config.model.hf_config)
   else:

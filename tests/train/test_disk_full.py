@@ -7,7 +7,6 @@ error as a full disk is tested on real OS errors from /dev/full.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shlex
 import subprocess
