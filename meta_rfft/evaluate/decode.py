@@ -30,17 +30,11 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from meta_rfft.evaluate import prompt_lookup
 from meta_rfft.evaluate.config import cpu_only
-from meta_rfft.model.attention import CACHE_LAYER_AXES, KVCache
+from meta_rfft.model.attention import KVCache, constrain_cache
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
-
-def constrain_cache(cache: KVCache) -> KVCache:
-  """The cache's k/v on their mesh axes (batch over data/fsdp, KV heads over tensor), stacked or per layer."""
-  def one(a):
-    return constrain(a, CACHE_LAYER_AXES if a.ndim == 4 else ("layers", *CACHE_LAYER_AXES))
-  return cache.replace(k=jax.tree.map(one, cache.k), v=jax.tree.map(one, cache.v))
-
 
 def bucket_length(n: int, buckets: Sequence[int] | None = None, *, minimum: int = 8, what: str = "length") -> int:
   """The smallest bucket >= n: from `buckets` if given (an error names `what` if n exceeds them all), else the
@@ -140,10 +134,20 @@ def _generate(graphdef, state, tokens, segments, positions, gen_positions, limit
 
 @dataclasses.dataclass
 class DecodeStats:
-  """Counters for throughput reports: programs compiled, batches run, tokens generated (EOS included)."""
+  """Counters for throughput reports: programs compiled, batches run, tokens generated (EOS included), and the
+  model calls the prompts took part in (the prefill included): new_tokens / forwards is the mean number of
+  tokens a call produced, 1 for plain greedy decoding."""
   compiles: int = 0
   batches: int = 0
   new_tokens: int = 0
+  forwards: int = 0
+
+  @property
+  def tokens_per_forward(self) -> float | None:
+    return self.new_tokens / self.forwards if self.forwards else None
+
+
+METHODS = ("greedy", "prompt_lookup")
 
 
 class GreedyDecoder:
@@ -151,18 +155,30 @@ class GreedyDecoder:
 
   `decode(prompts, max_new_tokens)` returns, per prompt, the generated ids up to and including the first EOS
   (or `max_new_tokens` ids). `max_new_tokens` may be one int or one limit per prompt.
+
+  `method`: "greedy", one model call per token; or "prompt_lookup", which drafts `draft_tokens` tokens per call
+  by looking the row's last `max_ngram` (down to 1) tokens up in its own text and keeps those the model agrees
+  with (meta_rfft/evaluate/prompt_lookup.py): the same tokens in fewer sequential calls. After each
+  `decode_batch`, `last_forwards` holds each prompt's number of model calls.
   """
 
   def __init__(self, model: Decoder, *, eos_ids: Sequence[int] | int | None = None, pad_id: int = 0,
                batch_size: int = 32, prompt_buckets: Sequence[int] | None = None,
                new_token_buckets: Sequence[int] | None = None, mesh: Mesh | None = None,
-               rules: Rules | None = None):
+               rules: Rules | None = None, method: str = "greedy", draft_tokens: int = 8, max_ngram: int = 4):
     cfg = model.config
     self.eos_ids = eos_ids_of(eos_ids if eos_ids is not None else cfg.eos_token_id)
     if not self.eos_ids:
       raise ValueError("GreedyDecoder: no EOS id (neither eos_ids nor the model config's eos_token_id)")
     if batch_size < 1:
       raise ValueError(f"GreedyDecoder: batch_size must be >= 1, got {batch_size}")
+    if method not in METHODS:
+      raise ValueError(f"decoding.method must be one of {METHODS}, got {method!r}")
+    if method == "prompt_lookup" and (int(draft_tokens) < 1 or int(max_ngram) < 1):
+      raise ValueError(f"decoding.draft_tokens and decoding.max_ngram must be >= 1 for prompt_lookup, got "
+                       f"{draft_tokens} and {max_ngram}")
+    self.method, self.draft_tokens, self.max_ngram = method, int(draft_tokens), int(max_ngram)
+    self.last_forwards: list[int] = []
     self.pad_id = int(pad_id)
     self.batch_size = int(batch_size)
     self.prompt_buckets = tuple(prompt_buckets or ())
@@ -181,7 +197,10 @@ class GreedyDecoder:
       replicated = NamedSharding(mesh, PartitionSpec())
       out_shardings = (replicated, replicated)
     slice_once = not cfg.scan_layers and cpu_only(mesh.devices.flat if mesh is not None else jax.devices())
-    self._fn = jax.jit(functools.partial(_generate, self.graphdef, mesh=self.mesh, rules=self.rules,
+    program = _generate
+    if method == "prompt_lookup":
+      program = functools.partial(prompt_lookup.generate, draft_tokens=self.draft_tokens, max_ngram=self.max_ngram)
+    self._fn = jax.jit(functools.partial(program, self.graphdef, mesh=self.mesh, rules=self.rules,
                                          eos_ids=self.eos_ids, pad_id=self.pad_id, slice_layers_once=slice_once),
                        static_argnames=("max_new",), out_shardings=out_shardings)
 
@@ -232,10 +251,12 @@ class GreedyDecoder:
     if (p_len, n_new) not in self._compiled:
       self._compiled.add((p_len, n_new))
       self.stats.compiles += 1
-    out, _ = self._fn(self.state, self._put(tokens), self._put(segments), self._put(prompt_pos),
-                      self._put(gen_pos), self._put(row_limits), max_new=n_new)
+    out, forwards = self._fn(self.state, self._put(tokens), self._put(segments), self._put(prompt_pos),
+                             self._put(gen_pos), self._put(row_limits), max_new=n_new)
     out = np.asarray(out)  # replicated on a mesh: this host's copy is the whole batch
+    forwards = np.asarray(forwards)
     results = []
+    self.last_forwards = []
     for i, limit in enumerate(limits):
       row = out[i, :limit].tolist()
       for j, t in enumerate(row):
@@ -243,7 +264,9 @@ class GreedyDecoder:
           row = row[:j + 1]
           break
       results.append(row)
+      self.last_forwards.append(len(row) if self.method == "greedy" else int(forwards[i]))
       self.stats.new_tokens += len(row)
+    self.stats.forwards += sum(self.last_forwards)
     self.stats.batches += 1
     return results
 
@@ -266,10 +289,13 @@ class GreedyDecoder:
       tail = ids[len(p) + n - 1] + 1 + np.arange(max(0, len(p) + n_new - len(ids)))
       rows.append(np.concatenate([ids, tail])[:len(p) + n_new])
     tokens, segments, prompt_pos = left_pad(prompts, p_len, self.batch_size, self.pad_id, rows)
-    gen = np.zeros((self.batch_size, n_new), np.int32)
+    # Drafts may run up to draft_tokens + 1 past a row's last kept token: their ids continue the sequence.
+    extra = self.draft_tokens + 1 if self.method == "prompt_lookup" else 0
+    gen = np.zeros((self.batch_size, n_new + extra), np.int32)
     for i in range(self.batch_size):
       j = i if i < len(prompts) else 0
-      gen[i] = rows[j][len(prompts[j]):]
+      ids = rows[j][len(prompts[j]):]
+      gen[i] = np.concatenate([ids, ids[-1] + 1 + np.arange(extra)])
     return tokens, segments, prompt_pos, gen
 
   def decode(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],

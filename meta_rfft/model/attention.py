@@ -27,7 +27,11 @@ class KVCache:
 
   k, v: heads-major, [layers, B, kv_heads, S, head_dim] stacks when the model scans its layers, else tuples of
   one [B, kv_heads, S, head_dim] array per layer; segment_ids/positions: [B, S] of the written slots (segment
-  0 = empty or padding); end: the next slot to write (shared by all rows: prompts are left-padded).
+  0 = empty or padding); end: the next slot to write, either one scalar shared by all rows (prompts are
+  left-padded, and plain decoding advances every row by one token) or one slot per row, int32 [B] (speculative
+  decoding advances each row by the tokens it accepted). A row's slots past its own end may hold keys of
+  rejected draft tokens: the next call writes over them before any query can see them, because a query
+  attends only to slots up to its own.
 
   Why these layouts: heads-major is what attention reads, so a decoding step transposes only its own new keys
   and values, never the cache. A scanned layer stack threads the stacks through as its carry and writes each
@@ -55,6 +59,13 @@ class KVCache:
   @property
   def max_len(self) -> int:
     return self.segment_ids.shape[1]
+
+
+def constrain_cache(cache: KVCache) -> KVCache:
+  """The cache's k/v on their mesh axes (batch over data/fsdp, KV heads over tensor), stacked or per layer."""
+  def one(a):
+    return constrain(a, CACHE_LAYER_AXES if a.ndim == 4 else ("layers", *CACHE_LAYER_AXES))
+  return cache.replace(k=jax.tree.map(one, cache.k), v=jax.tree.map(one, cache.v))
 
 
 class Attention(nnx.Module):
@@ -99,14 +110,24 @@ class Attention(nnx.Module):
 
 
 def _write_and_read(cache: jax.Array, new: jax.Array, layer: jax.Array | None, slot: jax.Array):
-  """Writes `new` [B, L, K, D] at `slot` into `cache`: the stacked [layers, B, K, S, D] at `layer`, or one
-  layer's [B, K, S, D] (layer None). Returns the updated cache and the layer's [B, K, S, D]."""
+  """Writes `new` [B, L, K, D] at `slot` (one shared slot, or one per row [B]) into `cache`: the stacked
+  [layers, B, K, S, D] at `layer`, or one layer's [B, K, S, D] (layer None). Returns the updated cache and the
+  layer's [B, K, S, D]."""
   new = jnp.transpose(new, (0, 2, 1, 3)).astype(cache.dtype)
   zero, slot = jnp.zeros((), jnp.int32), jnp.asarray(slot, jnp.int32)
+  per_row = slot.ndim == 1
   if layer is None:
-    cache = constrain(jax.lax.dynamic_update_slice(cache, new, (zero, zero, slot, zero)), CACHE_LAYER_AXES)
+    if per_row:
+      cache = jax.vmap(lambda c, n, s: jax.lax.dynamic_update_slice(c, n, (zero, s, zero)))(cache, new, slot)
+    else:
+      cache = jax.lax.dynamic_update_slice(cache, new, (zero, zero, slot, zero))
+    cache = constrain(cache, CACHE_LAYER_AXES)
     return cache, cache
   layer = jnp.asarray(layer, jnp.int32)
-  cache = jax.lax.dynamic_update_slice(cache, new[None], (layer, zero, zero, slot, zero))
+  if per_row:
+    cache = jax.vmap(lambda c, n, s: jax.lax.dynamic_update_slice(c, n[None], (layer, zero, s, zero)),
+                     in_axes=(1, 0, 0), out_axes=1)(cache, new, slot)
+  else:
+    cache = jax.lax.dynamic_update_slice(cache, new[None], (layer, zero, zero, slot, zero))
   cache = constrain(cache, ("layers", *CACHE_LAYER_AXES))
   return cache, jax.lax.dynamic_index_in_dim(cache, layer, 0, keepdims=False)

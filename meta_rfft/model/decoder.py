@@ -6,6 +6,8 @@ either scans over the stack (one compiled layer, fast compiles for deep models) 
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -162,11 +164,15 @@ class Decoder(nnx.Module):
     if visibility is not None and visibility.rule != "causal":
       raise ValueError("a custom visibility rule cannot be combined with a KV cache")
     write_slot = cache.end
-    cache = cache.replace(
-        segment_ids=jax.lax.dynamic_update_slice_in_dim(cache.segment_ids, segment_ids, write_slot, axis=1),
-        positions=jax.lax.dynamic_update_slice_in_dim(cache.positions, positions, write_slot, axis=1),
-        end=write_slot + length)
+    if write_slot.ndim == 1:  # each row writes at its own slot (KVCache)
+      put = jax.vmap(lambda row, new, slot: jax.lax.dynamic_update_slice_in_dim(row, new, slot, axis=0))
+      q_index = index + write_slot[:, None]
+    else:
+      put = functools.partial(jax.lax.dynamic_update_slice_in_dim, axis=1)
+      q_index = index + write_slot
+    cache = cache.replace(segment_ids=put(cache.segment_ids, segment_ids, write_slot),
+                          positions=put(cache.positions, positions, write_slot), end=write_slot + length)
     slots = jnp.broadcast_to(jnp.arange(cache.max_len, dtype=jnp.int32), (b, cache.max_len))
-    mask = attention_mask(segment_ids, cache.segment_ids, index + write_slot, slots, q_positions=positions,
+    mask = attention_mask(segment_ids, cache.segment_ids, q_index, slots, q_positions=positions,
                           k_positions=cache.positions, sliding_window=window)
     return mask, write_slot, cache
