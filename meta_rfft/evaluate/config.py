@@ -26,6 +26,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.max_new_factor = 1.5
   c.max_new_extra = 32
   c.max_new_tokens = 16384
+  c.decoding = decoding_section()
   c.prompt_buckets = ()        # () = powers of two; else a list of prompt lengths
   c.new_token_buckets = ()     # () = powers of two; else a list of generation lengths
   c.model = model_section()    # only the run options matter here (dtype, param_dtype, scan_layers)
@@ -39,6 +40,39 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # is then per slice and mesh.dcn_shape says how many slices (hosts) each axis spans.
   c.distributed = distributed_section()
   return c
+
+
+# What "auto" decodes with on CPUs: the faster method on the RF traces of tests/benchmarks/decode_throughput.py.
+CPU_DEFAULT_METHOD = "prompt_lookup"
+
+
+def decoding_section() -> ml_collections.ConfigDict:
+  """How greedy outputs are computed (every method gives the same tokens: meta_rfft/evaluate/prompt_lookup.py).
+
+  method: "greedy" (one model call per token), "prompt_lookup" (draft_tokens drafted tokens verified per call,
+  looked up by the last max_ngram..1 tokens), or "auto": decoding_method below."""
+  return ml_collections.ConfigDict(dict(method="auto", draft_tokens=8, max_ngram=4))
+
+
+def check_decoding(decoding) -> None:
+  """Refuses a decoding section no decoder can run, naming the key (before anything is loaded or written)."""
+  methods = ("auto", "greedy", "prompt_lookup")
+  if decoding.method not in methods:
+    raise ValueError(f"config.decoding.method must be one of {methods}, got {decoding.method!r}")
+  for key in ("draft_tokens", "max_ngram"):
+    if int(decoding[key]) < 1:
+      raise ValueError(f"config.decoding.{key} must be >= 1, got {decoding[key]}")
+
+
+def decoding_method(method: str, devices) -> str:
+  """The evaluation's decoding.method: as set, or for "auto" the faster one where it runs.
+
+  On TPUs and GPUs a decoding step is bound by reading the weights and the cache, so verifying k + 1 tokens
+  costs about what one does, and every accepted draft is a step saved. On CPUs the extra tokens cost compute;
+  tests/benchmarks/decode_throughput.py measures both on rule-following traces ("RF traces" in the README)."""
+  if method == "auto":
+    return "prompt_lookup" if not cpu_only(devices) else CPU_DEFAULT_METHOD
+  return method
 
 
 def decode_scan_layers(scan_layers: bool | None, devices) -> bool:

@@ -1,5 +1,9 @@
 """Batched greedy decoding with the KV cache: one jitted prefill and an on-device `while_loop`.
 
+Two methods give the same tokens: "greedy" calls the model once per token; "prompt_lookup" drafts several
+tokens per call from the row's own text and keeps those the model agrees with (prompt_lookup.py). What follows
+holds for both.
+
 Why it is shaped this way:
 - Prompts are LEFT-padded (segment id 0 on the padding) so every row writes its next token into the same cache
   slot (the model's KVCache keeps one shared `end`).

@@ -49,6 +49,9 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> dict:
           errors = [abs(r["traced_loops"] - r["ref_loops"]) for r in loop_rows]
           entry["loop_error_mean"] = sum(errors) / len(errors)
           entry["loop_error_rate"] = sum(e > 0 for e in errors) / len(errors)
+        calls = tokens_per_forward(rows)
+        if calls is not None:
+          entry["tokens_per_forward"] = calls
         per_length[length] = entry
       acc = {length: e["accuracy"] for length, e in per_length.items()}
       longest = max(acc)
@@ -66,9 +69,19 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> dict:
         "acc_len30": _mean([t["acc_len30"] for t in tasks.values() if t["acc_len30"] is not None]),
         "max_len_90": _mean([float(t["max_len_90"]) for t in tasks.values()]),
         "accuracy_by_length": mean_curve(tasks),
+        "tokens_per_forward": tokens_per_forward([r for k, rows in groups.items() if k[0] == fmt for r in rows]),
     }
     out["formats"][fmt] = {"tasks": tasks, "overall": overall}
   return out
+
+
+def tokens_per_forward(rows: Iterable[Mapping[str, Any]]) -> float | None:
+  """Generated tokens per model call over the rows that recorded their calls (samples.jsonl files written
+  before calls were recorded have none): 1 for plain greedy decoding, more where drafts were accepted."""
+  counted = [r for r in rows if r.get("forwards")]
+  if not counted:
+    return None
+  return sum(int(r["new_tokens"]) for r in counted) / sum(int(r["forwards"]) for r in counted)
 
 
 def mean_curve(tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:

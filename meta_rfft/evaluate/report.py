@@ -71,6 +71,15 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     lines.append("| **mean** | " + " | ".join(_pct(curve.get(str(n))) for n in lengths)
                  + f" | {_pct(o['acc_longest'])} | {_pct(o['acc_len30'])} | {_num(o['max_len_90'])} |")
     lines.append("")
+    if o.get("tokens_per_forward") is not None:
+      by_length = {}
+      for t in tasks.values():
+        for n, e in t["lengths"].items():
+          if "tokens_per_forward" in e:
+            by_length.setdefault(int(n), []).append(e["tokens_per_forward"])
+      lines += [f"Tokens generated per model call ({meta.get('decoding', 'greedy')} decoding), "
+                f"{o['tokens_per_forward']:.2f} overall; by length, mean over tasks: "
+                + ", ".join(f"{n}: {sum(v) / len(v):.2f}" for n, v in sorted(by_length.items())), ""]
     loop_rows = [(task, t) for task, t in tasks.items()
                  if any("loop_error_mean" in e for e in t["lengths"].values())]
     if loop_rows:

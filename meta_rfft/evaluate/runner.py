@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import examples as examples_lib
 from meta_rfft.evaluate import hosts, metrics, report
-from meta_rfft.evaluate.config import decode_scan_layers
+from meta_rfft.evaluate.config import check_decoding, decode_scan_layers, decoding_method
 from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
 from meta_rfft.evaluate.progress import Progress
 from meta_rfft.tasks.answers import extract_answer
@@ -113,14 +113,14 @@ def _append(path: str, lines: list[str]) -> None:
   io_paths.append_lines(path, lines)  # an object store has no append: there it rewrites the file
 
 
-def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int]) -> list[dict]:
+def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int], forwards: list[int]) -> list[dict]:
   rows = []
-  for item, text, n in zip(batch.items, outputs, new_tokens):
+  for item, text, n, calls in zip(batch.items, outputs, new_tokens, forwards):
     parsed = extract_answer(text)
     rows.append({
         "batch": batch.id, "format": item.fmt, "task": item.task_id, "length": item.length, "seed": item.seed,
         "prompt": item.inputs, "output": text, "parsed": parsed, "reference": item.answer,
-        "correct": parsed is not None and parsed == item.answer, "new_tokens": n,
+        "correct": parsed is not None and parsed == item.answer, "new_tokens": n, "forwards": calls,
         "ref_loops": item.ref_loops,
         "traced_loops": examples_lib.traced_loops(text) if item.ref_loops is not None else None,
     })
@@ -144,6 +144,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   from meta_rfft.sharding.rules import normalize_rules
 
   leader = hosts.is_leader()
+  check_decoding(cfg.decoding)
   # The checkpoint (config.checkpoint, else WORKDIR's latest step) and WORKDIR/eval/ may each be a local
   # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
@@ -157,8 +158,9 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
                                       int(cfg.seed))
   pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
-  # Every setting that changes a sample's output. Batch size, buckets and mesh only change how samples are
-  # grouped and laid out, so a resume may change them.
+  # Every setting that changes a sample's output. Batch size, buckets, mesh and decoding method only change how
+  # samples are grouped, laid out and computed (every decoding method gives the greedy tokens), so a resume may
+  # change them.
   header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
             "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens),
             "positions": {"mode": pos_mode, "range": pos_range}, "dtype": str(cfg.model.dtype),
@@ -191,6 +193,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   if finished.any() and leader:
     print(f"eval: resuming, {int(finished.sum())} of {total} samples already in {path}", flush=True)
 
+  decoding_label = str(cfg.decoding.method)  # resolved below where this run decodes anything
   if todo:
     if mesh is None:
       mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
@@ -203,9 +206,16 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
       model = load_model(src, mesh, rules, **run_options)
     vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
     bos = [] if vocab.bos_id is None else [vocab.bos_id]
+    method = decoding_method(str(cfg.decoding.method), mesh.devices.flat)
     decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
                             prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
-                            mesh=mesh, rules=rules)
+                            mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
+                            max_ngram=int(cfg.decoding.max_ngram))
+    decoding_label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
+    if leader:
+      print(f"eval: decoding with {method}" + (f" ({decoder.draft_tokens} drafted tokens per call, looked up by "
+                                               f"the last {decoder.max_ngram}..1 tokens)"
+                                               if method == "prompt_lookup" else ""), flush=True)
     for batch in todo:
       prompts = [bos + ids for ids in encode_texts(vocab, [it.inputs for it in batch.items])]
       ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
@@ -218,7 +228,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
                      for p, n, it in zip(prompts, limits, batch.items)]
       outs = decoder.decode_batch(prompts, limits, positions)
       texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
-      rows = _score(batch, texts, [len(o) for o in outs])
+      rows = _score(batch, texts, [len(o) for o in outs], decoder.last_forwards)
       # Checked on every process before the next batch: a failed write on process 0 stops all of them here.
       hosts.on_leader(lambda rows=rows: _append(path, [json.dumps(r) for r in rows]), f"appending to {path}")
       records.extend(rows)
@@ -226,7 +236,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
       if progress is not None:
         progress.update(len(rows), note=f"{batch.id} acc {100 * acc:.0f}%")
 
-  meta = {"checkpoint": ckpt, "samples": total, "train_lengths": cfg.train_lengths,
+  meta = {"checkpoint": ckpt, "samples": total, "train_lengths": cfg.train_lengths, "decoding": decoding_label,
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
 
   def write():  # process 0 only

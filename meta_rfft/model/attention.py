@@ -105,7 +105,10 @@ class Attention(nnx.Module):
     k_all, v_all, layer = layer_cache
     k_all, keys = _write_and_read(k_all, k, layer, write_slot)
     v_all, values = _write_and_read(v_all, v, layer, write_slot)
-    out = grouped_attention_heads_major_kv(q, keys.astype(q.dtype), values.astype(q.dtype), mask, d ** -0.5)
+    # Slots past the furthest row's last written one hold no key any query may see.
+    extent = jnp.max(jnp.asarray(write_slot, jnp.int32)) + length
+    out = grouped_attention_heads_major_kv(q, keys.astype(q.dtype), values.astype(q.dtype), mask, d ** -0.5,
+                                           extent=extent)
     return self.o_proj(out.reshape(b, length, n, d)), (k_all, v_all)
 
 

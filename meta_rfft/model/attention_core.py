@@ -156,12 +156,61 @@ def _keys_grad(x, y):
 grouped_attention.defvjp(_fwd, _bwd)
 
 
-def grouped_attention_heads_major_kv(q, kh, vh, mask, scale):
+# Cache slots per block when queries attend over a KV cache block by block, skipping the blocks past the last
+# written slot: always with several queries (a prefill, or a speculative step's drafted tokens), and with one
+# query from ONE_QUERY_BLOCKS blocks of cache on. Below that, one query reads the whole cache faster in one pass
+# than block copies and running sums cost (tests/benchmarks/decode_throughput.py, "RF traces").
+CACHE_BLOCK = 512
+ONE_QUERY_BLOCKS = 4
+
+
+def _filled_blocks_attention(qh, kh, vh, mask, scale, extent, block: int):
+  """Softmax attention of qh [B, K, G, L, D] over the cache slots [0, extent) only, block by block with a running
+  max and sum (flash-attention style): [B, K, G, L, D] float32.
+
+  With several queries per row, scoring every slot of the preallocated cache costs compute in proportion to its
+  whole length, most of it on slots no row has written yet; here the loop stops after the block holding the
+  last written slot. The last block is taken at S - block when S is not a multiple of `block`, and its slots
+  already covered by the previous block are masked out."""
+  b, kv_heads, group, length, d = qh.shape
+  s_len = kh.shape[2]
+  block = min(block, s_len)
+  cols = jnp.arange(block, dtype=jnp.int32)
+
+  def body(i, carry):
+    m, total, acc = carry
+    start = jnp.minimum(i * block, s_len - block)
+    kb = jax.lax.dynamic_slice_in_dim(kh, start, block, axis=2)
+    vb = jax.lax.dynamic_slice_in_dim(vh, start, block, axis=2)
+    mb = jax.lax.dynamic_slice_in_dim(mask, start, block, axis=2) & (start + cols >= i * block)
+    s = _scores(qh, kb, mb, scale)
+    m_new = jnp.maximum(m, jnp.max(s, axis=-1, keepdims=True))
+    p = jnp.exp(s - m_new)
+    correction = jnp.exp(m - m_new)
+    total = total * correction + jnp.sum(p, axis=-1, keepdims=True)
+    acc = acc * correction + jnp.einsum("bkgls,bksd->bkgld", p.astype(vb.dtype), vb,
+                                        preferred_element_type=jnp.float32)
+    return m_new, total, acc
+
+  init = (jnp.full((b, kv_heads, group, length, 1), MASKED, jnp.float32),
+          jnp.zeros((b, kv_heads, group, length, 1), jnp.float32),
+          jnp.zeros((b, kv_heads, group, length, d), jnp.float32))
+  blocks = (jnp.minimum(extent, s_len) + block - 1) // block
+  _, total, acc = jax.lax.fori_loop(0, blocks, body, init)
+  return acc / total
+
+
+def grouped_attention_heads_major_kv(q, kh, vh, mask, scale, extent=None):
   """grouped_attention with k/v already heads-major ([B, K, S, D], the KV cache's layout): q [B, L, K, G, D]
-  -> [B, L, K, G, D]. For decoding: plain autodiff, no lean backward pass."""
+  -> [B, L, K, G, D]. For decoding: plain autodiff, no lean backward pass. `extent`: with several queries, the
+  number of leading cache slots that may hold keys (the rest are skipped); None: all."""
   b, length, kv_heads, group, d = q.shape
-  if length != 1:
-    out, _ = _forward(jnp.transpose(q, (0, 2, 3, 1, 4)), kh, vh, mask, scale)
+  if length != 1 or (extent is not None and kh.shape[2] >= ONE_QUERY_BLOCKS * CACHE_BLOCK):
+    qh = jnp.transpose(q, (0, 2, 3, 1, 4))
+    if extent is None:
+      out, _ = _forward(qh, kh, vh, mask, scale)
+    else:
+      out = _filled_blocks_attention(qh, kh, vh, mask, scale, extent, CACHE_BLOCK).astype(q.dtype)
     return _back_to_queries(out)
   # One query per row (a decoding step): the scores are computed and kept as [B, K, S, G], keys . q^T, so the
   # cached keys are the matmul's left operand in their stored layout. As q . keys^T, XLA:CPU repacked each

@@ -26,7 +26,7 @@ Keys:
     has had; steps=0 = none. data.recall_max_length: its longest value.
   pretrain, adapt: steps, batch_size, seq_len (tokens per packed row), learning_rate, warmup_steps, schedule
     (warmup_cosine | constant), final_lr_fraction, adapter (none | lora | pissa), rank.
-  eval: lengths, samples_per_length, batch_size, max_new_factor, max_new_extra (evaluate/config.py).
+  eval: lengths, samples_per_length, batch_size, max_new_factor, max_new_extra, decoding (evaluate/config.py).
   targets: what the report checks: meta_max_len_90, min_gap (over every other arm), in_distribution; 0 = off.
   export: export the Meta-RFFT model of the first seed and task to HF and check it in transformers.
 """
@@ -35,6 +35,7 @@ from __future__ import annotations
 import ml_collections
 
 from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
+from meta_rfft.evaluate.config import decoding_section
 
 ARMS = ("meta", "vanilla", "control")
 ARM_LABELS = {"meta": "Meta-RFFT", "vanilla": "vanilla RFFT", "control": "short-pretraining control"}
@@ -71,6 +72,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.adapt = stage(steps=250, batch_size=8, seq_len=256, learning_rate=2e-3, warmup_steps=10)
   c.eval = ml_collections.ConfigDict(dict(lengths="1-30", samples_per_length=10, batch_size=32,
                                           max_new_factor=1.3, max_new_extra=16))
+  c.eval.decoding = decoding_section()
   # What the report checks (0 = not checked): Meta-RFFT's mean Max_Len_90% over tasks and seeds, its lead over
   # every other arm (in the mean and on every seed), and every arm's in-distribution accuracy.
   c.targets = ml_collections.ConfigDict(dict(meta_max_len_90=0.0, min_gap=0.0, in_distribution=0.9))

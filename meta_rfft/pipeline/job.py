@@ -25,6 +25,7 @@ def _eval_config(cfg, label: str, task: str):
   e.batch_size = int(cfg.eval.batch_size)
   e.max_new_factor = float(cfg.eval.max_new_factor)
   e.max_new_extra = int(cfg.eval.max_new_extra)
+  e.decoding = cfg.eval.decoding
   e.model.dtype = cfg.model.dtype  # not scan_layers: decoding picks its own (evaluate.config.decode_scan_layers)
   e.mesh = cfg.mesh
   e.sharding = cfg.sharding

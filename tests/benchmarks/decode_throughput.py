@@ -17,9 +17,13 @@ model in bfloat16 (TinyLlama's shape, random weights) on one GPU, batch 32 x 256
 tokens/s against the memory-bandwidth limit: each step must read every weight but the input embedding, plus
 the KV cache it attends over, so bytes per step / bandwidth is the fastest a step can be. The bandwidth is
 measured on the device (summing a 1 GiB array) and, for known GPUs, also taken from the datasheet.
+A second row decodes the same prompts with prompt-lookup speculative decoding (method="prompt_lookup", 8 draft
+tokens, n-grams up to 4): its tokens/s, tokens per model call, and how many rows equal plain greedy's (equal in
+exact arithmetic; in bfloat16 verifying 9 positions in one call may round differently from 9 single steps).
 On a machine without a GPU that part is skipped with a message; `--bandwidth_on_cpu` runs the same code with a
-small model on the CPU, to check the script itself. Writes tests/benchmarks/results/decode_throughput.json and
-prints the README table.
+small model on the CPU, to check the script itself. `--gpu_only` skips the CPU size comparison
+(tests/benchmarks/on_device.sh) and writes decode_throughput_gpu.json instead, leaving the full result alone.
+Writes tests/benchmarks/results/decode_throughput.json (or into --out) and prints the README table.
 """
 from __future__ import annotations
 
@@ -61,6 +65,7 @@ from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
 from train_throughput import GPU_ARCH  # noqa: E402  (the ~1.1B TinyLlama-shaped model of the MFU measurement)
 
 REPEATS = 3  # timed calls per decoder; the fastest counts
+TRACE_REPEATS = 1  # the trace decodes run for minutes each: one timed call after the compiling one
 # What the evaluation decodes the CPU comparison with (unrolled, unless configs/eval.py says otherwise).
 EVAL_SCAN_LAYERS = decode_scan_layers(default_eval_config().model.scan_layers, jax.devices("cpu"))
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "decode_throughput.json")
@@ -168,6 +173,7 @@ def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, d
     dec.decode(prompts, new_tokens)
     first = time.perf_counter() - t0
     out, best = best_of(lambda: dec.decode(prompts, new_tokens))
+    lookup = prompt_lookup_row(model, mesh, prompts, new_tokens, out, best)
   assert all(len(o) == new_tokens for o in out)
   params = nnx.state(model, nnx.Param)
   n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
@@ -186,7 +192,131 @@ def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, d
          "measured_read_bytes_per_s": measured, "fraction_of_measured_bandwidth": achieved / measured}
   if sheet:
     row.update(datasheet_bytes_per_s=sheet, fraction_of_datasheet_bandwidth=achieved / sheet)
+  row["prompt_lookup"] = lookup
   return row
+
+
+def prompt_lookup_row(model, mesh, prompts, new_tokens: int, plain_out, plain_s: float,
+                      draft_tokens: int = 8, max_ngram: int = 4) -> dict:
+  """The same prompts and model with prompt-lookup speculative decoding, against plain greedy's rows and time."""
+  batch, vocab = len(prompts), model.config.vocab_size
+  dec = GreedyDecoder(model, eos_ids=vocab, pad_id=0, batch_size=batch, mesh=mesh, rules=DEFAULT_RULES,
+                      method="prompt_lookup", draft_tokens=draft_tokens, max_ngram=max_ngram)
+  t0 = time.perf_counter()
+  dec.decode(prompts, new_tokens)
+  first = time.perf_counter() - t0
+  out, best = best_of(lambda: dec.decode(prompts, new_tokens))
+  assert all(len(o) == new_tokens for o in out)
+  return {"method": "prompt_lookup", "draft_tokens": draft_tokens, "max_ngram": max_ngram, "first_call_s": first,
+          "decode_s": best, "tokens_per_s": batch * new_tokens / best, "speedup_over_greedy": plain_s / best,
+          "tokens_per_forward": dec.stats.tokens_per_forward,
+          "rows_identical_to_greedy": sum(a == b for a, b in zip(out, plain_out))}
+
+
+def _ours_traces(ckpt: str, prompts, limit: int, dtype: str, method: str, k: int, n: int):
+  """Our decoder on the trace prompts at batch len(prompts): (rows, best seconds, tokens per model call)."""
+  mesh = make_mesh((1, -1, 1), devices=jax.devices("cpu")[:1])
+  options = dict(scan_layers=EVAL_SCAN_LAYERS, dtype=dtype) | (dict(param_dtype=dtype) if dtype != "float32" else {})
+  model = load_model(ckpt, mesh, DEFAULT_RULES, **options)
+  vocab_eos = model.config.eos_token_id
+  # The generation bucket is the limit itself: both methods attend over the same cache length.
+  dec = GreedyDecoder(model, eos_ids=vocab_eos, pad_id=vocab_eos, batch_size=len(prompts), mesh=mesh,
+                      rules=DEFAULT_RULES, method=method, draft_tokens=k, max_ngram=n, new_token_buckets=(limit,))
+  dec.decode(prompts, limit)  # compile + first run
+  dec.stats = type(dec.stats)()
+  out, seconds = best_of(lambda: dec.decode(prompts, limit), TRACE_REPEATS)
+  return out, seconds, dec.stats.tokens_per_forward
+
+
+def _hf_traces(hf_dir: str, prompts, limit: int, eos: int, batch: int, **generate_kwargs):
+  """HF generate over the prompts, `batch` at a time (left-padded), stopping at EOS: (rows, seconds)."""
+  model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
+  rows, seconds = [], 0.0
+  with torch.no_grad():
+    for start in range(0, len(prompts), batch):
+      chunk = prompts[start:start + batch]
+      width = max(len(p) for p in chunk)
+      ids = torch.tensor([[eos] * (width - len(p)) + p for p in chunk])
+      mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
+      kwargs = dict(attention_mask=mask, do_sample=False, eos_token_id=eos, pad_token_id=eos, **generate_kwargs)
+      if start == 0:
+        model.generate(input_ids=ids, max_new_tokens=8, **kwargs)  # warm-up
+      t0 = time.perf_counter()
+      out = model.generate(input_ids=ids, max_new_tokens=limit, **kwargs)
+      seconds += time.perf_counter() - t0
+      for row in out[:, width:].tolist():
+        rows.append(row[:row.index(eos) + 1] if eos in row else row)
+  return rows, seconds
+
+
+def run_traces(lengths, batch: int, hf_lookup_prompts: int, draft_tokens: list[int], n: int, bf16_max_length: int,
+               log=print) -> list[dict]:
+  """Real rule-following traces: the methods compared per length (README "Decode throughput", RF traces)."""
+  import rf_traces
+  root = os.path.join(tempfile.gettempdir(), "meta_rfft_rf_trace_model")
+  info = rf_traces.train_model(root, log)
+  hf_dir, ckpt = info["hf_dir"], info["ckpt"]
+  eos = transformers.AutoConfig.from_pretrained(hf_dir).eos_token_id
+  rows = []
+  for length in lengths:
+    prompts, refs, examples = rf_traces.prompts_at(hf_dir, length, batch)
+    # One limit for every row (HF generate takes one): the evaluator's, 1.3 x the longest reference + 16.
+    limit = int(1.3 * max(len(r) for r in refs)) + 16
+    row = {"length": length, "batch": batch, "limit": limit, "reference_tokens_mean": float(np.mean(
+        [len(r) + 1 for r in refs])), "prompt_tokens_max": max(len(p) for p in prompts)}
+    greedy, s_greedy, _ = _ours_traces(ckpt, prompts, limit, "float32", "greedy", 1, n)
+    tokens = sum(len(r) for r in greedy)
+    row["prompt_lookup"] = {}
+    for draft in draft_tokens:
+      lookup, s_lookup, calls = _ours_traces(ckpt, prompts, limit, "float32", "prompt_lookup", draft, n)
+      row["prompt_lookup"][str(draft)] = {
+          "tokens_per_s": sum(len(r) for r in lookup) / s_lookup, "tokens_per_forward": calls,
+          "speedup_over_greedy": s_greedy / s_lookup,
+          "rows_identical_float32": sum(a == b for a, b in zip(greedy, lookup))}
+    k = max(draft_tokens)
+    hf_out, s_hf = _hf_traces(hf_dir, prompts, limit, eos, batch)
+    few = prompts[:hf_lookup_prompts]
+    hf_pl, s_hf_pl = _hf_traces(hf_dir, few, limit, eos, 1, prompt_lookup_num_tokens=k, max_matching_ngram_size=n)
+    few_tokens = sum(len(r) for r in hf_pl)
+    row.update({
+        "generated_tokens": tokens, "generated_tokens_mean": tokens / batch,
+        "accuracy": rf_traces.accuracy(hf_dir, greedy, examples),
+        "ours_greedy_tokens_per_s": tokens / s_greedy, "max_ngram": n, "hf_draft_tokens": k,
+        "hf_greedy_tokens_per_s": sum(len(r) for r in hf_out) / s_hf,
+        "rows_identical_to_hf": sum(a == b for a, b in zip(greedy, hf_out)),
+        "hf_prompt_lookup_batch1_prompts": len(few),
+        "hf_prompt_lookup_batch1_tokens_per_s": few_tokens / s_hf_pl,
+        "hf_prompt_lookup_rows_identical": sum(a == b for a, b in zip(greedy, hf_pl)),
+    })
+    if length <= bf16_max_length:
+      bf_greedy, _, _ = _ours_traces(ckpt, prompts, limit, "bfloat16", "greedy", 1, n)
+      bf_lookup, _, _ = _ours_traces(ckpt, prompts, limit, "bfloat16", "prompt_lookup", k, n)
+      row["bfloat16_rows_differing"] = sum(a != b for a, b in zip(bf_greedy, bf_lookup))
+      # Where each differing row first differs, and how long the rows are: a flip late in a row is a near-tie
+      # met after many tokens, not a broken decoder.
+      row["bfloat16_first_difference"] = [
+          next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+          for a, b in zip(bf_greedy, bf_lookup) if a != b]
+    log(f"rf traces, length {length}: {json.dumps(row)}")
+    rows.append(row)
+  return rows, info["training"]
+
+
+def print_traces(rows) -> None:
+  drafts = sorted({int(k) for r in rows for k in r["prompt_lookup"]})
+  print("| length | tokens/row (ref.) | accuracy | ours greedy tok/s | "
+        + " | ".join(f"ours prompt lookup k={k} tok/s (speedup, tokens/call)" for k in drafts)
+        + " | HF generate b32 tok/s | HF prompt lookup b1 tok/s | f32 rows identical | bf16 rows differing |")
+  print("|---" * (8 + len(drafts)) + "|")
+  for r in rows:
+    cells = [f"{p['tokens_per_s']:.0f} (**{p['speedup_over_greedy']:.2f}x**, {p['tokens_per_forward']:.2f})"
+             for p in (r["prompt_lookup"][str(k)] for k in drafts)]
+    identical = ", ".join(f"{r['prompt_lookup'][str(k)]['rows_identical_float32']}" for k in drafts)
+    bf16 = f"{r['bfloat16_rows_differing']}/{r['batch']}" if "bfloat16_rows_differing" in r else "not run"
+    print(f"| {r['length']} | {r['generated_tokens_mean']:.0f} ({r['reference_tokens_mean']:.0f}) | "
+          f"{100 * r['accuracy']:.0f}% | {r['ours_greedy_tokens_per_s']:.0f} | " + " | ".join(cells)
+          + f" | {r['hf_greedy_tokens_per_s']:.0f} | {r['hf_prompt_lookup_batch1_tokens_per_s']:.0f} | "
+          f"{identical} of {r['batch']} | {bf16} |")
 
 
 def main() -> None:
@@ -196,8 +326,26 @@ def main() -> None:
   p.add_argument("--new_tokens", type=int, default=256)
   p.add_argument("--bandwidth_on_cpu", action="store_true",
                  help="run the bandwidth comparison on the CPU with a small model (checks the script without a GPU)")
+  p.add_argument("--gpu_only", action="store_true",
+                 help="only the GPU part, without the CPU size comparison; writes decode_throughput_gpu.json")
+  p.add_argument("--out", default=os.path.dirname(RESULTS), help="folder to write the JSON into")
+  p.add_argument("--parts", default="sizes,traces", help="sizes (random prompts), traces (RF traces), or both")
+  p.add_argument("--trace_lengths", default="5,15,30")
+  p.add_argument("--hf_lookup_prompts", type=int, default=4,
+                 help="prompts HF's batch-1 prompt lookup decodes per length (it is timed per sequence)")
+  p.add_argument("--draft_tokens", default="4,8", help="k values of our prompt lookup (HF's uses the largest)")
+  p.add_argument("--bf16_max_length", type=int, default=15,
+                 help="trace lengths up to this also decode in bfloat16, to count rows where the methods differ")
+  p.add_argument("--max_ngram", type=int, default=4)
   args = p.parse_args()
-  rows = [run_size(s.strip(), args.batch, args.new_tokens) for s in args.sizes.split(",") if s.strip()]
+  parts = {x.strip() for x in args.parts.split(",") if x.strip()}
+  sizes = [] if args.gpu_only or "sizes" not in parts else [s.strip() for s in args.sizes.split(",") if s.strip()]
+  traces, training = None, None
+  if "traces" in parts and not args.gpu_only:
+    traces, training = run_traces([int(x) for x in args.trace_lengths.split(",")], args.batch,
+                                  args.hf_lookup_prompts, [int(x) for x in args.draft_tokens.split(",")],
+                                  args.max_ngram, args.bf16_max_length)
+  rows = [run_size(s, args.batch, args.new_tokens) for s in sizes]
   gpus = [d for d in jax.devices() if d.platform == "gpu"]
   if gpus:
     bandwidth = bandwidth_row(GPU_ARCH, gpus[0], args.batch, args.new_tokens, "bfloat16")
@@ -213,17 +361,24 @@ def main() -> None:
                         "torch_threads": torch.get_num_threads(), "jax": jax.__version__,
                         "torch": torch.__version__, "transformers": transformers.__version__},
             "rows": rows, "bandwidth": bandwidth}
-  os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-  with open(RESULTS, "w") as f:
+  if traces is not None:
+    result["rf_traces"] = {"model": training, "rows": traces}
+  name = os.path.splitext(os.path.basename(RESULTS))[0] + ("_gpu" if args.gpu_only else "")
+  path = os.path.join(args.out, name + ".json")
+  os.makedirs(args.out, exist_ok=True)
+  with open(path, "w") as f:
     json.dump(result, f, indent=2)
-  print("| model | params | batch x new tokens | ours tokens/s | HF generate tokens/s | speedup | rows identical "
-        "| ours with scanned layers |")
-  print("|---|---|---|---|---|---|---|---|")
+  if rows:
+    print("| model | params | batch x new tokens | ours tokens/s | HF generate tokens/s | speedup | rows identical "
+          "| ours with scanned layers |")
+    print("|---|---|---|---|---|---|---|---|")
   for r in rows:
     print(f"| {r['size']} (hidden {r['hidden_size']}, {r['num_layers']} layers) | {r['params'] / 1e6:.1f}M | "
           f"{r['batch']} x {r['new_tokens']} | {r['ours_tokens_per_s']:.0f} | {r['hf_tokens_per_s']:.0f} | "
           f"{r['speedup']:.1f}x | {r['rows_identical']}/{r['batch']} | "
           f"{r[f'ours_scan_layers_{not EVAL_SCAN_LAYERS}_tokens_per_s']:.0f} |")
+  if traces:
+    print_traces(traces)
   if "tokens_per_s" in bandwidth:
     b = bandwidth
     sheet = (f"{100 * b['fraction_of_datasheet_bandwidth']:.0f}%" if "datasheet_bytes_per_s" in b
@@ -233,7 +388,12 @@ def main() -> None:
     print(f"| {b['device']} | {b['params'] / 1e9:.2f}B {b['dtype']} | {b['batch']} x {b['new_tokens']} | "
           f"{b['tokens_per_s']:.0f} | {b['bytes_per_step'] / 1e9:.2f} GB | {b['achieved_bytes_per_s'] / 1e9:.0f} GB/s "
           f"| {100 * b['fraction_of_measured_bandwidth']:.0f}% | {sheet} |")
-  print(f"wrote {RESULTS}")
+    pl = b["prompt_lookup"]
+    print(f"\n| device | method | tokens/s | tokens per model call | speedup over greedy | rows identical to greedy |"
+          f"\n|---|---|---|---|---|---|\n| {b['device']} | prompt_lookup (k={pl['draft_tokens']}, "
+          f"n<={pl['max_ngram']}) | {pl['tokens_per_s']:.0f} | {pl['tokens_per_forward']:.2f} | "
+          f"{pl['speedup_over_greedy']:.2f}x | {pl['rows_identical_to_greedy']}/{b['batch']} |")
+  print(f"wrote {path}")
 
 
 if __name__ == "__main__":

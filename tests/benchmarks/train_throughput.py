@@ -16,10 +16,13 @@ against which both trainers' step times and the goal are read.
 
 Where a GPU is present, the script also measures our MFU for a ~1B Llama-architecture model in bfloat16 (the
 FLOP formula is meta_rfft.train.metrics.train_flops_per_token); without one it says so and skips that part.
+`--gpu_only` measures only that (tests/benchmarks/on_device.sh) and writes train_throughput_gpu.json instead, so
+that a short GPU run never replaces the full result.
 
   python tests/benchmarks/train_throughput.py [--rounds 5] [--steps 4] [--warmup 3] [--precisions float32,bfloat16]
+                                              [--gpu_only] [--out tests/benchmarks/results]
 
-Writes tests/benchmarks/results/train_throughput.json and prints the README table.
+Writes tests/benchmarks/results/train_throughput.json (or into --out) and prints the README table.
 """
 from __future__ import annotations
 
@@ -268,28 +271,36 @@ def main():
   parser.add_argument("--precisions", default="float32,bfloat16",
                       help="comma-separated: float32 (both all-float32), bfloat16 (float32 weights and optimizer, "
                            "bfloat16 compute: ours model.dtype=bfloat16, HF under torch.autocast)")
+  parser.add_argument("--gpu_only", action="store_true",
+                      help="only the GPU MFU, without the CPU comparison; writes train_throughput_gpu.json")
+  parser.add_argument("--out", default=str(RESULTS.parent), help="folder to write the JSON into")
   args = parser.parse_args()
   jax.config.update("jax_platforms", "cpu") if not any(d.platform == "gpu" for d in jax.devices()) else None
   precisions = [p for p in args.precisions.split(",") if p]
   bad = [p for p in precisions if p not in ("float32", "bfloat16")]
   if bad:
     parser.error(f"--precisions: unknown {bad}; choose from float32, bfloat16")
-  it = random_tokens.RandomTokenBatches(args.batch, args.seq_len, CPU_ARCH["vocab_size"], seed=0)
-  batches = [it.batch_at(i) for i in range(4)]
-  results = {p: compare(batches, p, args) for p in precisions}
+  results = {}
+  if not args.gpu_only:
+    it = random_tokens.RandomTokenBatches(args.batch, args.seq_len, CPU_ARCH["vocab_size"], seed=0)
+    batches = [it.batch_at(i) for i in range(4)]
+    results = {p: compare(batches, p, args) for p in precisions}
   gpu = gpu_mfu(args.warmup, args.steps)
   out = {
-      "cpu": {"model": CPU_ARCH, "batch": args.batch, "seq_len": args.seq_len, "steps_per_round": args.steps,
-              "rounds": args.rounds, "warmup": args.warmup, "goal_ratio": 1.5,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", **results},
+      "cpu": {"skipped": "--gpu_only"} if args.gpu_only else {
+          "model": CPU_ARCH, "batch": args.batch, "seq_len": args.seq_len, "steps_per_round": args.steps,
+          "rounds": args.rounds, "warmup": args.warmup, "goal_ratio": 1.5,
+          "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", **results},
       "gpu": gpu if gpu is not None else {"skipped": "no GPU on this machine: MFU not measured"},
       "jax": jax.__version__,
   }
-  RESULTS.parent.mkdir(parents=True, exist_ok=True)
-  with open(RESULTS, "w") as f:
+  path = pathlib.Path(args.out) / f"{RESULTS.stem}{'_gpu' if args.gpu_only else ''}.json"
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "w") as f:
     json.dump(out, f, indent=2)
-  print(f"wrote {RESULTS}")
-  print_table(results, args)
+  print(f"wrote {path}")
+  if results:
+    print_table(results, args)
   if gpu is None:
     print("GPU MFU: skipped (no GPU on this machine)")
   else:

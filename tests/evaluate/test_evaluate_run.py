@@ -40,6 +40,19 @@ def test_evaluate_writes_reports_and_resumes(ckpt, tmp_path, capsys):
   assert len(first) == 7 and "header" in first[0]  # header + 6 samples in 4 batches (2+1 per length)
   assert {r["batch"] for r in first[1:]} == {f"rf/{TASK}/{n}/{s}" for n in (1, 2) for s in (0, 2)}
 
+  # The default decoding on this CPU is prompt lookup: every sample records its model calls, and plain greedy
+  # decoding writes the same outputs with one call per token.
+  assert "decoding with prompt_lookup" in capsys.readouterr().out
+  assert all(1 <= r["forwards"] <= r["new_tokens"] for r in first[1:])
+  assert rep["formats"]["rf"]["overall"]["tokens_per_forward"] >= 1.0
+  assert "Tokens generated per model call (prompt_lookup (k=8, n<=4) decoding)" in open(
+      os.path.join(eval_dir, "report.md")).read()
+  greedy_run = str(tmp_path / "greedy")
+  assert main(_args(ckpt, greedy_run, "--config.decoding.method=greedy")) == 0
+  greedy = _lines(os.path.join(greedy_run, "eval", "samples.jsonl"))
+  assert [r["output"] for r in greedy[1:]] == [r["output"] for r in first[1:]]
+  assert all(r["forwards"] == r["new_tokens"] for r in greedy[1:])
+
   # Interrupt: the last batch lost, a torn half-line at the end. Only that batch is decoded again.
   with open(samples_path) as f:
     lines = f.read().split("\n")

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from meta_rfft.config.defaults import tiny_arch
+from meta_rfft.evaluate.config import CPU_DEFAULT_METHOD, decoding_method
 from meta_rfft.evaluate.decode import GreedyDecoder
 from meta_rfft.evaluate.prompt_lookup import lookup_drafts
 from meta_rfft.model.config import from_hf_config
@@ -171,3 +172,24 @@ def test_bad_decoding_settings_are_named(random_model):
     GreedyDecoder(model, method="beam")
   with pytest.raises(ValueError, match="decoding.draft_tokens and decoding.max_ngram must be >= 1"):
     GreedyDecoder(model, method="prompt_lookup", draft_tokens=0)
+
+
+def test_auto_picks_prompt_lookup_off_cpus_and_the_benchmarked_method_on_them():
+  class Device:
+    def __init__(self, platform):
+      self.platform = platform
+  assert decoding_method("auto", [Device("gpu")]) == decoding_method("auto", [Device("tpu")]) == "prompt_lookup"
+  assert decoding_method("auto", jax.devices()) == CPU_DEFAULT_METHOD
+  assert decoding_method("greedy", [Device("gpu")]) == "greedy"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.decoding.method=beam", "config.decoding.method must be one of"),
+    ("--config.decoding.draft_tokens=0", "config.decoding.draft_tokens must be >= 1, got 0"),
+    ("--config.decoding.max_ngram=-1", "config.decoding.max_ngram must be >= 1, got -1")])
+def test_bad_decoding_config_is_named_before_anything_is_written(tmp_path, capsys, override, message):
+  from meta_rfft.evaluate.__main__ import main
+  run = tmp_path / "run"
+  assert main(["--config=configs/eval.py", f"--workdir={run}", "--config.checkpoint=/nonexistent", override]) == 2
+  assert message in capsys.readouterr().err
+  assert not (run / "eval").exists()
