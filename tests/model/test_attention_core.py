@@ -108,3 +108,28 @@ def test_heads_major_cache_attention_equals_float64(length):
   with jax.enable_x64():
     ref = np.asarray(naive(*(jnp.asarray(np.asarray(x), jnp.float64) for x in (q, k, v)), mask, D ** -0.5))
   np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("length, slots, extent", [
+    (3, 1300, 1), (3, 1300, 700), (3, 1300, 1024), (3, 1300, 1025), (3, 1300, 1300), (9, 515, 515),
+    (1, 2100, 1800), (1, 2100, 2100)])
+def test_cache_attention_over_written_blocks_equals_float64(length, slots, extent):
+  """Attention over the cache's written blocks only (the keys past `extent` unread, the last block taken at
+  S - block when S is no multiple of it) against the float64 reference over the whole cache, whose keys past
+  `extent` are masked, as a cache's unwritten slots are. One query takes this path from 4 blocks of cache on."""
+  rng = np.random.default_rng(slots + extent)
+  q = rng.normal(size=(B, length, K, G, D))
+  k, v = rng.normal(size=(B, slots, K, D)), rng.normal(size=(B, slots, K, D))
+  mask = (rng.random((B, length, slots)) < 0.7) & (np.arange(slots) < extent)
+  mask[:, :, 0] = True  # every real query sees a key (in the decoder, at least itself)
+  mask[0, 0] = False  # a padding query: sees no key
+  q, k, v = (jnp.asarray(x, jnp.float32) for x in (q, k, v))
+  mask = jnp.asarray(mask)
+  kh, vh = (jnp.transpose(x, (0, 2, 1, 3)) for x in (k, v))
+  ours = jax.jit(grouped_attention_heads_major_kv, static_argnums=4)(q, kh, vh, mask, D ** -0.5, extent)
+  with jax.enable_x64():
+    ref = np.asarray(naive(*(jnp.asarray(np.asarray(x), jnp.float64) for x in (q, k, v)), mask, D ** -0.5))
+  ours, ref = np.array(ours), np.array(ref)
+  assert np.all(np.isfinite(ours))  # the padding query too: its (ignored) output is some average of values
+  ours[0, 0], ref[0, 0] = 0.0, 0.0
+  np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=1e-5)
