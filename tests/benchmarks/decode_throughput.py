@@ -1,6 +1,13 @@
 """Benchmark: our batched KV-cache greedy decoding (JAX) vs Hugging Face `generate` (PyTorch, CPU).
 
-  python tests/benchmarks/decode_throughput.py [--sizes small,medium] [--batch 32] [--new_tokens 256]
+  python tests/benchmarks/decode_throughput.py [--parts sizes,traces] [--sizes small,medium] [--batch 32]
+      [--new_tokens 256] [--trace_lengths 5,15,30] [--draft_tokens 4,8]
+
+Two parts. "traces": rule-following traces (rf_traces.py trains the model once and keeps it), decoded by our
+plain greedy decoder and our prompt-lookup decoder (one row per k) at batch 32, HF generate greedy at batch 32,
+and HF's prompt lookup at batch 1 (all it supports) on a few of the prompts; reported: tokens/s, tokens per
+model call, accuracy, float32 rows identical between the methods, and bfloat16 rows that differ. "sizes", below:
+random prompts without early stop.
 
 For each model size, one random-initialised Qwen2 model is built with transformers, saved, and converted with
 `meta_rfft.convert.hf_to_orbax`: both frameworks decode the SAME weights. 32 prompts of random token ids
