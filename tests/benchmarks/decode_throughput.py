@@ -72,7 +72,6 @@ from meta_rfft.sharding.rules import DEFAULT_RULES  # noqa: E402
 from train_throughput import GPU_ARCH  # noqa: E402  (the ~1.1B TinyLlama-shaped model of the MFU measurement)
 
 REPEATS = 3  # timed calls per decoder; the fastest counts
-TRACE_REPEATS = 1  # the trace decodes run for minutes each: one timed call after the compiling one
 # What the evaluation decodes the CPU comparison with (unrolled, unless configs/eval.py says otherwise).
 EVAL_SCAN_LAYERS = decode_scan_layers(default_eval_config().model.scan_layers, jax.devices("cpu"))
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "decode_throughput.json")
@@ -220,112 +219,6 @@ def prompt_lookup_row(model, mesh, prompts, new_tokens: int, plain_out, plain_s:
           "rows_identical_to_greedy": sum(a == b for a, b in zip(out, plain_out))}
 
 
-def _ours_traces(ckpt: str, prompts, limit: int, dtype: str, method: str, k: int, n: int):
-  """Our decoder on the trace prompts at batch len(prompts): (rows, best seconds, tokens per model call)."""
-  mesh = make_mesh((1, -1, 1), devices=jax.devices("cpu")[:1])
-  options = dict(scan_layers=EVAL_SCAN_LAYERS, dtype=dtype) | (dict(param_dtype=dtype) if dtype != "float32" else {})
-  model = load_model(ckpt, mesh, DEFAULT_RULES, **options)
-  vocab_eos = model.config.eos_token_id
-  # The generation bucket is the limit itself: both methods attend over the same cache length.
-  dec = GreedyDecoder(model, eos_ids=vocab_eos, pad_id=vocab_eos, batch_size=len(prompts), mesh=mesh,
-                      rules=DEFAULT_RULES, method=method, draft_tokens=k, max_ngram=n, new_token_buckets=(limit,))
-  dec.decode(prompts, limit)  # compile + first run
-  dec.stats = type(dec.stats)()
-  out, seconds = best_of(lambda: dec.decode(prompts, limit), TRACE_REPEATS)
-  return out, seconds, dec.stats.tokens_per_forward
-
-
-def _hf_traces(hf_dir: str, prompts, limit: int, eos: int, batch: int, **generate_kwargs):
-  """HF generate over the prompts, `batch` at a time (left-padded), stopping at EOS: (rows, seconds)."""
-  model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
-  rows, seconds = [], 0.0
-  with torch.no_grad():
-    for start in range(0, len(prompts), batch):
-      chunk = prompts[start:start + batch]
-      width = max(len(p) for p in chunk)
-      ids = torch.tensor([[eos] * (width - len(p)) + p for p in chunk])
-      mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
-      kwargs = dict(attention_mask=mask, do_sample=False, eos_token_id=eos, pad_token_id=eos, **generate_kwargs)
-      if start == 0:
-        model.generate(input_ids=ids, max_new_tokens=8, **kwargs)  # warm-up
-      t0 = time.perf_counter()
-      out = model.generate(input_ids=ids, max_new_tokens=limit, **kwargs)
-      seconds += time.perf_counter() - t0
-      for row in out[:, width:].tolist():
-        rows.append(row[:row.index(eos) + 1] if eos in row else row)
-  return rows, seconds
-
-
-def run_traces(lengths, batch: int, hf_lookup_prompts: int, draft_tokens: list[int], n: int, bf16_max_length: int,
-               log=print) -> list[dict]:
-  """Real rule-following traces: the methods compared per length (README "Decode throughput", RF traces)."""
-  import rf_traces
-  root = os.path.join(tempfile.gettempdir(), "meta_rfft_rf_trace_model")
-  info = rf_traces.train_model(root, log)
-  hf_dir, ckpt = info["hf_dir"], info["ckpt"]
-  eos = transformers.AutoConfig.from_pretrained(hf_dir).eos_token_id
-  rows = []
-  for length in lengths:
-    prompts, refs, examples = rf_traces.prompts_at(hf_dir, length, batch)
-    # One limit for every row (HF generate takes one): the evaluator's, 1.3 x the longest reference + 16.
-    limit = int(1.3 * max(len(r) for r in refs)) + 16
-    row = {"length": length, "batch": batch, "limit": limit, "reference_tokens_mean": float(np.mean(
-        [len(r) + 1 for r in refs])), "prompt_tokens_max": max(len(p) for p in prompts)}
-    greedy, s_greedy, _ = _ours_traces(ckpt, prompts, limit, "float32", "greedy", 1, n)
-    tokens = sum(len(r) for r in greedy)
-    row["prompt_lookup"] = {}
-    for draft in draft_tokens:
-      lookup, s_lookup, calls = _ours_traces(ckpt, prompts, limit, "float32", "prompt_lookup", draft, n)
-      row["prompt_lookup"][str(draft)] = {
-          "tokens_per_s": sum(len(r) for r in lookup) / s_lookup, "tokens_per_forward": calls,
-          "speedup_over_greedy": s_greedy / s_lookup,
-          "rows_identical_float32": sum(a == b for a, b in zip(greedy, lookup))}
-    k = max(draft_tokens)
-    hf_out, s_hf = _hf_traces(hf_dir, prompts, limit, eos, batch)
-    few = prompts[:hf_lookup_prompts]
-    hf_pl, s_hf_pl = _hf_traces(hf_dir, few, limit, eos, 1, prompt_lookup_num_tokens=k, max_matching_ngram_size=n)
-    few_tokens = sum(len(r) for r in hf_pl)
-    row.update({
-        "generated_tokens": tokens, "generated_tokens_mean": tokens / batch,
-        "accuracy": rf_traces.accuracy(hf_dir, greedy, examples),
-        "ours_greedy_tokens_per_s": tokens / s_greedy, "max_ngram": n, "hf_draft_tokens": k,
-        "hf_greedy_tokens_per_s": sum(len(r) for r in hf_out) / s_hf,
-        "rows_identical_to_hf": sum(a == b for a, b in zip(greedy, hf_out)),
-        "hf_prompt_lookup_batch1_prompts": len(few),
-        "hf_prompt_lookup_batch1_tokens_per_s": few_tokens / s_hf_pl,
-        "hf_prompt_lookup_rows_identical": sum(a == b for a, b in zip(greedy, hf_pl)),
-    })
-    if length <= bf16_max_length:
-      bf_greedy, _, _ = _ours_traces(ckpt, prompts, limit, "bfloat16", "greedy", 1, n)
-      bf_lookup, _, _ = _ours_traces(ckpt, prompts, limit, "bfloat16", "prompt_lookup", k, n)
-      row["bfloat16_rows_differing"] = sum(a != b for a, b in zip(bf_greedy, bf_lookup))
-      # Where each differing row first differs, and how long the rows are: a flip late in a row is a near-tie
-      # met after many tokens, not a broken decoder.
-      row["bfloat16_first_difference"] = [
-          next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-          for a, b in zip(bf_greedy, bf_lookup) if a != b]
-    log(f"rf traces, length {length}: {json.dumps(row)}")
-    rows.append(row)
-  return rows, info["training"]
-
-
-def print_traces(rows) -> None:
-  drafts = sorted({int(k) for r in rows for k in r["prompt_lookup"]})
-  print("| length | tokens/row (ref.) | accuracy | ours greedy tok/s | "
-        + " | ".join(f"ours prompt lookup k={k} tok/s (speedup, tokens/call)" for k in drafts)
-        + " | HF generate b32 tok/s | HF prompt lookup b1 tok/s | f32 rows identical | bf16 rows differing |")
-  print("|---" * (8 + len(drafts)) + "|")
-  for r in rows:
-    cells = [f"{p['tokens_per_s']:.0f} (**{p['speedup_over_greedy']:.2f}x**, {p['tokens_per_forward']:.2f})"
-             for p in (r["prompt_lookup"][str(k)] for k in drafts)]
-    identical = ", ".join(f"{r['prompt_lookup'][str(k)]['rows_identical_float32']}" for k in drafts)
-    bf16 = f"{r['bfloat16_rows_differing']}/{r['batch']}" if "bfloat16_rows_differing" in r else "not run"
-    print(f"| {r['length']} | {r['generated_tokens_mean']:.0f} ({r['reference_tokens_mean']:.0f}) | "
-          f"{100 * r['accuracy']:.0f}% | {r['ours_greedy_tokens_per_s']:.0f} | " + " | ".join(cells)
-          + f" | {r['hf_greedy_tokens_per_s']:.0f} | {r['hf_prompt_lookup_batch1_tokens_per_s']:.0f} | "
-          f"{identical} of {r['batch']} | {bf16} |")
-
-
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--sizes", default="small,medium")
@@ -349,6 +242,7 @@ def main() -> None:
   sizes = [] if args.gpu_only or "sizes" not in parts else [s.strip() for s in args.sizes.split(",") if s.strip()]
   traces, training = None, None
   if "traces" in parts and not args.gpu_only:
+    from decode_traces import print_traces, run_traces
     traces, training = run_traces([int(x) for x in args.trace_lengths.split(",")], args.batch,
                                   args.hf_lookup_prompts, [int(x) for x in args.draft_tokens.split(",")],
                                   args.max_ngram, args.bf16_max_length)
