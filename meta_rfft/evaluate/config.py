@@ -42,37 +42,27 @@ def default_eval_config() -> ml_collections.ConfigDict:
   return c
 
 
-# What "auto" decodes with on CPUs: the faster method on the RF traces of tests/benchmarks/decode_throughput.py.
-CPU_DEFAULT_METHOD = "prompt_lookup"
+METHODS = ("greedy", "prompt_lookup")
 
 
 def decoding_section() -> ml_collections.ConfigDict:
   """How greedy outputs are computed (every method gives the same tokens: meta_rfft/evaluate/prompt_lookup.py).
 
-  method: "greedy" (one model call per token), "prompt_lookup" (draft_tokens drafted tokens verified per call,
-  looked up by the last max_ngram..1 tokens), or "auto": decoding_method below."""
-  return ml_collections.ConfigDict(dict(method="auto", draft_tokens=8, max_ngram=4))
+  method: "greedy" (one model call per token) or "prompt_lookup" (draft_tokens drafted tokens verified per call,
+  looked up by the last max_ngram..1 tokens). prompt_lookup is the default on every platform: on TPUs and GPUs
+  a decoding step is bound by reading the weights and the cache, so verifying k + 1 tokens costs about what one
+  does; on CPUs the extra tokens cost compute, and tests/benchmarks/decode_throughput.py (README "Rule-following
+  traces") measures it faster all the same."""
+  return ml_collections.ConfigDict(dict(method="prompt_lookup", draft_tokens=8, max_ngram=4))
 
 
 def check_decoding(decoding) -> None:
   """Refuses a decoding section no decoder can run, naming the key (before anything is loaded or written)."""
-  methods = ("auto", "greedy", "prompt_lookup")
-  if decoding.method not in methods:
-    raise ValueError(f"config.decoding.method must be one of {methods}, got {decoding.method!r}")
+  if decoding.method not in METHODS:
+    raise ValueError(f"config.decoding.method must be one of {METHODS}, got {decoding.method!r}")
   for key in ("draft_tokens", "max_ngram"):
     if int(decoding[key]) < 1:
       raise ValueError(f"config.decoding.{key} must be >= 1, got {decoding[key]}")
-
-
-def decoding_method(method: str, devices) -> str:
-  """The evaluation's decoding.method: as set, or for "auto" the faster one where it runs.
-
-  On TPUs and GPUs a decoding step is bound by reading the weights and the cache, so verifying k + 1 tokens
-  costs about what one does, and every accepted draft is a step saved. On CPUs the extra tokens cost compute;
-  tests/benchmarks/decode_throughput.py measures both on rule-following traces ("RF traces" in the README)."""
-  if method == "auto":
-    return "prompt_lookup" if not cpu_only(devices) else CPU_DEFAULT_METHOD
-  return method
 
 
 def decode_scan_layers(scan_layers: bool | None, devices) -> bool:

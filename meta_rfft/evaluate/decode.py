@@ -35,7 +35,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from meta_rfft.evaluate import prompt_lookup
-from meta_rfft.evaluate.config import cpu_only
+from meta_rfft.evaluate.config import METHODS, cpu_only
 from meta_rfft.model.attention import KVCache, constrain_cache
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
@@ -149,9 +149,6 @@ class DecodeStats:
   @property
   def tokens_per_forward(self) -> float | None:
     return self.new_tokens / self.forwards if self.forwards else None
-
-
-METHODS = ("greedy", "prompt_lookup")
 
 
 class GreedyDecoder:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import examples as examples_lib
 from meta_rfft.evaluate import hosts, metrics, report
-from meta_rfft.evaluate.config import check_decoding, decode_scan_layers, decoding_method
+from meta_rfft.evaluate.config import check_decoding, decode_scan_layers
 from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
 from meta_rfft.evaluate.progress import Progress
 from meta_rfft.tasks.answers import extract_answer
@@ -193,7 +193,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   if finished.any() and leader:
     print(f"eval: resuming, {int(finished.sum())} of {total} samples already in {path}", flush=True)
 
-  decoding_label = str(cfg.decoding.method)  # resolved below where this run decodes anything
+  decoding_label = str(cfg.decoding.method)  # with its settings, below, where this run decodes anything
   if todo:
     if mesh is None:
       mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
@@ -206,16 +206,14 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
       model = load_model(src, mesh, rules, **run_options)
     vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
     bos = [] if vocab.bos_id is None else [vocab.bos_id]
-    method = decoding_method(str(cfg.decoding.method), mesh.devices.flat)
+    method = str(cfg.decoding.method)
     decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
                             prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
                             mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
                             max_ngram=int(cfg.decoding.max_ngram))
     decoding_label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
     if leader:
-      print(f"eval: decoding with {method}" + (f" ({decoder.draft_tokens} drafted tokens per call, looked up by "
-                                               f"the last {decoder.max_ngram}..1 tokens)"
-                                               if method == "prompt_lookup" else ""), flush=True)
+      print(f"eval: decoding with {decoding_label}", flush=True)
     for batch in todo:
       prompts = [bos + ids for ids in encode_texts(vocab, [it.inputs for it in batch.items])]
       ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]

@@ -10,11 +10,12 @@ import jax.numpy as jnp
 from flax import nnx
 
 from meta_rfft.config.defaults import tiny_arch
-from meta_rfft.evaluate.config import CPU_DEFAULT_METHOD, decoding_method
+from meta_rfft.evaluate.config import default_eval_config
 from meta_rfft.evaluate.decode import GreedyDecoder
 from meta_rfft.evaluate.prompt_lookup import lookup_drafts
 from meta_rfft.model.config import from_hf_config
 from meta_rfft.model.decoder import Decoder
+from meta_rfft.pipeline.config import default_config as pipeline_config
 from meta_rfft.sharding.mesh import make_mesh
 from meta_rfft.sharding.placement import create_sharded
 from meta_rfft.sharding.rules import DEFAULT_RULES
@@ -174,13 +175,8 @@ def test_bad_decoding_settings_are_named(random_model):
     GreedyDecoder(model, method="prompt_lookup", draft_tokens=0)
 
 
-def test_auto_picks_prompt_lookup_off_cpus_and_the_benchmarked_method_on_them():
-  class Device:
-    def __init__(self, platform):
-      self.platform = platform
-  assert decoding_method("auto", [Device("gpu")]) == decoding_method("auto", [Device("tpu")]) == "prompt_lookup"
-  assert decoding_method("auto", jax.devices()) == CPU_DEFAULT_METHOD
-  assert decoding_method("greedy", [Device("gpu")]) == "greedy"
+def test_evaluations_decode_with_prompt_lookup_unless_told():
+  assert default_eval_config().decoding.method == pipeline_config().eval.decoding.method == "prompt_lookup"
 
 
 @pytest.mark.parametrize("override, message", [
