@@ -158,8 +158,8 @@ grouped_attention.defvjp(_fwd, _bwd)
 
 # Cache slots per block when queries attend over a KV cache block by block, skipping the blocks past the last
 # written slot: always with several queries (a prefill, or a speculative step's drafted tokens), and with one
-# query from ONE_QUERY_BLOCKS blocks of cache on. Below that, one query reads the whole cache faster in one pass
-# than block copies and running sums cost (tests/benchmarks/decode_throughput.py, "RF traces").
+# query from ONE_QUERY_BLOCKS blocks of cache on. Below that, one query reads a short cache in one pass for less
+# than the block copies (XLA:CPU copies every block it slices out) and the running sums cost.
 CACHE_BLOCK = 512
 ONE_QUERY_BLOCKS = 4
 
