@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "tensorboardX>=2.6",
     "matplotlib>=3.8",
+    "scikit-learn>=1.4,<2",  # meta_rfft/tart: PCA and whitening, logistic-regression baselines, bundled datasets
+    "scipy>=1.11",
 ]
 
 EXTRAS = {

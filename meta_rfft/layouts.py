@@ -11,6 +11,8 @@
   files are its WORKDIR's `hf/`.
 - An evaluation RUN/eval/: `config.json`, `samples.jsonl` (one header line, then one row per sample),
   `report.json`, `report.md`, `accuracy_vs_length.png`.
+- A TART head's WORKDIR/ (meta_rfft/tart) is a trainer WORKDIR (its data item: the synthetic stream's identity);
+  its evaluation WORKDIR/tart_eval/: `config.json`, `report.json`, `report.md`, `accuracy_vs_k.png`.
 
 Each path is an etils.epath.Path: a local folder made absolute, or an object-store URL kept as given.
 """
@@ -59,6 +61,15 @@ class EvalDir:
 
 
 @dataclasses.dataclass(frozen=True)
+class TartEvalDir:
+  root: epath.Path
+  config = _entry("config.json")
+  report_json = _entry("report.json")
+  report_md = _entry("report.md")
+  plot = _entry("accuracy_vs_k.png")
+
+
+@dataclasses.dataclass(frozen=True)
 class Workdir:
   root: epath.Path
   config = _entry("config.json")
@@ -75,6 +86,10 @@ class Workdir:
   @property
   def eval(self) -> EvalDir:
     return EvalDir(self.root / "eval")
+
+  @property
+  def tart_eval(self) -> TartEvalDir:
+    return TartEvalDir(self.root / "tart_eval")
 
   def step(self, step: int) -> "Step":
     return Step(self.checkpoints / str(int(step)))

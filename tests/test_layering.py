@@ -18,7 +18,7 @@ LAYERS = [
     {"multiturn"},
     {"train"},
     {"evaluate"},
-    {"pipeline"},
+    {"pipeline", "tart"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

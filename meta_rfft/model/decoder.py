@@ -95,16 +95,21 @@ class Decoder(nnx.Module):
     return constrain(out.astype(jnp.float32), ("act_batch", "act_length", "act_vocab"))
 
   def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None,
-                    layer_params=None):
+                    layer_params=None, embeds=None):
+    """The final-norm hidden states [B, L, hidden]. `embeds` [B, L, hidden], given in place of `tokens` (None),
+    feeds the layers vectors that are not rows of the embedding table (meta_rfft/tart's reasoning head)."""
     cfg = self.config
-    b, length = tokens.shape
+    if (tokens is None) == (embeds is None):
+      raise ValueError("hidden_states takes either tokens or embeds, not both or neither")
+    b, length = (tokens if embeds is None else embeds).shape[:2]
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
     if segment_ids is None:
       segment_ids = jnp.ones((b, length), jnp.int32)
     mask, write_slot, cache = self._mask_and_cache(positions, segment_ids, visibility, cache)
 
-    x = jnp.take(self.embed[...], tokens, axis=0).astype(jnp.dtype(cfg.dtype))
+    x = jnp.take(self.embed[...], tokens, axis=0) if embeds is None else embeds
+    x = x.astype(jnp.dtype(cfg.dtype))
     x = constrain(x, ("act_batch", "act_length", "act_embed"))
 
     graphdef, stacked = nnx.split(self.layers)
