@@ -201,6 +201,7 @@ def evaluate(config, workdir: str, argv: list[str] | None = None, log=print) -> 
     for name, (_, words) in text_sets.items():
       embedders[name] = LMEmbedder(lm, vocab, label_words=words, max_chars=int(ev.max_chars),
                                    max_prompt_tokens=int(ev.max_prompt_tokens), batch=int(ev.lm_batch))
+      embedders[name].label_token_ids()  # label words the LM cannot tell apart: an error before any work
   log(f"[tart] evaluating the head of {workdir} (step {step}) at k={tuple(ev.ks)}, seeds={tuple(ev.seeds)}")
 
   # ---- the runs --------------------------------------------------------------------------------------------

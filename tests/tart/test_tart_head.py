@@ -97,10 +97,10 @@ def test_whitener_names_bad_features():
 
 def test_resume_is_exact_on_a_data_parallel_mesh(tmp_path):
   assert jax.device_count() == 8
-  c = tiny_config(**{"train.steps": 6, "train.checkpoint_every": 3, "train.log_every": 1, "curriculum.every": 2,
+  c = tiny_config(**{"train.steps": 6, "train.checkpoint_every": 3, "train.log_every": 1, "curriculum.every": 3,
                      "train.batch_size": 16})
   straight = train(c, str(tmp_path / "straight"), log=_quiet)
-  c3 = tiny_config(**{"train.steps": 3, "train.checkpoint_every": 3, "train.log_every": 1, "curriculum.every": 2,
+  c3 = tiny_config(**{"train.steps": 3, "train.checkpoint_every": 3, "train.log_every": 1, "curriculum.every": 3,
                       "train.batch_size": 16})
   train(c3, str(tmp_path / "resumed"), log=_quiet)
   logs = []
