@@ -70,6 +70,11 @@ def opt_shardings(tx, params: dict, mesh) -> Any:
                                jax.tree.map(lambda a: a.sharding, params), transform_non_params=lambda _: replicated)
 
 
+def _abstract(tree) -> Any:
+  """The restore target of a tree of arrays (or ShapeDtypeStructs): its shapes, dtypes and shardings."""
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
+
+
 def make_train_step(graphdef, tx, config, mesh, rules):
   """step(params, opt_state, step_index, active=, points=) -> (params, opt_state, metrics); params and optimizer
   state donated. One compile per curriculum stage (the sequence length is static)."""
@@ -139,8 +144,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   # ---- checkpoint: resume or start ------------------------------------------------------------------------
   sampler = SamplerState(int(config.seed), float(config.synthetic.alpha), curriculum)
   ckpts = Checkpoints(workdir, keep=int(config.train.keep), async_save=bool(config.train.async_save), warn=log)
-  abstract = lambda tree: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
-  restored = ckpts.restore_latest(params=abstract(params), adapters=None, opt_state=abstract(opt_state),
+  restored = ckpts.restore_latest(params=_abstract(params), adapters=None, opt_state=_abstract(opt_state),
                                   iterator=sampler)
   if jax.process_index() == 0:
     save_config(config, workdir, argv)
@@ -192,10 +196,9 @@ def load_head(config, workdir: str, mesh, rules) -> tuple[ReasoningHead, int]:
   tx = optimizer(config)
   opt_state = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                            jax.eval_shape(tx.init, params), opt_shardings(tx, params, mesh))
-  abstract = lambda tree: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
   ckpts = Checkpoints(workdir, keep=0, async_save=False)
   try:
-    restored = ckpts.restore_latest(params=abstract(params), adapters=None, opt_state=abstract(opt_state),
+    restored = ckpts.restore_latest(params=_abstract(params), adapters=None, opt_state=_abstract(opt_state),
                                     iterator=SamplerState(int(config.seed), float(config.synthetic.alpha),
                                                           Curriculum.from_config(config)))
   finally:
