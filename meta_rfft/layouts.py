@@ -13,6 +13,9 @@
   `report.json`, `report.md`, `accuracy_vs_length.png`.
 - A TART head's WORKDIR/ (meta_rfft/tart) is a trainer WORKDIR (its data item: the synthetic stream's identity);
   its evaluation WORKDIR/tart_eval/: `config.json`, `report.json`, `report.md`, `accuracy_vs_k.png`.
+- An ICL-vs-fine-tuning study DIR/convergence/ (meta_rfft/evaluate/convergence): `config.json`, `report.json`,
+  `report.md`, `scatter_<group>.png`, `accuracy_<group>.png`, and `arms/<arm>/[<run>/]samples.jsonl` (one
+  evaluation's samples file per arm, and per tuned run for the arms a tuned model decodes).
 
 Each path is an etils.epath.Path: a local folder made absolute, or an object-store URL kept as given.
 """
@@ -70,6 +73,25 @@ class TartEvalDir:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConvergenceDir:
+  root: epath.Path
+  config = _entry("config.json")
+  report_json = _entry("report.json")
+  report_md = _entry("report.md")
+  arms = _entry("arms")
+
+  def samples(self, arm: str, run: str = "") -> epath.Path:
+    """The samples.jsonl of one arm, under the tuned run's label for arms a tuned model decodes."""
+    return (self.arms / arm / run if run else self.arms / arm) / "samples.jsonl"
+
+  def scatter(self, group: str) -> epath.Path:
+    return self.root / f"scatter_{group}.png"
+
+  def accuracy_plot(self, group: str) -> epath.Path:
+    return self.root / f"accuracy_{group}.png"
+
+
+@dataclasses.dataclass(frozen=True)
 class Workdir:
   root: epath.Path
   config = _entry("config.json")
@@ -90,6 +112,10 @@ class Workdir:
   @property
   def tart_eval(self) -> TartEvalDir:
     return TartEvalDir(self.root / "tart_eval")
+
+  @property
+  def convergence(self) -> ConvergenceDir:
+    return ConvergenceDir(self.root / "convergence")
 
   def step(self, step: int) -> "Step":
     return Step(self.checkpoints / str(int(step)))

@@ -17,6 +17,7 @@ Both are `seqio.Vocabulary` objects exposing `bos_id` (None if the vocabulary ha
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 from typing import Iterable, Sequence
@@ -204,6 +205,18 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
 
   def __hash__(self):
     return hash((str(self._path), self._eos, self._bos, self._pad))
+
+
+def fingerprint(vocab: seqio.Vocabulary) -> str:
+  """What makes two vocabularies encode and decode alike, wherever their files live: the tokenizer's own
+  serialisation and its special ids (a path-keyed `==` tells two copies of one tokenizer apart)."""
+  if isinstance(vocab, CharVocabulary):
+    return "char"
+  if isinstance(vocab, HfTokenizerVocabulary):
+    text = vocab._tok.to_str()  # pylint: disable=protected-access  (canonical: key order and spacing normalised)
+    ids = (vocab.eos_id, vocab.bos_id, vocab.pad_id)
+    return hashlib.sha1(f"{text}\n{ids}".encode()).hexdigest()
+  raise TypeError(f"no fingerprint for vocabulary type {type(vocab).__name__}")
 
 
 def make_vocabulary(spec: str) -> seqio.Vocabulary:

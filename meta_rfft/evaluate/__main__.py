@@ -1,5 +1,6 @@
 """`python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN [--config.x=y ...]`
 `python -m meta_rfft.evaluate compare RUN_A RUN_B ... [--out DIR] [--labels a,b]`
+`python -m meta_rfft.evaluate convergence --config=configs/convergence.py --workdir=DIR [--config.x=y ...]`
 
 Multi-host: run the same command on every host (`config.distributed`, as for the trainer)."""
 from __future__ import annotations
@@ -13,6 +14,9 @@ def main(argv: list[str]) -> int:
   if argv and argv[0] == "compare":
     from meta_rfft.evaluate.compare import main as compare_main
     return compare_main(argv[1:])
+  if argv and argv[0] == "convergence":
+    from meta_rfft.evaluate.convergence.cli import main as convergence_main
+    return convergence_main(argv[1:])
   from meta_rfft.config.loader import main_with_config, save_config
   cfg, rest = main_with_config(argv)
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate")

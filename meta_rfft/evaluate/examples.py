@@ -95,10 +95,20 @@ def make_batches(fmts: Sequence[str], tasks: Sequence[RuleTask], lengths: Sequen
             raise ValueError(f"config.lengths: task {task.id!r} cannot make a {fmt} example of length {length} "
                              f"({type(e).__name__}: {str(e)[:200]})") from None
           items.append(Item(fmt, task.id, length, seed, ex.inputs, ex.targets, ex.answer, loops))
-        for start in range(0, len(items), batch_size):
-          chunk = tuple(items[start:start + batch_size])
-          batches.append(Batch(f"{fmt}/{task.id}/{length}/{start}", chunk))
+        batches.extend(batched(items, batch_size))
   return batches
+
+
+def batched(items: Sequence[Item], batch_size: int) -> list[Batch]:
+  """`items` in batches of at most `batch_size` that never mix (format, task, length), in first-seen order."""
+  groups: dict[tuple[str, str, int], list[Item]] = {}
+  for it in items:
+    groups.setdefault((it.fmt, it.task_id, it.length), []).append(it)
+  out = []
+  for (fmt, task_id, length), group in groups.items():
+    for start in range(0, len(group), batch_size):
+      out.append(Batch(f"{fmt}/{task_id}/{length}/{start}", tuple(group[start:start + batch_size])))
+  return out
 
 
 def traced_loops(output: str) -> int:

@@ -73,3 +73,18 @@ def finished_mask(fn: Callable[[], np.ndarray], n: int, what: str) -> np.ndarray
     return mask if mask is not None else np.zeros((n,), bool)
   local = mask.astype(np.int32) if mask is not None else np.zeros((n,), np.int32)
   return np.asarray(_broadcast(local)).astype(bool)
+
+
+def share_json(fn: Callable[[], T], what: str) -> T:
+  """A JSON-serialisable value computed by `fn` on process 0 (e.g. from its files), the same on every process."""
+  import json  # pylint: disable=g-import-not-at-top
+  value = on_leader(fn, what)
+  if jax.process_count() == 1:
+    return value
+  data = np.frombuffer(json.dumps(value).encode("utf-8"), np.uint8) if is_leader() else np.zeros((0,), np.uint8)
+  size = int(np.asarray(_broadcast(np.asarray([len(data)], np.int64)))[0])
+  buf = np.zeros((size,), np.int32)
+  if is_leader():
+    buf[:] = data
+  buf = np.asarray(_broadcast(buf))
+  return json.loads(bytes(buf.astype(np.uint8)).decode("utf-8"))

@@ -13,10 +13,11 @@ process 0 reads and writes RUN/eval/, and tells the others which batches are fin
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zlib
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import examples as examples_lib
@@ -127,6 +128,126 @@ def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int],
   return rows
 
 
+@dataclasses.dataclass
+class ModelSession:
+  """One loaded model with the vocabulary and decoder it decodes with; reused for every list of samples it
+  answers (a decoder compiles its programs once)."""
+  ckpt: str
+  vocab: Any
+  decoder: GreedyDecoder
+  label: str  # the decoding method with its settings, for reports
+
+
+def output_header(cfg, ckpt: str) -> dict:
+  """Every setting that changes a sample's output for the model at `ckpt`. Batch size, buckets, mesh and decoding
+  method only change how samples are grouped, laid out and computed (every decoding method gives the greedy
+  tokens), so a resume may change them."""
+  from meta_rfft.convert.sources import resolve
+  pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
+  return {"checkpoint": resolve(ckpt).params_dir, "seed": int(cfg.seed),
+          "max_new_factor": float(cfg.max_new_factor), "max_new_extra": int(cfg.max_new_extra),
+          "max_new_tokens": int(cfg.max_new_tokens), "positions": {"mode": pos_mode, "range": pos_range},
+          "dtype": str(cfg.model.dtype), "param_dtype": str(cfg.model.param_dtype or "stored"),
+          "vocab": str(cfg.vocab or "run")}
+
+
+def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelSession:
+  """Loads the model at `ckpt` (unless `model` is given) onto `mesh` (default: cfg.mesh over every process's
+  devices) and builds its decoder from cfg's decoding keys."""
+  from meta_rfft import distributed
+  from meta_rfft.convert.sources import load_model, resolve
+  from meta_rfft.sharding.rules import normalize_rules
+  src = resolve(ckpt)
+  if mesh is None:
+    mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
+    rules = normalize_rules(dict(cfg.sharding.rules))
+  if model is None:
+    run_options = {"dtype": cfg.model.dtype,
+                   "scan_layers": decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat)}
+    if cfg.model.param_dtype:
+      run_options["param_dtype"] = cfg.model.param_dtype
+    model = load_model(src, mesh, rules, **run_options)
+  vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
+  method = str(cfg.decoding.method)
+  decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
+                          prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
+                          mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
+                          max_ngram=int(cfg.decoding.max_ngram))
+  label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
+  return ModelSession(ckpt, vocab, decoder, label)
+
+
+def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, header: Mapping[str, Any],
+                   session: Callable[[], ModelSession], on_checked: Callable[[], Any] | None = None,
+                   label: str = "eval") -> tuple[list[dict], str | None]:
+  """Decodes and scores every item of `batches` that `path` (a samples.jsonl) does not hold yet, appending each
+  finished batch; returns (the records of every item, each once; the decoding label, None if nothing was
+  decoded). `header`: the settings `path` must have been written with (output_header, plus whatever else
+  fixes the prompts). `session`: called (once) only if something is left to decode. Call on every process."""
+  from meta_rfft.data import positions as positions_lib
+  from meta_rfft.data.vocab import encode_texts
+  leader = hosts.is_leader()
+  records: list[dict] = []
+  keys = [sample_key(it.fmt, it.task_id, it.length, it.seed) for b in batches for it in b.items]
+
+  def read_finished():
+    io_paths.resolve(os.path.dirname(path)).mkdir(parents=True, exist_ok=True)
+    records.extend(read_samples(path, header))
+    if not io_paths.resolve(path).exists():
+      _append(path, [json.dumps({"header": header})])
+    have = {_record_key(r) for r in records}
+    return [key in have for key in keys]
+
+  # Process 0's file decides; every process must skip exactly the same samples.
+  finished = hosts.finished_mask(read_finished, len(keys), f"reading {path}")
+  if on_checked is not None:
+    hosts.on_leader(on_checked, f"writing beside {path}")
+  todo, i = [], 0
+  for b in batches:
+    missing = tuple(it for it, done in zip(b.items, finished[i:i + len(b.items)]) if not done)
+    i += len(b.items)
+    if missing:
+      todo.append(b if len(missing) == len(b.items) else examples_lib.Batch(b.id, missing))
+  # Only process 0 reports progress (the others decode the same batches in step with it).
+  progress = Progress(len(keys), done=int(finished.sum()), label=label) if leader else None
+  if finished.any() and leader:
+    print(f"{label}: resuming, {int(finished.sum())} of {len(keys)} samples already in {path}", flush=True)
+  if not todo:
+    return _kept(records, keys), None
+  s = session()
+  decoder, vocab = s.decoder, s.vocab
+  pos_mode, pos_range = header["positions"]["mode"], int(header["positions"]["range"])
+  bos = [] if vocab.bos_id is None else [vocab.bos_id]
+  if leader:
+    print(f"{label}: decoding with {s.label}", flush=True)
+  for batch in todo:
+    prompts = [bos + ids for ids in encode_texts(vocab, [it.inputs for it in batch.items])]
+    ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
+    room = decoder.room_for(max(len(p) for p in prompts))
+    limits = [max(1, min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens), room))
+              for n in ref_lens]
+    positions = None
+    if pos_mode != "contiguous":
+      positions = [positions_lib.sequence_positions(pos_mode, len(p) + n, pos_range, item_key(it, int(cfg.seed)))
+                   for p, n, it in zip(prompts, limits, batch.items)]
+    outs = decoder.decode_batch(prompts, limits, positions)
+    texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
+    rows = _score(batch, texts, [len(o) for o in outs], decoder.last_forwards)
+    # Checked on every process before the next batch: a failed write on process 0 stops all of them here.
+    hosts.on_leader(lambda rows=rows: _append(path, [json.dumps(r) for r in rows]), f"appending to {path}")
+    records.extend(rows)
+    acc = sum(r["correct"] for r in rows) / len(rows)
+    if progress is not None:
+      progress.update(len(rows), note=f"{batch.id} acc {100 * acc:.0f}%")
+  return _kept(records, keys), s.label
+
+
+def _kept(records: list[dict], keys: Sequence[str]) -> list[dict]:
+  """The records of this work list (a samples.jsonl may hold more, from a run over more lengths or tasks)."""
+  wanted = set(keys)  # records hold each sample once: read_samples drops repeats, the work list only missing ones
+  return [r for r in records if _record_key(r) in wanted]
+
+
 def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
              on_checked: Callable[[], Any] | None = None) -> dict:
   """Runs (or resumes) the evaluation of `cfg` into WORKDIR/eval/; returns the report paths and summary.
@@ -137,18 +258,11 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   processes, call it on every process (after `meta_rfft.distributed.initialize`); only process 0 writes files
   and gets the summary (the others get `paths` {} and `summary` None).
   """
-  from meta_rfft import distributed
-  from meta_rfft.convert.sources import load_model, resolve
-  from meta_rfft.data import positions as positions_lib
-  from meta_rfft.data.vocab import encode_texts
-  from meta_rfft.sharding.rules import normalize_rules
-
   leader = hosts.is_leader()
   check_decoding(cfg.decoding)
   # The checkpoint (config.checkpoint, else WORKDIR's latest step) and WORKDIR/eval/ may each be a local
   # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
-  src = resolve(ckpt)
   eval_layout = layouts.Workdir.at(workdir).eval
   eval_dir = os.fspath(eval_layout.root)
   fmts = examples_lib.parse_formats(cfg.formats)
@@ -157,90 +271,15 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   train_lengths = examples_lib.lengths_of(cfg.train_lengths) if cfg.train_lengths else []
   batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
                                       int(cfg.seed))
-  pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
-  # Every setting that changes a sample's output. Batch size, buckets, mesh and decoding method only change how
-  # samples are grouped, laid out and computed (every decoding method gives the greedy tokens), so a resume may
-  # change them.
-  header = {"checkpoint": src.params_dir, "seed": int(cfg.seed), "max_new_factor": float(cfg.max_new_factor),
-            "max_new_extra": int(cfg.max_new_extra), "max_new_tokens": int(cfg.max_new_tokens),
-            "positions": {"mode": pos_mode, "range": pos_range}, "dtype": str(cfg.model.dtype),
-            "param_dtype": str(cfg.model.param_dtype or "stored"), "vocab": str(cfg.vocab or "run")}
-  path = os.fspath(eval_layout.samples)
-  records: list[dict] = []
-
-  def read_finished():
-    io_paths.resolve(eval_dir).mkdir(parents=True, exist_ok=True)
-    records.extend(read_samples(path, header))
-    if not io_paths.resolve(path).exists():
-      _append(path, [json.dumps({"header": header})])
-    have = {_record_key(r) for r in records}
-    return [key in have for key in keys]
-
-  # Process 0's file decides; every process must skip exactly the same samples.
-  keys = [sample_key(it.fmt, it.task_id, it.length, it.seed) for b in batches for it in b.items]
-  finished = hosts.finished_mask(read_finished, len(keys), f"reading {path}")
-  if on_checked is not None:
-    hosts.on_leader(on_checked, f"writing in {eval_dir}")
-  todo, i = [], 0
-  for b in batches:
-    missing = tuple(it for it, done in zip(b.items, finished[i:i + len(b.items)]) if not done)
-    i += len(b.items)
-    if missing:
-      todo.append(b if len(missing) == len(b.items) else examples_lib.Batch(b.id, missing))
-  total = len(keys)
-  # Only process 0 reports progress (the others decode the same batches in step with it).
-  progress = Progress(total, done=int(finished.sum()), label="eval") if leader else None
-  if finished.any() and leader:
-    print(f"eval: resuming, {int(finished.sum())} of {total} samples already in {path}", flush=True)
-
-  decoding_label = str(cfg.decoding.method)  # with its settings, below, where this run decodes anything
-  if todo:
-    if mesh is None:
-      mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
-      rules = normalize_rules(dict(cfg.sharding.rules))
-    if model is None:
-      run_options = {"dtype": cfg.model.dtype,
-                     "scan_layers": decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat)}
-      if cfg.model.param_dtype:
-        run_options["param_dtype"] = cfg.model.param_dtype
-      model = load_model(src, mesh, rules, **run_options)
-    vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
-    bos = [] if vocab.bos_id is None else [vocab.bos_id]
-    method = str(cfg.decoding.method)
-    decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
-                            prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
-                            mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
-                            max_ngram=int(cfg.decoding.max_ngram))
-    decoding_label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
-    if leader:
-      print(f"eval: decoding with {decoding_label}", flush=True)
-    for batch in todo:
-      prompts = [bos + ids for ids in encode_texts(vocab, [it.inputs for it in batch.items])]
-      ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
-      room = decoder.room_for(max(len(p) for p in prompts))
-      limits = [max(1, min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens), room))
-                for n in ref_lens]
-      positions = None
-      if pos_mode != "contiguous":
-        positions = [positions_lib.sequence_positions(pos_mode, len(p) + n, pos_range, item_key(it, int(cfg.seed)))
-                     for p, n, it in zip(prompts, limits, batch.items)]
-      outs = decoder.decode_batch(prompts, limits, positions)
-      texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
-      rows = _score(batch, texts, [len(o) for o in outs], decoder.last_forwards)
-      # Checked on every process before the next batch: a failed write on process 0 stops all of them here.
-      hosts.on_leader(lambda rows=rows: _append(path, [json.dumps(r) for r in rows]), f"appending to {path}")
-      records.extend(rows)
-      acc = sum(r["correct"] for r in rows) / len(rows)
-      if progress is not None:
-        progress.update(len(rows), note=f"{batch.id} acc {100 * acc:.0f}%")
-
-  meta = {"checkpoint": ckpt, "samples": total, "train_lengths": cfg.train_lengths, "decoding": decoding_label,
+  header = output_header(cfg, ckpt)
+  kept, decoding = decode_samples(
+      cfg, batches, path=os.fspath(eval_layout.samples), header=header, on_checked=on_checked,
+      session=lambda: open_session(cfg, ckpt, model=model, mesh=mesh, rules=rules))
+  meta = {"checkpoint": ckpt, "samples": len(kept), "train_lengths": cfg.train_lengths,
+          "decoding": decoding or str(cfg.decoding.method),
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
 
   def write():  # process 0 only
-    wanted = set(keys)  # records hold each sample once: read_samples drops repeats, todo only missing ones
-    kept = [r for r in records if _record_key(r) in wanted]
-    meta["samples"] = len(kept)
     summary = metrics.summarize(kept)
     return {"paths": report.write_reports(eval_dir, summary, meta, train_lengths), "summary": summary,
             "meta": meta}

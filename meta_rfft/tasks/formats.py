@@ -115,8 +115,14 @@ def _render_rf(task, instance, seed):
   return Example(_rf_header(task) + _qa(task.question(instance)), tracer.render_rf(trace), trace.answer)
 
 
-def one_shot_instance(task: RuleTask, seed: int) -> tuple[dict[str, Any], tracer.Trace]:
-  """The worked example for rf_1shot: a short instance (< 5 loop iterations) drawn from `seed`.
+def one_shot_instance(task: RuleTask, seed: int | str) -> tuple[dict[str, Any], tracer.Trace]:
+  """The worked example for rf_1shot: a short instance (< 5 loop iterations) drawn from `seed`."""
+  _, inst, trace = one_shot_draw(task, seed)
+  return inst, trace
+
+
+def one_shot_draw(task: RuleTask, seed: int | str) -> tuple[int, dict[str, Any], tracer.Trace]:
+  """(length, instance, trace) of the worked example `seed` picks (few_shot.py draws more with string seeds).
 
   Lengths are tried from a seed-chosen small length upwards, then from the minimum; if no instance with
   fewer than 5 iterations exists (a task whose shortest instances already loop more), the instance with
@@ -132,9 +138,9 @@ def one_shot_instance(task: RuleTask, seed: int) -> tuple[dict[str, Any], tracer
       inst = dict(task.sample(random.Random(f"{task.id}/1shot/{seed}/{length}/{attempt}"), length))
       trace = _trace(task, inst)
       if trace.loop_iterations < ONE_SHOT_MAX_ITERATIONS:
-        return inst, trace
-      if best is None or trace.loop_iterations < best[1].loop_iterations:
-        best = (inst, trace)
+        return length, inst, trace
+      if best is None or trace.loop_iterations < best[2].loop_iterations:
+        best = (length, inst, trace)
   return best
 
 

@@ -1,0 +1,130 @@
+"""The study's work lists: the same test questions in every arm, each arm's prompts, and the demonstrations.
+
+- Base-D (`base_d`) and Direct (`direct`): the zero-shot prompt of config.format, answered by the base model and
+  by the task's tuned model;
+- Gold (`gold_k<k>`): the base model with k demonstrations carrying their gold traces (meta_rfft/tasks/few_shot.py);
+- SampleGen (`samplegen_k<k>`): the same demonstrations' questions, their answers written by the task's tuned
+  model (the arm `demos`: the tuned model answering each demonstration's zero-shot prompt), then the base model
+  answers.
+Every arm's items keep the zero-shot item's task, length, instance seed and reference answer, so every arm is
+scored on identical questions by the evaluator's one scorer (meta_rfft/evaluate/runner.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Mapping, Sequence
+
+from meta_rfft.evaluate import examples as examples_lib
+from meta_rfft.evaluate.examples import Item
+from meta_rfft.tasks import few_shot
+from meta_rfft.tasks.registry import get_task
+
+BASE_D, DIRECT, DEMOS = "base_d", "direct", "demos"
+
+
+def gold(k: int) -> str:
+  return f"gold_k{k}"
+
+
+def samplegen(k: int) -> str:
+  return f"samplegen_k{k}"
+
+
+def arm_names(ks: Sequence[int]) -> list[str]:
+  """The arms scored in the report, in the order they are shown."""
+  return [BASE_D] + [gold(k) for k in ks] + [samplegen(k) for k in ks] + [DIRECT]
+
+
+def parse_ks(text: str) -> list[int]:
+  try:
+    ks = sorted({int(k) for k in str(text).split(",") if k.strip()})
+  except ValueError:
+    raise ValueError(f"config.ks must be comma-separated integers, got {text!r}") from None
+  if not ks or ks[0] < 1:
+    raise ValueError(f"config.ks must name demonstration counts >= 1, got {text!r}")
+  return ks
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  questions: tuple[Item, ...]                                   # the zero-shot items, in work-list order
+  demos: Mapping[tuple[str, int, int], tuple[few_shot.Demo, ...]]  # (task, length, seed) -> max(ks) demonstrations
+  ks: tuple[int, ...]
+
+
+def _question_key(it: Item) -> tuple[str, int, int]:
+  return (it.task_id, it.length, it.seed)
+
+
+def make_plan(questions: Sequence[Item], fmt: str, ks: Sequence[int], demo_seed: int) -> Plan:
+  """The demonstrations of every question: the first k of max(ks) draws serve each k, so a smaller k's prompt
+  shows a prefix of a larger k's demonstrations."""
+  demos = {}
+  for it in questions:
+    seed = it.seed if int(demo_seed) == 0 else f"{it.seed}~{int(demo_seed)}"
+    block = few_shot.split_prompt(it.inputs)[1]
+    try:
+      demos[_question_key(it)] = tuple(few_shot.demonstrations(get_task(it.task_id), fmt, seed, max(ks), block))
+    except ValueError as e:
+      raise ValueError(f"config.ks / config.tasks: {e}") from None
+  return Plan(tuple(questions), demos, tuple(ks))
+
+
+def _renamed(it: Item, arm: str, inputs: str) -> Item:
+  return dataclasses.replace(it, fmt=arm, inputs=inputs)
+
+
+def zero_shot(plan: Plan, arm: str, tasks: Sequence[str] | None = None) -> list[Item]:
+  """Base-D's or Direct's items (of `tasks` only, if given)."""
+  return [_renamed(it, arm, it.inputs) for it in plan.questions if tasks is None or it.task_id in tasks]
+
+
+def gold_items(plan: Plan, k: int) -> list[Item]:
+  out = []
+  for it in plan.questions:
+    demos = plan.demos[_question_key(it)][:k]
+    out.append(_renamed(it, gold(k), few_shot.prompt(it.inputs, demos, few_shot.gold_answers(demos))))
+  return out
+
+
+def demo_seed_id(demo: few_shot.Demo) -> int:
+  """A demonstration's instance seed in samples.jsonl (its draw seed is a string)."""
+  return zlib.crc32(demo.seed.encode())
+
+
+def demo_items(plan: Plan, fmt: str, tasks: Sequence[str]) -> list[Item]:
+  """Every distinct demonstration of `tasks`' questions as a zero-shot item, for a tuned model to answer."""
+  out, seen = [], set()
+  for it in plan.questions:
+    if it.task_id not in tasks:
+      continue
+    for demo in plan.demos[_question_key(it)]:
+      key = (it.task_id, demo.length, demo_seed_id(demo))
+      if key in seen:
+        continue
+      seen.add(key)
+      ex = demo.example
+      loops = demo.loops if examples_lib.is_rf(fmt) else None
+      out.append(Item(fmt, it.task_id, demo.length, demo_seed_id(demo), ex.inputs, ex.targets, ex.answer, loops))
+  return out
+
+
+def samplegen_items(plan: Plan, k: int, written: Mapping[tuple[str, int, int], str]) -> list[Item]:
+  """SampleGen's items: each demonstration's answer is the tuned model's output for it (`written`, keyed by
+  (task, demonstration length, demonstration seed id) as samples.jsonl rows of the arm `demos` are)."""
+  out = []
+  for it in plan.questions:
+    demos = plan.demos[_question_key(it)][:k]
+    answers = []
+    for demo in demos:
+      key = (it.task_id, demo.length, demo_seed_id(demo))
+      if key not in written:
+        raise ValueError(f"no tuned-model answer for demonstration {demo.seed!r} of task {it.task_id!r}")
+      answers.append(written[key])
+    out.append(_renamed(it, samplegen(k), few_shot.prompt(it.inputs, demos, answers)))
+  return out
+
+
+def batches(items: Sequence[Item], batch_size: int) -> list[examples_lib.Batch]:
+  return examples_lib.batched(items, batch_size)

@@ -1,0 +1,122 @@
+"""The study's models: the base checkpoint and the tuned runs, each checked before anything is decoded.
+
+A tuned model must share the base model's vocabulary (SampleGen hands its text to the base model, and every arm's
+prompt is tokenized by the model that answers it): vocabularies are compared by `data.vocab.fingerprint`, so two
+copies of one tokenizer in different folders agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import zlib
+from typing import Sequence
+
+from meta_rfft import io_paths, layouts
+from meta_rfft.convert.errors import ConversionError
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedRun:
+  path: str                # absolute, or an object-store URL as given
+  label: str               # its folder under arms/<arm>/: the run's name and a hash of its path
+  tasks: tuple[str, ...]   # the study's tasks this run answers
+
+
+def checkpoint(path: str, key: str) -> str:
+  """`path` made absolute after checking it holds a checkpoint; the error names the config key."""
+  from meta_rfft.convert.sources import resolve
+  if not str(path).strip():
+    raise ValueError(f"config.{key} is empty: name a converted checkpoint, trainer WORKDIR or step folder")
+  full = os.fspath(io_paths.resolve(str(path).strip()))
+  try:
+    resolve(full)
+  except ConversionError as e:
+    raise ValueError(f"config.{key}: {e}") from None
+  return full
+
+
+def _label(path: str) -> str:
+  name = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(os.path.normpath(path))) or "run"
+  return f"{name}-{zlib.crc32(path.encode()):08x}"
+
+
+def tuned_runs(text: str, task_ids: Sequence[str]) -> list[TunedRun]:
+  """config.tuned parsed, checked and grouped: one TunedRun per distinct checkpoint, with the tasks it answers."""
+  default, by_task = "", {}
+  for entry in (e.strip() for e in str(text).split(",")):
+    if not entry:
+      continue
+    task, sep, path = entry.partition("=")
+    if not sep:
+      if default:
+        raise ValueError(f"config.tuned names two runs for every task ({default!r} and {entry!r}); give one, "
+                         f"or TASK=PATH entries")
+      default = entry
+      continue
+    task, path = task.strip(), path.strip()
+    if task not in task_ids:
+      raise ValueError(f"config.tuned: {task!r} is not one of the study's tasks (config.tasks: "
+                       f"{', '.join(task_ids)})")
+    if task in by_task:
+      raise ValueError(f"config.tuned names two runs for task {task!r}")
+    by_task[task] = path
+  runs: dict[str, list[str]] = {}
+  for task in task_ids:
+    path = by_task.get(task, default)
+    if not path:
+      raise ValueError(f"config.tuned: no tuned run for task {task!r} (give TASK=PATH, or one PATH for all)")
+    key = f"tuned ({task}={path})" if task in by_task else f"tuned ({path})"
+    runs.setdefault(checkpoint(path, key), []).append(task)
+  return [TunedRun(path, _label(path), tuple(tasks)) for path, tasks in runs.items()]
+
+
+def vocabulary(cfg, ckpt: str):
+  from meta_rfft.convert.sources import resolve
+  from meta_rfft.evaluate.runner import eval_vocabulary
+  return eval_vocabulary(cfg.vocab, ckpt, resolve(ckpt).hf_dir)
+
+
+def check_vocabularies(cfg, base: str, runs: Sequence[TunedRun]) -> None:
+  """Every tuned run's vocabulary must be the base model's."""
+  from meta_rfft.data.vocab import fingerprint
+  want = fingerprint(vocabulary(cfg, base))
+  for run in runs:
+    if fingerprint(vocabulary(cfg, run.path)) != want:
+      raise ValueError(f"config.tuned: {run.path} (tasks {', '.join(run.tasks)}) has another vocabulary than "
+                       f"the base model {base}; the tuned models must be fine-tunes of the base (same tokenizer)")
+
+
+def seen_tasks(spec: str, base: str) -> set[str]:
+  """The task ids the base model was RF-pretrained on (config.seen_tasks)."""
+  from meta_rfft.tasks.cli import resolve_tasks
+  spec = str(spec).strip()
+  if spec == "none":
+    return set()
+  if spec:
+    try:
+      return {t.id for t, _ in resolve_tasks(spec)}
+    except ValueError as e:
+      raise ValueError(f"config.seen_tasks: {e}") from None
+  run_config = layouts.Workdir.at(_workdir_of(base)).config
+  if not run_config.is_file():
+    return set()  # a converted checkpoint: RF-pretrained on nothing this project knows of
+  data = io_paths.read_json(run_config).get("config", {}).get("data", {})
+  mixture = str(data.get("mixture") or "")
+  try:
+    tasks = {t.id for t, _ in resolve_tasks(mixture)} if mixture else set()
+    built = str((data.get("build") or {}).get("tasks") or "")
+    if built:  # a split name in the mixture reads only the tasks the run's data build holds
+      tasks &= {t.id for t, _ in resolve_tasks(built)}
+  except ValueError as e:
+    raise ValueError(f"config.seen_tasks is empty and {os.fspath(run_config)} names tasks this project does "
+                     f"not know ({e}); set config.seen_tasks") from None
+  return tasks
+
+
+def _workdir_of(ckpt: str) -> str:
+  """The trainer WORKDIR of a checkpoint path: itself, or the run above a WORKDIR/checkpoints/<step> folder."""
+  parent = os.path.dirname(os.path.normpath(ckpt))
+  if os.path.basename(parent) == "checkpoints":
+    return os.path.dirname(parent)
+  return ckpt

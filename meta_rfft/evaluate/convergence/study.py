@@ -1,0 +1,126 @@
+"""The ICL-vs-fine-tuning study end to end: check everything, decode every arm (resumable), then the report.
+
+Order of work: every input is checked first (config keys, tasks, lengths, the base checkpoint, each tuned run and
+its vocabulary, and every arm's samples.jsonl already in DIR/convergence/arms/ against this run's settings), so a
+refused run writes nothing. Then each tuned model answers Direct's questions and the demonstrations (one load
+per tuned run), and the base model answers Base-D, Gold and SampleGen (one load). Each arm's samples.jsonl is
+the evaluator's (meta_rfft/evaluate/runner.py: same decoding, scorer and resume), under a header that adds what
+fixes the arm's prompts.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from meta_rfft import io_paths, layouts
+from meta_rfft.evaluate import examples as examples_lib
+from meta_rfft.evaluate import hosts, runner
+from meta_rfft.evaluate.config import check_decoding
+from meta_rfft.evaluate.convergence import arms, runs
+from meta_rfft.evaluate.convergence import report as report_lib
+from meta_rfft.evaluate.convergence import tables
+
+
+class _Lazy:
+  """A model session opened on first use and kept for the next arm of the same model."""
+
+  def __init__(self, cfg, ckpt: str):
+    self.cfg, self.ckpt, self.session = cfg, ckpt, None
+
+  def __call__(self) -> runner.ModelSession:
+    if self.session is None:
+      self.session = runner.open_session(self.cfg, self.ckpt)
+    return self.session
+
+
+def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
+  """Runs (or resumes) the study of `cfg` into WORKDIR/convergence/; returns the report paths and data (process
+  0; the others get {}). Call on every process after `meta_rfft.distributed.initialize`."""
+  check_decoding(cfg.decoding)
+  fmt = examples_lib.parse_formats(cfg.format, "format")
+  if len(fmt) != 1:
+    raise ValueError(f"config.format names one zero-shot format, got {cfg.format!r}")
+  fmt = fmt[0]
+  tasks = examples_lib.select_tasks(cfg.tasks)
+  task_ids = [t.id for t in tasks]
+  lengths = examples_lib.lengths_of(cfg.lengths)
+  buckets = tables.parse_buckets(cfg.length_buckets, lengths)
+  ks = arms.parse_ks(cfg.ks)
+  base = runs.checkpoint(cfg.base, "base")
+  tuned = runs.tuned_runs(cfg.tuned, task_ids)
+  runs.check_vocabularies(cfg, base, tuned)
+  seen = runs.seen_tasks(cfg.seen_tasks, base)
+  questions = [it for b in examples_lib.make_batches([fmt], tasks, lengths, int(cfg.samples_per_length),
+                                                       int(cfg.batch_size), int(cfg.seed)) for it in b.items]
+  if not questions:
+    raise ValueError(f"config.lengths={cfg.lengths!r}: no task of config.tasks has an instance at these lengths")
+  plan = arms.make_plan(questions, fmt, ks, int(cfg.demo_seed))
+  layout = layouts.Workdir.at(workdir).convergence
+
+  prompts = {"format": fmt, "demo_seed": int(cfg.demo_seed)}
+  base_header = runner.output_header(cfg, base)
+  tuned_headers = {r.label: runner.output_header(cfg, r.path) for r in tuned}
+  writers = {t: r.path for r in tuned for t in r.tasks}
+
+  def spec(arm: str, k: int | None = None) -> dict:
+    return {**prompts, "arm": arm, **({"k": k} if k else {})}
+  files = []  # (path, header): every samples.jsonl this run reads or writes
+  for r in tuned:
+    files.append((layout.samples(arms.DIRECT, r.label), {**tuned_headers[r.label], **spec(arms.DIRECT)}))
+    files.append((layout.samples(arms.DEMOS, r.label), {**tuned_headers[r.label], **spec(arms.DEMOS)}))
+  files.append((layout.samples(arms.BASE_D), {**base_header, **spec(arms.BASE_D)}))
+  for k in ks:
+    files.append((layout.samples(arms.gold(k)), {**base_header, **spec(arms.gold(k), k)}))
+    files.append((layout.samples(arms.samplegen(k)), {**base_header, **spec(arms.samplegen(k), k),
+                                                      "demo_writers": writers}))
+  headers = {os.fspath(p): h for p, h in files}
+
+  def check_resume():  # every existing file against its settings, before anything is decoded or written
+    for path, header in headers.items():
+      runner.read_samples(path, header)
+  hosts.on_leader(check_resume, f"reading {layout.arms}")
+  if on_checked is not None:
+    hosts.on_leader(on_checked, f"writing in {layout.root}")
+
+  def decode(items, path, session, label):
+    path = os.fspath(path)
+    return runner.decode_samples(cfg, arms.batches(items, int(cfg.batch_size)), path=path, header=headers[path],
+                                 session=session, label=label)[0]
+
+  records: dict[str, list[dict]] = {}
+  demo_records: list[dict] = []
+  for r in tuned:
+    session = _Lazy(cfg, r.path)
+    records.setdefault(arms.DIRECT, []).extend(
+        decode(arms.zero_shot(plan, arms.DIRECT, r.tasks), layout.samples(arms.DIRECT, r.label), session,
+               f"direct {r.label}"))
+    demo_records.extend(decode(arms.demo_items(plan, fmt, r.tasks), layout.samples(arms.DEMOS, r.label), session,
+                               f"demos {r.label}"))
+  base_session = _Lazy(cfg, base)
+  records[arms.BASE_D] = decode(arms.zero_shot(plan, arms.BASE_D), layout.samples(arms.BASE_D), base_session,
+                                arms.BASE_D)
+  for k in ks:
+    records[arms.gold(k)] = decode(arms.gold_items(plan, k), layout.samples(arms.gold(k)), base_session,
+                                   arms.gold(k))
+  # SampleGen's prompts hold the tuned models' text: process 0 read it, every process must build the same prompts.
+  written = hosts.share_json(lambda: [[r["task"], r["length"], r["seed"], r["output"]] for r in demo_records],
+                             "sharing the demonstrations")
+  by_key = {(t, int(n), int(s)): text for t, n, s, text in written}
+  for k in ks:
+    records[arms.samplegen(k)] = decode(arms.samplegen_items(plan, k, by_key), layout.samples(arms.samplegen(k)),
+                                        base_session, arms.samplegen(k))
+
+  meta = {"base": base, "tuned": {r.path: list(r.tasks) for r in tuned}, "format": fmt, "ks": ks,
+          "demo_seed": int(cfg.demo_seed), "lengths": lengths, "samples_per_length": int(cfg.samples_per_length),
+          "train_lengths": cfg.train_lengths, "seen_tasks": sorted(seen & set(task_ids)),
+          "bootstrap": dict(cfg.bootstrap)}
+
+  def write():
+    data = tables.build(records, demo_records, task_ids, seen, buckets, ks, cfg.bootstrap)
+    return {"paths": report_lib.write(layout, data, meta), "data": data, "meta": meta}
+  result = hosts.on_leader(write, f"writing the report in {layout.root}")
+  return result if hosts.is_leader() else {}
+
+
+def report_dir(workdir: str) -> str:
+  return os.fspath(io_paths.resolve(layouts.Workdir.at(workdir).convergence.root))
