@@ -24,7 +24,7 @@ def get_config(arg=""):
   if arg == "cpu":
     c.lengths = "1-8"
     c.length_buckets = "1-2,3-4,5,6-8"
-    c.samples_per_length = 10
+    c.samples_per_length = 8
     c.ks = "1,2"
     c.batch_size = 16
   return c

@@ -16,19 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(REPO, "tests", "benchmarks", "results", "convergence")
 HELDOUT = "lc_283,lc_2677,lc_1598,lc_2544,nupa_length_integer,nupa_get_digit_integer"
-
-
-def _cpu() -> float:
-  own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-  return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # The pipeline's own evaluation is kept small: the study evaluates every model.
@@ -80,28 +73,25 @@ def main(argv) -> int:
   from meta_rfft.config.loader import save_config
   from meta_rfft.evaluate.convergence import study
   from meta_rfft.pipeline import job
-  times = {}
-
-  def timed(name, fn):
-    wall, cpu = time.time(), _cpu()
-    out = fn()
-    times[name] = {"wall_s": round(time.time() - wall, 1), "cpu_s": round(_cpu() - cpu, 1)}
-    print(f"[convergence_experiment] {name}: {times[name]}", flush=True)
-    return out
-
+  from meta_rfft.pipeline import stages
+  from meta_rfft.pipeline.layout import Layout
   cfg = pipeline_config()
-  timed("pipeline (base, RF-pretraining, six held-out adaptations)", lambda: job.run(cfg, workdir))
-  seen_run = timed("seen-task adaptation", lambda: seen_adaptation(cfg, workdir))
+  job.run(cfg, workdir)  # every stage records its wall and CPU time in DIR/stages/ (a rerun skips it)
+  seen_run = seen_adaptation(cfg, workdir)
   scfg = study_config(workdir, seen_run)
   out_dir = study.report_dir(workdir)
   command = ["convergence", "--config=configs/convergence.py:cpu", f"--workdir={workdir}",
              f"--config.base={scfg.base}", f"--config.tuned={scfg.tuned}", f"--config.tasks={scfg.tasks}"]
-  result = timed("study", lambda: study.run(scfg, workdir, on_checked=lambda: save_config(scfg, out_dir, command)))
+  runner = stages.StageRunner(Layout(workdir).stages)
+  paths = runner.run("convergence_study", lambda: study.run(
+      scfg, workdir, on_checked=lambda: save_config(scfg, out_dir, command))["paths"])
   os.makedirs(RESULTS, exist_ok=True)
-  for name in result["paths"]:
+  for name in paths:
     shutil.copy(os.path.join(out_dir, name), os.path.join(RESULTS, name))
+  records = runner.records()
+  total = {k: round(sum((r[k] or 0) for r in records.values()), 1) for k in ("seconds", "cpu_seconds")}
   with open(os.path.join(RESULTS, "times.json"), "w") as f:
-    json.dump({"steps": times, "note": "a rerun skips finished steps: times of a resumed run are partial",
+    json.dump({"stages": records, "total": total,
                "reproduce": f"python tests/benchmarks/convergence_experiment.py --workdir={args.workdir}",
                "study_command": "python -m meta_rfft.evaluate " + " ".join(command)}, f, indent=2)
   print(open(os.path.join(out_dir, "report.md")).read())

@@ -104,8 +104,10 @@ def _save(fig, path) -> None:
 
 def scatter(path, data: Mapping[str, Any], group: str, seen: set[str]) -> None:
   by_pair = data["correlations"][group]
-  fig, axes = plt.subplots(1, len(by_pair), figsize=(4.6 * len(by_pair), 4.4), squeeze=False)
-  for ax, entry in zip(axes[0], by_pair.values()):
+  cols = max(1, len(by_pair) // 2)  # a row of Gold panels (one per k), then a row of SampleGen panels
+  rows = -(-len(by_pair) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.2 * rows), squeeze=False)
+  for ax, entry in zip(axes.flat, by_pair.values()):
     x_arm, y_arm = entry["x"], entry["y"]
     xs, ys = [], []
     for task in entry["tasks"]:
