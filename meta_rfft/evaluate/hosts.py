@@ -11,7 +11,8 @@ With one process every function here is a plain local call.
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+import json
+from typing import Any, Callable, TypeVar
 
 import jax
 import numpy as np
@@ -75,16 +76,16 @@ def finished_mask(fn: Callable[[], np.ndarray], n: int, what: str) -> np.ndarray
   return np.asarray(_broadcast(local)).astype(bool)
 
 
-def share_json(fn: Callable[[], T], what: str) -> T:
-  """A JSON-serialisable value computed by `fn` on process 0 (e.g. from its files), the same on every process."""
-  import json  # pylint: disable=g-import-not-at-top
-  value = on_leader(fn, what)
-  if jax.process_count() == 1:
-    return value
-  data = np.frombuffer(json.dumps(value).encode("utf-8"), np.uint8) if is_leader() else np.zeros((0,), np.uint8)
-  size = int(np.asarray(_broadcast(np.asarray([len(data)], np.int64)))[0])
-  buf = np.zeros((size,), np.int32)
-  if is_leader():
-    buf[:] = data
-  buf = np.asarray(_broadcast(buf))
-  return json.loads(bytes(buf.astype(np.uint8)).decode("utf-8"))
+
+def share_json(fn: Callable[[], Any], what: str) -> Any:
+  """A JSON-serialisable value computed by `fn` on process 0 (e.g. from its files), the same on every process:
+  every process, process 0 included, gets it back from its JSON text (tuples as lists, keys as strings)."""
+  text = on_leader(lambda: json.dumps(fn()), what)
+  if jax.process_count() > 1:
+    data = np.frombuffer(text.encode("utf-8"), np.uint8) if is_leader() else np.zeros((0,), np.uint8)
+    size = int(np.asarray(_broadcast(np.asarray([len(data)], np.int32)))[0])
+    buf = np.zeros((size,), np.int32)
+    if is_leader():
+      buf[:] = data
+    text = bytes(np.asarray(_broadcast(buf)).astype(np.uint8)).decode("utf-8")
+  return json.loads(text)

@@ -45,7 +45,13 @@ def write_plot(path: str, curves: Mapping[str, Mapping[str, float]], train_lengt
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, loc="best")
   fig.tight_layout()
-  buf = io.BytesIO()  # rendered in memory, then written whole (WORKDIR may be on an object store)
+  save_figure(fig, path)
+
+
+def save_figure(fig, path: str) -> None:
+  """Writes `fig` as a PNG and closes it; rendered in memory, then written whole (the folder may be on an
+  object store)."""
+  buf = io.BytesIO()
   fig.savefig(buf, format="png", dpi=110)
   plt.close(fig)
   io_paths.write_bytes(path, buf.getvalue())

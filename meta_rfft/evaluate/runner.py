@@ -27,17 +27,31 @@ from meta_rfft.evaluate.decode import GreedyDecoder, strip_eos
 from meta_rfft.evaluate.progress import Progress
 from meta_rfft.tasks.answers import extract_answer
 
+def run_of(ckpt: str) -> layouts.Workdir:
+  """The trainer WORKDIR of `ckpt`: itself, or the run above a WORKDIR/checkpoints/<step> folder (a converted
+  checkpoint is returned as is, and has no config.json)."""
+  path = io_paths.resolve(ckpt)
+  if path.parent.name == "checkpoints":
+    return layouts.Step(path).workdir
+  return layouts.Workdir(path)
+
+
+def run_data_section(ckpt: str) -> dict:
+  """The `data` section of the trainer run that wrote `ckpt` ({} for a converted checkpoint)."""
+  run_config = run_of(ckpt).config
+  return io_paths.read_json(run_config).get("config", {}).get("data", {}) if run_config.is_file() else {}
+
+
 def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
   """The vocabulary the model was trained with: `config.vocab` if set, else the trainer run's `data.vocab`
   (WORKDIR/config.json), else the checkpoint's tokenizer.json. `ckpt`, `hf_dir`: local folders or URLs."""
   from meta_rfft.data.vocab import make_vocabulary
   if vocab_spec:
     return make_vocabulary(vocab_spec)
-  run_config = layouts.Workdir.at(ckpt).config
-  if run_config.is_file():
-    spec = io_paths.read_json(run_config).get("config", {}).get("data", {}).get("vocab")
-    if spec:
-      return make_vocabulary(spec)
+  run_config = run_of(ckpt).config
+  spec = run_data_section(ckpt).get("vocab")
+  if spec:
+    return make_vocabulary(spec)
   if (io_paths.resolve(hf_dir) / "tokenizer.json").is_file():
     return make_vocabulary(hf_dir)
   raise ValueError(f"config.vocab is empty and neither {os.fspath(run_config)} (data.vocab) nor "
@@ -51,8 +65,7 @@ def eval_positions(positions: str, position_range: int, ckpt: str) -> tuple[str,
   ids is decoded with ids drawn the same way (meta_rfft/data/positions.py)."""
   from meta_rfft.data import positions as positions_lib
   if not positions:
-    run_config = layouts.Workdir.at(ckpt).config
-    data = io_paths.read_json(run_config).get("config", {}).get("data", {}) if run_config.is_file() else {}
+    data = run_data_section(ckpt)
     positions = data.get("positions") or "contiguous"
     position_range = position_range or int(data.get("position_range") or 0)
   positions_lib.check(positions, position_range, where="config")
@@ -73,9 +86,10 @@ def _record_key(rec: Mapping[str, Any]) -> str:
   return sample_key(rec["format"], rec["task"], rec["length"], rec["seed"])
 
 
-def read_samples(path: str, header: Mapping[str, Any] | None) -> list[dict]:
+def read_samples(path: str, header: Mapping[str, Any] | None, repair: bool = True) -> list[dict]:
   """The samples already in `path`, each once (the first row of a sample wins); checks the file's header against
-  this run's settings `header` (None: a reader of a finished evaluation, which checks none)."""
+  this run's settings `header` (None: a reader of a finished evaluation, which checks none). `repair`: rewrite
+  the file without torn or repeated lines (False: only read)."""
   if not io_paths.resolve(path).exists():
     return []
   lines = io_paths.read_text(path).split("\n")
@@ -105,9 +119,20 @@ def read_samples(path: str, header: Mapping[str, Any] | None) -> list[dict]:
     seen.add(key)
     good.append(line)
     records.append(rec)
-  if len(good) != sum(1 for ln in lines if ln.strip()):  # torn or repeated lines: rewritten without them
+  if repair and len(good) != sum(1 for ln in lines if ln.strip()):  # torn or repeated lines: rewritten without them
     io_paths.write_text(path, "\n".join(good) + "\n")
   return records
+
+
+def check_prompts(path: str, records: Sequence[Mapping[str, Any]], items: Sequence[examples_lib.Item]) -> None:
+  """Refuses a samples file whose stored prompt for one of `items` is not the item's prompt (the work list was
+  built with other settings, e.g. other demonstrations), naming the file and the first such sample."""
+  prompts = {sample_key(it.fmt, it.task_id, it.length, it.seed): it.inputs for it in items}
+  for rec in records:
+    key = _record_key(rec)
+    if key in prompts and rec.get("prompt") != prompts[key]:
+      raise ValueError(f"{path} holds sample {key} with another prompt than this run builds (settings that "
+                       f"shape the prompts changed). Use another --workdir or delete {path}")
 
 
 def _append(path: str, lines: list[str]) -> None:
@@ -193,6 +218,7 @@ def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, hea
   def read_finished():
     io_paths.resolve(os.path.dirname(path)).mkdir(parents=True, exist_ok=True)
     records.extend(read_samples(path, header))
+    check_prompts(path, records, [it for b in batches for it in b.items])
     if not io_paths.resolve(path).exists():
       _append(path, [json.dumps({"header": header})])
     have = {_record_key(r) for r in records}
@@ -263,6 +289,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   # The checkpoint (config.checkpoint, else WORKDIR's latest step) and WORKDIR/eval/ may each be a local
   # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
+  header = output_header(cfg, ckpt)
   eval_layout = layouts.Workdir.at(workdir).eval
   eval_dir = os.fspath(eval_layout.root)
   fmts = examples_lib.parse_formats(cfg.formats)
@@ -271,15 +298,15 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   train_lengths = examples_lib.lengths_of(cfg.train_lengths) if cfg.train_lengths else []
   batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
                                       int(cfg.seed))
-  header = output_header(cfg, ckpt)
   kept, decoding = decode_samples(
       cfg, batches, path=os.fspath(eval_layout.samples), header=header, on_checked=on_checked,
       session=lambda: open_session(cfg, ckpt, model=model, mesh=mesh, rules=rules))
-  meta = {"checkpoint": ckpt, "samples": len(kept), "train_lengths": cfg.train_lengths,
+  meta = {"checkpoint": ckpt, "samples": sum(len(b.items) for b in batches), "train_lengths": cfg.train_lengths,
           "decoding": decoding or str(cfg.decoding.method),
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
 
   def write():  # process 0 only
+    meta["samples"] = len(kept)
     summary = metrics.summarize(kept)
     return {"paths": report.write_reports(eval_dir, summary, meta, train_lengths), "summary": summary,
             "meta": meta}

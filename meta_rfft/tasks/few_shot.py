@@ -1,11 +1,11 @@
 """k-shot prompts: a zero-shot format's header, k worked examples of the same task, then the question.
 
 The demonstrations are rf_1shot's worked examples (formats.one_shot_draw): short instances (fewer than 5 loop
-iterations, at the task's shortest lengths, inside the adaptation lengths 1-5) drawn from their own seed
-stream, never from the test instances' seeds. Demonstration 0 of test seed s is exactly rf_1shot's example for s,
+iterations, at the task's four shortest lengths) drawn from their own seed stream, never from the test
+instances' seeds. Demonstration 0 of test seed s is exactly rf_1shot's example for s,
 so in the `rf` format the 1-shot prompt is byte-identical to rf_1shot's; demonstration j > 0 is drawn from the
 seed "s/j". A draw whose question repeats an earlier demonstration's or the test question itself is replaced by
-the next draw of the same stream ("s/j/1", "s/j/2", ...): a prompt must not show its own answer. A task with
+the next draw of its own stream ("s/r1", "s/r2", ... for demonstration 0; "s/j/r1", ... for j > 0): a prompt must not show its own answer. A task with
 too few short instances for k different ones repeats a demonstration (never the test question).
 
 A prompt is `header + (question block + answer + blank line) x k + question block`, where header and question
@@ -42,9 +42,11 @@ def split_prompt(inputs: str) -> tuple[str, str]:
   return inputs[:at + 1], inputs[at + 1:]
 
 
-def demonstrations(task: RuleTask, fmt: str, seed: int | str, k: int, question: str) -> list[Demo]:
+def demonstrations(task: RuleTask, fmt: str, seed: int | str, k: int, question: str,
+                   render_seed: int = 0) -> list[Demo]:
   """The k demonstrations for test seed `seed`: question blocks never equal to `question` (the test prompt's
-  block), and different from each other's where the task has enough short instances."""
+  block), and different from each other's where the task has enough short instances. `render_seed`: the test
+  instance's seed, which picks format-level randomness (rf_index_shift's offset) for the demonstrations too."""
   if k < 1:
     raise ValueError(f"k must be >= 1, got {k}")
   used: set[str] = set()
@@ -53,9 +55,9 @@ def demonstrations(task: RuleTask, fmt: str, seed: int | str, k: int, question: 
     base = str(seed) if j == 0 else f"{seed}/{j}"
     repeat = None  # the first draw that only repeats an earlier demonstration: used if nothing new turns up
     for redraw in range(_MAX_REDRAWS + 1):
-      draw_seed = base if redraw == 0 else f"{base}/{redraw}"
+      draw_seed = base if redraw == 0 else f"{base}/r{redraw}"
       length, inst, trace = formats.one_shot_draw(task, draw_seed)
-      ex = formats.render(task, inst, fmt, 0)
+      ex = formats.render(task, inst, fmt, render_seed)
       block = split_prompt(ex.inputs)[1]
       if block == question:
         continue

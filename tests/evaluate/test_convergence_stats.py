@@ -29,9 +29,8 @@ def test_interval_over_tasks_is_scipys_bootstrap():
                       vectorized=False, n_resamples=500, confidence_level=0.9, method="percentile",
                       rng=np.random.default_rng(3))
   # the same resampled task indices: scipy draws them alike for one index array and for a paired sample
-  undefined = got["undefined"]
-  if undefined == 0:
-    assert (got["low"], got["high"]) == pytest.approx(tuple(want.confidence_interval), abs=1e-12)
+  assert got["undefined"] == 0
+  assert (got["low"], got["high"]) == pytest.approx(tuple(want.confidence_interval), abs=1e-12)
   assert got["low"] <= stats.correlate(CELLS, resamples=10)["over_tasks"]["spearman"]["r"] <= got["high"]
 
 
@@ -69,3 +68,30 @@ def test_length_buckets():
     tables.parse_buckets("1-2,2-3", [1, 2, 3])
   with pytest.raises(ValueError, match="cannot parse 'x'"):
     tables.parse_buckets("x", [1])
+
+
+def test_seen_tasks_come_from_the_base_run(tmp_path):
+  import json
+  from meta_rfft.evaluate.convergence import runs
+  run = tmp_path / "rf_pretrain"
+  (run / "checkpoints" / "100").mkdir(parents=True)
+  (run / "config.json").write_text(json.dumps(
+      {"config": {"data": {"mixture": "rf_pretrain", "build": {"tasks": "lc_283,lc_2057,lc_268"}}}}))
+  assert runs.seen_tasks("", str(run)) == {"lc_2057", "lc_268"}  # lc_283 is held out: not in the mixture
+  assert runs.seen_tasks("", str(run / "checkpoints" / "100")) == {"lc_2057", "lc_268"}
+  assert runs.seen_tasks("none", str(run)) == set()
+  assert runs.seen_tasks("lc_283", str(run)) == {"lc_283"}
+  assert runs.seen_tasks("", str(tmp_path / "converted")) == set()
+  with pytest.raises(ValueError, match="config.seen_tasks: .*no_such"):
+    runs.seen_tasks("no_such", str(run))
+
+
+def test_groups_without_tasks_get_no_correlations():
+  import ml_collections
+  rows = lambda arm: [{"task": t, "length": n, "correct": (i + n) % 3 == 0} for i, t in enumerate("abcd")  # noqa
+                      for n in (1, 2)]
+  records = {arm: rows(arm) for arm in ("base_d", "gold_k1", "samplegen_k1", "direct")}
+  data = tables.build(records, [], list("abcd"), set(), [("1", [1]), ("2", [2])], [1],
+                      ml_collections.ConfigDict(dict(resamples=20, confidence=0.9, seed=0)))
+  assert set(data["correlations"]) == {"all", "heldout"} and data["groups"]["seen"] == []
+  assert data["accuracy"]["direct"]["a"]["1"] == {"accuracy": 0.0, "count": 1}

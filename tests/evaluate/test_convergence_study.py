@@ -37,8 +37,10 @@ def models(tiny_eval_checkpoint, tmp_path_factory):
 
 
 def _args(models, workdir, *extra, tuned=None):
+  # Two tuned runs: one for a named task, one for the rest.
+  tuned = tuned or f"nupa_get_digit_integer={models['base']},{models['tuned']}"
   return ["convergence", "--config=configs/convergence.py", f"--workdir={workdir}",
-          f"--config.base={models['base']}", f"--config.tuned={tuned or models['tuned']}", f"--config.tasks={TASKS}",
+          f"--config.base={models['base']}", f"--config.tuned={tuned}", f"--config.tasks={TASKS}",
           "--config.seen_tasks=nupa_get_digit_integer", "--config.lengths=1-2", "--config.samples_per_length=2",
           "--config.ks=1,2", "--config.batch_size=4", "--config.max_new_tokens=16",
           "--config.bootstrap.resamples=200", *extra]
@@ -57,10 +59,13 @@ def test_study_arms_report_and_resume(models, tmp_path):
   for name in ("report.json", "report.md", "config.json", "scatter_all.png", "scatter_seen.png",
                "scatter_heldout.png", "accuracy_all.png"):
     assert (out / name).stat().st_size > 0, name
-  label = next(p.name for p in (out / "arms" / "direct").iterdir())
   files = {arm: out / "arms" / arm / "samples.jsonl" for arm in ARMS}
-  files["direct"] = out / "arms" / "direct" / label / "samples.jsonl"
   rows = {arm: _rows(path)[1] for arm, path in files.items()}
+  runs = sorted(p.name for p in (out / "arms" / "direct").iterdir())
+  assert len(runs) == 2 and runs == sorted(p.name for p in (out / "arms" / "demos").iterdir())
+  for run in runs:
+    files[f"direct/{run}"] = out / "arms" / "direct" / run / "samples.jsonl"
+  rows["direct"] = [r for run in runs for r in _rows(files[f"direct/{run}"])[1]]
 
   # Identical questions in every arm: the same (task, length, seed) keys and references, and every prompt ends
   # with the zero-shot prompt's question block.
@@ -84,7 +89,7 @@ def test_study_arms_report_and_resume(models, tmp_path):
       assert r["prompt"] == one_shot.inputs
   assert all(r["prompt"].count("\nQ: ") == 3 for r in rows["gold_k2"])
   # SampleGen: the demonstrations' answers are the tuned model's outputs (arm `demos`), not the gold traces.
-  _, demos = _rows(out / "arms" / "demos" / label / "samples.jsonl")
+  demos = [d for run in runs for d in _rows(out / "arms" / "demos" / run / "samples.jsonl")[1]]
   assert demos and all(d["format"] == "rf" for d in demos)
   outputs = [d["output"] for d in demos]
   for r in rows["samplegen_k2"]:

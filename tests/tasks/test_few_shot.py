@@ -37,17 +37,25 @@ def test_one_shot_in_rf_is_rf_1shot_and_draws_are_deterministic(task_id):
 
 def test_demonstrations_never_show_the_test_question_and_differ_where_they_can():
   task = registry.get_task("lc_2682")  # few short instances: rf_1shot's example is often the test question
-  redrawn = 0
+  redrawn = repeated = 0
   for k in range(40):
     seed, ex = _zero_shot(task, task.min_length, k)
     block = few_shot.split_prompt(ex.inputs)[1]
     demos = few_shot.demonstrations(task, "rf", seed, 2, block)
     blocks = [few_shot.split_prompt(d.example.inputs)[1] for d in demos]
-    assert block not in blocks and len(set(blocks)) == 2
+    assert block not in blocks
+    repeated += len(set(blocks)) < 2  # allowed only where 20 redraws found no other short instance
     redrawn += demos[0].seed != str(seed)
     for d in demos:  # gold answers are the traces of the demonstrated instances
       assert d.example.targets.endswith("So the answer is " + d.example.answer)
   assert redrawn > 0  # rf_1shot's own example was the test question at least once: it was replaced
+  assert repeated <= 2
+  task = registry.get_task("lc_283")  # plenty of short instances: three different demonstrations every time
+  for k in range(20):
+    seed, ex = _zero_shot(task, 2, k)
+    block = few_shot.split_prompt(ex.inputs)[1]
+    blocks = {few_shot.split_prompt(d.example.inputs)[1] for d in few_shot.demonstrations(task, "rf", seed, 3, block)}
+    assert len(blocks) == 3 and block not in blocks
 
 
 def test_other_formats_keep_their_header_and_blocks():

@@ -6,8 +6,9 @@
 - SampleGen (`samplegen_k<k>`): the same demonstrations' questions, their answers written by the task's tuned
   model (the arm `demos`: the tuned model answering each demonstration's zero-shot prompt), then the base model
   answers.
-Every arm's items keep the zero-shot item's task, length, instance seed and reference answer, so every arm is
-scored on identical questions by the evaluator's one scorer (meta_rfft/evaluate/runner.py).
+Every arm's items are the zero-shot items with another prompt: the same format, task, length, instance seed and
+reference answer (and so the same sample keys and position ids), each arm in a samples.jsonl of its own, so
+every arm is scored on identical questions by the evaluator's one scorer (meta_rfft/evaluate/runner.py).
 """
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ def gold(k: int) -> str:
 
 def samplegen(k: int) -> str:
   return f"samplegen_k{k}"
+
+
+def title(arm: str) -> str:
+  """How reports name an arm: Base-D, Gold (k=2), SampleGen (k=1), Direct."""
+  for prefix, name in (("gold_k", "Gold"), ("samplegen_k", "SampleGen")):
+    if arm.startswith(prefix):
+      return f"{name} (k={arm[len(prefix):]})"
+  return {BASE_D: "Base-D", DIRECT: "Direct", DEMOS: "demonstrations"}.get(arm, arm)
 
 
 def arm_names(ks: Sequence[int]) -> list[str]:
@@ -65,26 +74,27 @@ def make_plan(questions: Sequence[Item], fmt: str, ks: Sequence[int], demo_seed:
     seed = it.seed if int(demo_seed) == 0 else f"{it.seed}~{int(demo_seed)}"
     block = few_shot.split_prompt(it.inputs)[1]
     try:
-      demos[_question_key(it)] = tuple(few_shot.demonstrations(get_task(it.task_id), fmt, seed, max(ks), block))
+      demos[_question_key(it)] = tuple(few_shot.demonstrations(get_task(it.task_id), fmt, seed, max(ks), block,
+                                                               render_seed=it.seed))
     except ValueError as e:
       raise ValueError(f"config.ks / config.tasks: {e}") from None
+    try:  # a format whose prompts carry their own example (rf_1shot) has no header to share: refused here
+      few_shot.prompt(it.inputs, demos[_question_key(it)][:1], [""])
+    except ValueError as e:
+      raise ValueError(f"config.format={fmt!r} is not a zero-shot format k examples can be added to ({e})") from None
   return Plan(tuple(questions), demos, tuple(ks))
 
 
-def _renamed(it: Item, arm: str, inputs: str) -> Item:
-  return dataclasses.replace(it, fmt=arm, inputs=inputs)
-
-
-def zero_shot(plan: Plan, arm: str, tasks: Sequence[str] | None = None) -> list[Item]:
+def zero_shot(plan: Plan, tasks: Sequence[str] | None = None) -> list[Item]:
   """Base-D's or Direct's items (of `tasks` only, if given)."""
-  return [_renamed(it, arm, it.inputs) for it in plan.questions if tasks is None or it.task_id in tasks]
+  return [it for it in plan.questions if tasks is None or it.task_id in tasks]
 
 
 def gold_items(plan: Plan, k: int) -> list[Item]:
   out = []
   for it in plan.questions:
     demos = plan.demos[_question_key(it)][:k]
-    out.append(_renamed(it, gold(k), few_shot.prompt(it.inputs, demos, few_shot.gold_answers(demos))))
+    out.append(dataclasses.replace(it, inputs=few_shot.prompt(it.inputs, demos, few_shot.gold_answers(demos))))
   return out
 
 
@@ -122,9 +132,5 @@ def samplegen_items(plan: Plan, k: int, written: Mapping[tuple[str, int, int], s
       if key not in written:
         raise ValueError(f"no tuned-model answer for demonstration {demo.seed!r} of task {it.task_id!r}")
       answers.append(written[key])
-    out.append(_renamed(it, samplegen(k), few_shot.prompt(it.inputs, demos, answers)))
+    out.append(dataclasses.replace(it, inputs=few_shot.prompt(it.inputs, demos, answers)))
   return out
-
-
-def batches(items: Sequence[Item], batch_size: int) -> list[examples_lib.Batch]:
-  return examples_lib.batched(items, batch_size)

@@ -2,7 +2,6 @@
 each in-context arm with its fit, and mean accuracy against length per arm."""
 from __future__ import annotations
 
-import io
 import json
 import os
 from typing import Any, Mapping
@@ -14,18 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from meta_rfft import io_paths, layouts  # noqa: E402
 from meta_rfft.evaluate import report as eval_report  # noqa: E402
-from meta_rfft.evaluate.convergence import stats  # noqa: E402
+from meta_rfft.evaluate.convergence import arms, stats  # noqa: E402
 
-ARM_TITLES = {"base_d": "Base-D", "direct": "Direct", "demos": "demonstrations"}
 GROUP_TITLES = {"all": "all tasks", "seen": "tasks seen in RF-pretraining", "heldout": "held-out tasks"}
-
-
-def arm_title(arm: str) -> str:
-  if arm.startswith("gold_k"):
-    return f"Gold (k={arm[6:]})"
-  if arm.startswith("samplegen_k"):
-    return f"SampleGen (k={arm[11:]})"
-  return ARM_TITLES.get(arm, arm)
 
 
 def _pct(x: float | None) -> str:
@@ -40,7 +30,7 @@ def _r(entry: Mapping[str, Any]) -> str:
 
 
 def markdown(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
-  arms, buckets = data["arms"], data["buckets"]
+  shown, buckets = data["arms"], data["buckets"]
   seen = set(meta["seen_tasks"])
   lines = ["# Does fine-tuning only unlock what in-context examples already could?", "",
            f"Base model: `{meta['base']}`. Tuned runs: "
@@ -50,22 +40,22 @@ def markdown(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
            f"decoding, exact match of the answer after `So the answer is`. Seen in RF-pretraining: "
            + (", ".join(meta["seen_tasks"]) or "none") + ".", "",
            "## Accuracy (%) per task and length bucket", "",
-           "| task | seen | bucket | " + " | ".join(arm_title(a) for a in arms) + " |",
-           "|---|---|---|" + "---|" * len(arms)]
+           "| task | seen | bucket | " + " | ".join(arms.title(a) for a in shown) + " |",
+           "|---|---|---|" + "---|" * len(shown)]
   for task in data["groups"]["all"]:
     for b in buckets:
-      cells = [_pct(data["accuracy"].get(a, {}).get(task, {}).get(b, {}).get("accuracy")) for a in arms]
+      cells = [_pct(data["accuracy"].get(a, {}).get(task, {}).get(b, {}).get("accuracy")) for a in shown]
       if all(c == "-" for c in cells):
         continue
       lines.append(f"| {task} | {'yes' if task in seen else 'no'} | {b} | " + " | ".join(cells) + " |")
-  lines += ["", "Mean over the group's tasks:", "", "| group | bucket | " + " | ".join(arm_title(a) for a in arms)
-            + " |", "|---|---|" + "---|" * len(arms)]
+  lines += ["", "Mean over the group's tasks:", "", "| group | bucket | " + " | ".join(arms.title(a) for a in shown)
+            + " |", "|---|---|" + "---|" * len(shown)]
   for group, tasks in data["groups"].items():
     if not tasks:
       continue
     for b in buckets:
       lines.append(f"| {group} ({len(tasks)}) | {b} | "
-                   + " | ".join(_pct(data["means"][group].get(a, {}).get(b)) for a in arms) + " |")
+                   + " | ".join(_pct(data["means"][group].get(a, {}).get(b)) for a in shown) + " |")
   conf = 100 * float(meta["bootstrap"]["confidence"])
   lines += ["", "## Correlation of Direct with each in-context arm", "",
             f"Coefficient and {conf:.0f}% bootstrap interval over tasks ({meta['bootstrap']['resamples']} "
@@ -78,7 +68,7 @@ def markdown(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
       for unit in ("over_tasks", "over_cells"):
         e = entry[unit]
         p = e["spearman"]["p"]
-        lines.append(f"| {GROUP_TITLES[group]} | {arm_title(entry['x'])} | {unit.replace('over_', '')} | "
+        lines.append(f"| {GROUP_TITLES[group]} | {arms.title(entry['x'])} | {unit.replace('over_', '')} | "
                      f"{e['spearman']['n']} | {_r(e['spearman'])} | {_r(e['pearson'])} | {_r(e['kendall'])} | "
                      + ("-" if p is None or unit == "over_cells" else f"{p:.3g}") + " |")
   if data["demonstrations"]:
@@ -93,13 +83,6 @@ def markdown(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
       lines += [f"![{GROUP_TITLES[group]}: Direct against the in-context arms](scatter_{group}.png)",
                 f"![{GROUP_TITLES[group]}: accuracy against length](accuracy_{group}.png)", ""]
   return "\n".join(lines)
-
-
-def _save(fig, path) -> None:
-  buf = io.BytesIO()  # rendered in memory, then written whole (DIR may be on an object store)
-  fig.savefig(buf, format="png", dpi=110)
-  plt.close(fig)
-  io_paths.write_bytes(os.fspath(path), buf.getvalue())
 
 
 def scatter(path, data: Mapping[str, Any], group: str, seen: set[str]) -> None:
@@ -128,15 +111,15 @@ def scatter(path, data: Mapping[str, Any], group: str, seen: set[str]) -> None:
     ax.plot([0, 100], [0, 100], color="0.6", linestyle=":", linewidth=1, label="y = x")
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
-    ax.set_xlabel(f"{arm_title(x_arm)} accuracy (%)")
-    ax.set_ylabel(f"{arm_title(y_arm)} accuracy (%)")
+    ax.set_xlabel(f"{arms.title(x_arm)} accuracy (%)")
+    ax.set_ylabel(f"{arms.title(y_arm)} accuracy (%)")
     ax.set_title(f"Spearman over tasks: {'undefined' if r is None else f'{r:.2f}'}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="upper left")
   fig.suptitle(f"{GROUP_TITLES[group]}: big dots tasks, small dots task x length cells"
                + ("; blue seen, orange held out" if group == "all" else ""), fontsize=9)
   fig.tight_layout()
-  _save(fig, path)
+  eval_report.save_figure(fig, os.fspath(path))
 
 
 def accuracy_curves(data: Mapping[str, Any], group: str) -> dict[str, dict[str, float]]:
@@ -148,7 +131,7 @@ def accuracy_curves(data: Mapping[str, Any], group: str) -> dict[str, dict[str, 
       for n, e in data["accuracy_by_length"].get(arm, {}).get(task, {}).items():
         per_length.setdefault(n, []).append(e["accuracy"])
     if per_length:
-      curves[arm_title(arm)] = {n: sum(v) / len(v) for n, v in per_length.items()}
+      curves[arms.title(arm)] = {n: sum(v) / len(v) for n, v in per_length.items()}
   return curves
 
 

@@ -12,7 +12,7 @@ import re
 import zlib
 from typing import Sequence
 
-from meta_rfft import io_paths, layouts
+from meta_rfft import io_paths
 from meta_rfft.convert.errors import ConversionError
 
 
@@ -98,10 +98,8 @@ def seen_tasks(spec: str, base: str) -> set[str]:
       return {t.id for t, _ in resolve_tasks(spec)}
     except ValueError as e:
       raise ValueError(f"config.seen_tasks: {e}") from None
-  run_config = layouts.Workdir.at(_workdir_of(base)).config
-  if not run_config.is_file():
-    return set()  # a converted checkpoint: RF-pretrained on nothing this project knows of
-  data = io_paths.read_json(run_config).get("config", {}).get("data", {})
+  from meta_rfft.evaluate.runner import run_data_section, run_of
+  data = run_data_section(base)
   mixture = str(data.get("mixture") or "")
   try:
     tasks = {t.id for t, _ in resolve_tasks(mixture)} if mixture else set()
@@ -109,14 +107,6 @@ def seen_tasks(spec: str, base: str) -> set[str]:
     if built:  # a split name in the mixture reads only the tasks the run's data build holds
       tasks &= {t.id for t, _ in resolve_tasks(built)}
   except ValueError as e:
-    raise ValueError(f"config.seen_tasks is empty and {os.fspath(run_config)} names tasks this project does "
-                     f"not know ({e}); set config.seen_tasks") from None
+    raise ValueError(f"config.seen_tasks is empty and {os.fspath(run_of(base).config)} names tasks this project "
+                     f"does not know ({e}); set config.seen_tasks") from None
   return tasks
-
-
-def _workdir_of(ckpt: str) -> str:
-  """The trainer WORKDIR of a checkpoint path: itself, or the run above a WORKDIR/checkpoints/<step> folder."""
-  parent = os.path.dirname(os.path.normpath(ckpt))
-  if os.path.basename(parent) == "checkpoints":
-    return os.path.dirname(parent)
-  return ckpt

@@ -46,6 +46,7 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   lengths = examples_lib.lengths_of(cfg.lengths)
   buckets = tables.parse_buckets(cfg.length_buckets, lengths)
   ks = arms.parse_ks(cfg.ks)
+  check_bootstrap(cfg.bootstrap)
   base = runs.checkpoint(cfg.base, "base")
   tuned = runs.tuned_runs(cfg.tuned, task_ids)
   runs.check_vocabularies(cfg, base, tuned)
@@ -57,58 +58,61 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   plan = arms.make_plan(questions, fmt, ks, int(cfg.demo_seed))
   layout = layouts.Workdir.at(workdir).convergence
 
-  prompts = {"format": fmt, "demo_seed": int(cfg.demo_seed)}
   base_header = runner.output_header(cfg, base)
   tuned_headers = {r.label: runner.output_header(cfg, r.path) for r in tuned}
-  writers = {t: r.path for r in tuned for t in r.tasks}
+  # SampleGen's prompts hold text the tuned models wrote: the checkpoints (steps) that wrote it are its settings.
+  writers = sorted({h["checkpoint"] for h in tuned_headers.values()})
 
   def spec(arm: str, k: int | None = None) -> dict:
-    return {**prompts, "arm": arm, **({"k": k} if k else {})}
-  files = []  # (path, header): every samples.jsonl this run reads or writes
+    return {"format": fmt, "arm": arm, **({"k": k} if k else {})}
+  # (path, header, items known before decoding): every samples.jsonl this run reads or writes. The stored prompts
+  # are checked too (runner.check_prompts), so demonstrations drawn otherwise are never mixed in.
+  files = []
   for r in tuned:
-    files.append((layout.samples(arms.DIRECT, r.label), {**tuned_headers[r.label], **spec(arms.DIRECT)}))
-    files.append((layout.samples(arms.DEMOS, r.label), {**tuned_headers[r.label], **spec(arms.DEMOS)}))
-  files.append((layout.samples(arms.BASE_D), {**base_header, **spec(arms.BASE_D)}))
+    files.append((layout.samples(arms.DIRECT, r.label), {**tuned_headers[r.label], **spec(arms.DIRECT)},
+                  arms.zero_shot(plan, r.tasks)))
+    files.append((layout.samples(arms.DEMOS, r.label), {**tuned_headers[r.label], **spec(arms.DEMOS)},
+                  arms.demo_items(plan, fmt, r.tasks)))
+  files.append((layout.samples(arms.BASE_D), {**base_header, **spec(arms.BASE_D)}, arms.zero_shot(plan)))
   for k in ks:
-    files.append((layout.samples(arms.gold(k)), {**base_header, **spec(arms.gold(k), k)}))
-    files.append((layout.samples(arms.samplegen(k)), {**base_header, **spec(arms.samplegen(k), k),
-                                                      "demo_writers": writers}))
-  headers = {os.fspath(p): h for p, h in files}
+    files.append((layout.samples(arms.gold(k)), {**base_header, **spec(arms.gold(k), k)}, arms.gold_items(plan, k)))
+    files.append((layout.samples(arms.samplegen(k)),
+                  {**base_header, **spec(arms.samplegen(k), k), "demo_writers": writers}, []))
+  headers = {os.fspath(p): h for p, h, _ in files}
 
-  def check_resume():  # every existing file against its settings, before anything is decoded or written
-    for path, header in headers.items():
-      runner.read_samples(path, header)
+  def check_resume():  # every existing file against this run, before anything is decoded or written
+    for path, header, items in files:
+      runner.check_prompts(os.fspath(path), runner.read_samples(os.fspath(path), header, repair=False), items)
   hosts.on_leader(check_resume, f"reading {layout.arms}")
   if on_checked is not None:
     hosts.on_leader(on_checked, f"writing in {layout.root}")
 
   def decode(items, path, session, label):
     path = os.fspath(path)
-    return runner.decode_samples(cfg, arms.batches(items, int(cfg.batch_size)), path=path, header=headers[path],
-                                 session=session, label=label)[0]
+    return runner.decode_samples(cfg, examples_lib.batched(items, int(cfg.batch_size)), path=path,
+                                 header=headers[path], session=session, label=label)[0]
 
-  records: dict[str, list[dict]] = {}
+  records: dict[str, list[dict]] = {arms.DIRECT: []}
   demo_records: list[dict] = []
   for r in tuned:
     session = _Lazy(cfg, r.path)
-    records.setdefault(arms.DIRECT, []).extend(
-        decode(arms.zero_shot(plan, arms.DIRECT, r.tasks), layout.samples(arms.DIRECT, r.label), session,
-               f"direct {r.label}"))
-    demo_records.extend(decode(arms.demo_items(plan, fmt, r.tasks), layout.samples(arms.DEMOS, r.label), session,
-                               f"demos {r.label}"))
-  base_session = _Lazy(cfg, base)
-  records[arms.BASE_D] = decode(arms.zero_shot(plan, arms.BASE_D), layout.samples(arms.BASE_D), base_session,
-                                arms.BASE_D)
+    records[arms.DIRECT] += decode(arms.zero_shot(plan, r.tasks), layout.samples(arms.DIRECT, r.label), session,
+                                   f"direct {r.label}")
+    demo_records += decode(arms.demo_items(plan, fmt, r.tasks), layout.samples(arms.DEMOS, r.label), session,
+                           f"demos {r.label}")
+    del session  # one model on the devices at a time
+  session = _Lazy(cfg, base)
+  records[arms.BASE_D] = decode(arms.zero_shot(plan), layout.samples(arms.BASE_D), session, arms.BASE_D)
   for k in ks:
-    records[arms.gold(k)] = decode(arms.gold_items(plan, k), layout.samples(arms.gold(k)), base_session,
-                                   arms.gold(k))
+    records[arms.gold(k)] = decode(arms.gold_items(plan, k), layout.samples(arms.gold(k)), session, arms.gold(k))
   # SampleGen's prompts hold the tuned models' text: process 0 read it, every process must build the same prompts.
   written = hosts.share_json(lambda: [[r["task"], r["length"], r["seed"], r["output"]] for r in demo_records],
                              "sharing the demonstrations")
   by_key = {(t, int(n), int(s)): text for t, n, s, text in written}
   for k in ks:
     records[arms.samplegen(k)] = decode(arms.samplegen_items(plan, k, by_key), layout.samples(arms.samplegen(k)),
-                                        base_session, arms.samplegen(k))
+                                        session, arms.samplegen(k))
+  del session
 
   meta = {"base": base, "tuned": {r.path: list(r.tasks) for r in tuned}, "format": fmt, "ks": ks,
           "demo_seed": int(cfg.demo_seed), "lengths": lengths, "samples_per_length": int(cfg.samples_per_length),
@@ -120,6 +124,13 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     return {"paths": report_lib.write(layout, data, meta), "data": data, "meta": meta}
   result = hosts.on_leader(write, f"writing the report in {layout.root}")
   return result if hosts.is_leader() else {}
+
+
+def check_bootstrap(b) -> None:
+  if int(b.resamples) < 1:
+    raise ValueError(f"config.bootstrap.resamples must be >= 1, got {b.resamples}")
+  if not 0 < float(b.confidence) < 1:
+    raise ValueError(f"config.bootstrap.confidence must be between 0 and 1, got {b.confidence}")
 
 
 def report_dir(workdir: str) -> str:
