@@ -21,7 +21,7 @@ INSTALL_REQUIRES = [
     "tensorboardX>=2.6",
     "matplotlib>=3.8",
     "scikit-learn>=1.4,<2",  # meta_rfft/tart: PCA and whitening, logistic-regression baselines, bundled datasets
-    "scipy>=1.11",
+    "scipy>=1.15",  # meta_rfft/evaluate/convergence: correlations; stats.bootstrap(rng=) since 1.15
 ]
 
 EXTRAS = {
