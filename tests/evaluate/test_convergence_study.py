@@ -106,8 +106,8 @@ def test_study_arms_report_and_resume(models, tmp_path):
         cell = rep["accuracy"][arm][task][n]
         got = [r["correct"] for r in rows[arm] if r["task"] == task and r["length"] == int(n)]
         assert cell["count"] == len(got) == 2 and cell["accuracy"] == sum(got) / 2
-  assert set(rep["correlations"]["all"]) == {"direct~gold_k1", "direct~gold_k2", "direct~samplegen_k1",
-                                             "direct~samplegen_k2"}
+  assert set(rep["correlations"]["all"]) == {"direct~base_d", "direct~gold_k1", "direct~gold_k2",
+                                             "direct~samplegen_k1", "direct~samplegen_k2"}
   assert "Gold (k=2)" in open(out / "report.md").read()
 
   # A rerun decodes nothing; an interrupted arm (its last rows lost, a torn line) is completed.

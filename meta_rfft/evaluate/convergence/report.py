@@ -1,5 +1,5 @@
 """DIR/convergence/report.json, report.md, and per task group (all, seen, heldout) a scatter of Direct against
-each in-context arm with its fit, and mean accuracy against length per arm."""
+each base-model arm (Base-D, Gold, SampleGen) with its fit, and mean accuracy against length per arm."""
 from __future__ import annotations
 
 import json
@@ -57,7 +57,7 @@ def markdown(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
       lines.append(f"| {group} ({len(tasks)}) | {b} | "
                    + " | ".join(_pct(data["means"][group].get(a, {}).get(b)) for a in shown) + " |")
   conf = 100 * float(meta["bootstrap"]["confidence"])
-  lines += ["", "## Correlation of Direct with each in-context arm", "",
+  lines += ["", "## Correlation of Direct with each base-model arm", "",
             f"Coefficient and {conf:.0f}% bootstrap interval over tasks ({meta['bootstrap']['resamples']} "
             "resamples of the tasks; a resampled task brings all its cells). Over tasks: a task's accuracy is its "
             "mean over length buckets. Undefined: fewer than 3 units, or one side constant.", "",
@@ -80,17 +80,24 @@ def markdown(data: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
   lines += ["", "## Figures", ""]
   for group, tasks in data["groups"].items():
     if tasks:
-      lines += [f"![{GROUP_TITLES[group]}: Direct against the in-context arms](scatter_{group}.png)",
+      lines += [f"![{GROUP_TITLES[group]}: Direct against the base-model arms](scatter_{group}.png)",
                 f"![{GROUP_TITLES[group]}: accuracy against length](accuracy_{group}.png)", ""]
   return "\n".join(lines)
 
 
 def scatter(path, data: Mapping[str, Any], group: str, seen: set[str]) -> None:
-  by_pair = data["correlations"][group]
-  cols = max(1, len(by_pair) // 2)  # a row of Gold panels (one per k), then a row of SampleGen panels
-  rows = -(-len(by_pair) // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.2 * rows), squeeze=False)
-  for ax, entry in zip(axes.flat, by_pair.values()):
+  # One row per kind of base-model arm (Base-D; Gold for each k; SampleGen for each k).
+  kinds: dict[str, list[dict]] = {}
+  for entry in data["correlations"][group].values():
+    kinds.setdefault(entry["x"].rstrip("0123456789"), []).append(entry)
+  cols = max(len(row) for row in kinds.values())
+  fig, axes = plt.subplots(len(kinds), cols, figsize=(4.6 * cols, 4.2 * len(kinds)), squeeze=False)
+  panels = []
+  for r, row in enumerate(kinds.values()):
+    panels += [(axes[r][c], entry) for c, entry in enumerate(row)]
+    for c in range(len(row), cols):
+      axes[r][c].axis("off")
+  for ax, entry in panels:
     x_arm, y_arm = entry["x"], entry["y"]
     xs, ys = [], []
     for task in entry["tasks"]:

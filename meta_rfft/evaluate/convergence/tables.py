@@ -1,5 +1,5 @@
 """The study's numbers from scored samples: accuracy per arm, task and length bucket, and the correlations of
-Direct with each in-context arm, over all tasks and separately over tasks seen in RF-pretraining and held out."""
+Direct with each base-model arm, over all tasks and separately over tasks seen in RF-pretraining and held out."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -65,8 +65,10 @@ def group_tasks(task_ids: Sequence[str], seen: set[str]) -> dict[str, list[str]]
 
 
 def pairs(ks: Sequence[int]) -> list[tuple[str, str]]:
-  """(in-context arm on x, tuned arm on y) pairs the study correlates."""
-  return [(arms.gold(k), arms.DIRECT) for k in ks] + [(arms.samplegen(k), arms.DIRECT) for k in ks]
+  """(base-model arm on x, tuned arm on y) pairs the study correlates: the in-context arms, and Base-D as the
+  reference of what the base model does without examples."""
+  return ([(arms.BASE_D, arms.DIRECT)] + [(arms.gold(k), arms.DIRECT) for k in ks]
+          + [(arms.samplegen(k), arms.DIRECT) for k in ks])
 
 
 def cells_of(by_bucket: Mapping, x_arm: str, y_arm: str, tasks: Sequence[str]) -> dict:
