@@ -48,13 +48,12 @@ def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
   from meta_rfft.data.vocab import make_vocabulary
   if vocab_spec:
     return make_vocabulary(vocab_spec)
-  run_config = run_of(ckpt).config
   spec = run_data_section(ckpt).get("vocab")
   if spec:
     return make_vocabulary(spec)
   if (io_paths.resolve(hf_dir) / "tokenizer.json").is_file():
     return make_vocabulary(hf_dir)
-  raise ValueError(f"config.vocab is empty and neither {os.fspath(run_config)} (data.vocab) nor "
+  raise ValueError(f"config.vocab is empty and neither {os.fspath(run_of(ckpt).config)} (data.vocab) nor "
                    f"{hf_dir}/tokenizer.json names the vocabulary; set --config.vocab=char or a "
                    f"tokenizer.json path")
 
@@ -157,7 +156,6 @@ def _score(batch: examples_lib.Batch, outputs: list[str], new_tokens: list[int],
 class ModelSession:
   """One loaded model with the vocabulary and decoder it decodes with; reused for every list of samples it
   answers (a decoder compiles its programs once)."""
-  ckpt: str
   vocab: Any
   decoder: GreedyDecoder
   label: str  # the decoding method with its settings, for reports
@@ -199,7 +197,7 @@ def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelS
                           mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
                           max_ngram=int(cfg.decoding.max_ngram))
   label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
-  return ModelSession(ckpt, vocab, decoder, label)
+  return ModelSession(vocab, decoder, label)
 
 
 def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, header: Mapping[str, Any],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from meta_rfft.evaluate import examples as examples_lib
 from meta_rfft.evaluate.examples import Item
@@ -59,7 +59,6 @@ def parse_ks(text: str) -> list[int]:
 class Plan:
   questions: tuple[Item, ...]                                   # the zero-shot items, in work-list order
   demos: Mapping[tuple[str, int, int], tuple[few_shot.Demo, ...]]  # (task, length, seed) -> max(ks) demonstrations
-  ks: tuple[int, ...]
 
 
 def _question_key(it: Item) -> tuple[str, int, int]:
@@ -82,7 +81,7 @@ def make_plan(questions: Sequence[Item], fmt: str, ks: Sequence[int], demo_seed:
       few_shot.prompt(it.inputs, demos[_question_key(it)][:1], [""])
     except ValueError as e:
       raise ValueError(f"config.format={fmt!r} is not a zero-shot format k examples can be added to ({e})") from None
-  return Plan(tuple(questions), demos, tuple(ks))
+  return Plan(tuple(questions), demos)
 
 
 def zero_shot(plan: Plan, tasks: Sequence[str] | None = None) -> list[Item]:
@@ -90,17 +89,27 @@ def zero_shot(plan: Plan, tasks: Sequence[str] | None = None) -> list[Item]:
   return [it for it in plan.questions if tasks is None or it.task_id in tasks]
 
 
-def gold_items(plan: Plan, k: int) -> list[Item]:
+def _with_examples(plan: Plan, k: int, answers: Callable[[str, Sequence[few_shot.Demo]], list[str]]) -> list[Item]:
+  """Every question behind its first k demonstrations, answered by `answers(task id, demonstrations)`."""
   out = []
   for it in plan.questions:
     demos = plan.demos[_question_key(it)][:k]
-    out.append(dataclasses.replace(it, inputs=few_shot.prompt(it.inputs, demos, few_shot.gold_answers(demos))))
+    out.append(dataclasses.replace(it, inputs=few_shot.prompt(it.inputs, demos, answers(it.task_id, demos))))
   return out
+
+
+def gold_items(plan: Plan, k: int) -> list[Item]:
+  return _with_examples(plan, k, lambda _, demos: few_shot.gold_answers(demos))
 
 
 def demo_seed_id(demo: few_shot.Demo) -> int:
   """A demonstration's instance seed in samples.jsonl (its draw seed is a string)."""
   return zlib.crc32(demo.seed.encode())
+
+
+def demo_key(task_id: str, demo: few_shot.Demo) -> tuple[str, int, int]:
+  """(task, length, seed id): how the arm `demos` knows a demonstration, as its samples.jsonl rows do."""
+  return (task_id, demo.length, demo_seed_id(demo))
 
 
 def demo_items(plan: Plan, fmt: str, tasks: Sequence[str]) -> list[Item]:
@@ -110,27 +119,22 @@ def demo_items(plan: Plan, fmt: str, tasks: Sequence[str]) -> list[Item]:
     if it.task_id not in tasks:
       continue
     for demo in plan.demos[_question_key(it)]:
-      key = (it.task_id, demo.length, demo_seed_id(demo))
+      key = demo_key(it.task_id, demo)
       if key in seen:
         continue
       seen.add(key)
       ex = demo.example
       loops = demo.loops if examples_lib.is_rf(fmt) else None
-      out.append(Item(fmt, it.task_id, demo.length, demo_seed_id(demo), ex.inputs, ex.targets, ex.answer, loops))
+      out.append(Item(fmt, *key, ex.inputs, ex.targets, ex.answer, loops))
   return out
 
 
 def samplegen_items(plan: Plan, k: int, written: Mapping[tuple[str, int, int], str]) -> list[Item]:
-  """SampleGen's items: each demonstration's answer is the tuned model's output for it (`written`, keyed by
-  (task, demonstration length, demonstration seed id) as samples.jsonl rows of the arm `demos` are)."""
-  out = []
-  for it in plan.questions:
-    demos = plan.demos[_question_key(it)][:k]
-    answers = []
+  """SampleGen's items: each demonstration's answer is the tuned model's output for it (`written`, by
+  `demo_key`)."""
+  def answers(task_id: str, demos: Sequence[few_shot.Demo]) -> list[str]:
     for demo in demos:
-      key = (it.task_id, demo.length, demo_seed_id(demo))
-      if key not in written:
-        raise ValueError(f"no tuned-model answer for demonstration {demo.seed!r} of task {it.task_id!r}")
-      answers.append(written[key])
-    out.append(dataclasses.replace(it, inputs=few_shot.prompt(it.inputs, demos, answers)))
-  return out
+      if demo_key(task_id, demo) not in written:
+        raise ValueError(f"no tuned-model answer for demonstration {demo.seed!r} of task {task_id!r}")
+    return [written[demo_key(task_id, demo)] for demo in demos]
+  return _with_examples(plan, k, answers)

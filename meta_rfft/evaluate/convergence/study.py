@@ -65,53 +65,53 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
 
   def spec(arm: str, k: int | None = None) -> dict:
     return {"format": fmt, "arm": arm, **({"k": k} if k else {})}
-  # (path, header, items known before decoding): every samples.jsonl this run reads or writes. The stored prompts
-  # are checked too (runner.check_prompts), so demonstrations drawn otherwise are never mixed in.
-  files = []
+  # Every samples.jsonl this run reads or writes: its header, and its items where they are known before decoding
+  # (SampleGen's are built from the demonstrations' outputs). The stored prompts are checked too
+  # (runner.check_prompts), so demonstrations drawn otherwise are never mixed in.
+  work: dict[str, tuple[dict, list]] = {}
   for r in tuned:
-    files.append((layout.samples(arms.DIRECT, r.label), {**tuned_headers[r.label], **spec(arms.DIRECT)},
-                  arms.zero_shot(plan, r.tasks)))
-    files.append((layout.samples(arms.DEMOS, r.label), {**tuned_headers[r.label], **spec(arms.DEMOS)},
-                  arms.demo_items(plan, fmt, r.tasks)))
-  files.append((layout.samples(arms.BASE_D), {**base_header, **spec(arms.BASE_D)}, arms.zero_shot(plan)))
+    work[os.fspath(layout.samples(arms.DIRECT, r.label))] = ({**tuned_headers[r.label], **spec(arms.DIRECT)},
+                                                             arms.zero_shot(plan, r.tasks))
+    work[os.fspath(layout.samples(arms.DEMOS, r.label))] = ({**tuned_headers[r.label], **spec(arms.DEMOS)},
+                                                            arms.demo_items(plan, fmt, r.tasks))
+  work[os.fspath(layout.samples(arms.BASE_D))] = ({**base_header, **spec(arms.BASE_D)}, arms.zero_shot(plan))
   for k in ks:
-    files.append((layout.samples(arms.gold(k)), {**base_header, **spec(arms.gold(k), k)}, arms.gold_items(plan, k)))
-    files.append((layout.samples(arms.samplegen(k)),
-                  {**base_header, **spec(arms.samplegen(k), k), "demo_writers": writers}, []))
-  headers = {os.fspath(p): h for p, h, _ in files}
+    work[os.fspath(layout.samples(arms.gold(k)))] = ({**base_header, **spec(arms.gold(k), k)},
+                                                     arms.gold_items(plan, k))
+    work[os.fspath(layout.samples(arms.samplegen(k)))] = (
+        {**base_header, **spec(arms.samplegen(k), k), "demo_writers": writers}, [])
 
   def check_resume():  # every existing file against this run, before anything is decoded or written
-    for path, header, items in files:
-      runner.check_prompts(os.fspath(path), runner.read_samples(os.fspath(path), header, repair=False), items)
+    for path, (header, items) in work.items():
+      runner.check_prompts(path, runner.read_samples(path, header, repair=False), items)
   hosts.on_leader(check_resume, f"reading {layout.arms}")
   if on_checked is not None:
     hosts.on_leader(on_checked, f"writing in {layout.root}")
 
-  def decode(items, path, session, label):
+  def decode(path, session, label, items=None):
     path = os.fspath(path)
-    return runner.decode_samples(cfg, examples_lib.batched(items, int(cfg.batch_size)), path=path,
-                                 header=headers[path], session=session, label=label)[0]
+    header, known = work[path]
+    return runner.decode_samples(cfg, examples_lib.batched(known if items is None else items, int(cfg.batch_size)),
+                                 path=path, header=header, session=session, label=label)[0]
 
   records: dict[str, list[dict]] = {arms.DIRECT: []}
   demo_records: list[dict] = []
   for r in tuned:
     session = _Lazy(cfg, r.path)
-    records[arms.DIRECT] += decode(arms.zero_shot(plan, r.tasks), layout.samples(arms.DIRECT, r.label), session,
-                                   f"direct {r.label}")
-    demo_records += decode(arms.demo_items(plan, fmt, r.tasks), layout.samples(arms.DEMOS, r.label), session,
-                           f"demos {r.label}")
+    records[arms.DIRECT] += decode(layout.samples(arms.DIRECT, r.label), session, f"direct {r.label}")
+    demo_records += decode(layout.samples(arms.DEMOS, r.label), session, f"demos {r.label}")
     del session  # one model on the devices at a time
   session = _Lazy(cfg, base)
-  records[arms.BASE_D] = decode(arms.zero_shot(plan), layout.samples(arms.BASE_D), session, arms.BASE_D)
+  records[arms.BASE_D] = decode(layout.samples(arms.BASE_D), session, arms.BASE_D)
   for k in ks:
-    records[arms.gold(k)] = decode(arms.gold_items(plan, k), layout.samples(arms.gold(k)), session, arms.gold(k))
+    records[arms.gold(k)] = decode(layout.samples(arms.gold(k)), session, arms.gold(k))
   # SampleGen's prompts hold the tuned models' text: process 0 read it, every process must build the same prompts.
   written = hosts.share_json(lambda: [[r["task"], r["length"], r["seed"], r["output"]] for r in demo_records],
                              "sharing the demonstrations")
   by_key = {(t, int(n), int(s)): text for t, n, s, text in written}
   for k in ks:
-    records[arms.samplegen(k)] = decode(arms.samplegen_items(plan, k, by_key), layout.samples(arms.samplegen(k)),
-                                        session, arms.samplegen(k))
+    records[arms.samplegen(k)] = decode(layout.samples(arms.samplegen(k)), session, arms.samplegen(k),
+                                        arms.samplegen_items(plan, k, by_key))
   del session
 
   meta = {"base": base, "tuned": {r.path: list(r.tasks) for r in tuned}, "format": fmt, "ks": ks,
