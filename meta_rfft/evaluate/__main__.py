@@ -22,22 +22,20 @@ def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate")
   parser.add_argument("--workdir", required=True, help="RUN folder; reports go to RUN/eval/")
   args = parser.parse_args(rest)
-  from meta_rfft import distributed, io_paths, layouts
-  from meta_rfft.evaluate.hosts import LeaderFailed
+  from meta_rfft import distributed, layouts
+  from meta_rfft.evaluate.cli_errors import run_or_report
   from meta_rfft.evaluate.runner import evaluate
-  try:
+
+  def run():
     # Before any other JAX call, as the trainer does: with several processes (a TPU pod, SLURM, or an explicit
     # coordinator) every process joins here and runs this same command; only process 0 writes RUN/eval/.
     distributed.initialize(cfg)
     eval_dir = os.fspath(layouts.Workdir.at(args.workdir).eval.root)
     # Saved once the run's samples.jsonl is known to match: a refused resume leaves the old config there.
-    result = evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
-  except Exception as e:  # pylint: disable=broad-except  (re-raised unless it names what the user can fix)
-    io_paths.exit_if_out_of_space(e, "meta_rfft.evaluate")
-    if not isinstance(e, (ValueError, FileNotFoundError, LeaderFailed)):
-      raise
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+    return evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
+  result, code = run_or_report(run, "meta_rfft.evaluate")
+  if code:
+    return code
   if result["summary"] is None:  # processes 1..N-1: process 0 prints the results
     return 0
   for fmt, block in result["summary"]["formats"].items():

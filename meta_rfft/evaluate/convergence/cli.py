@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 
 def main(argv: list[str]) -> int:
@@ -12,20 +11,18 @@ def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate convergence")
   parser.add_argument("--workdir", required=True, help="DIR; the study goes to DIR/convergence/")
   args = parser.parse_args(rest)
-  from meta_rfft import distributed, io_paths, layouts
+  from meta_rfft import distributed, layouts
+  from meta_rfft.evaluate.cli_errors import run_or_report
   from meta_rfft.evaluate.convergence import study
-  from meta_rfft.evaluate.hosts import LeaderFailed
   out = os.fspath(layouts.Workdir.at(args.workdir).convergence.root)
-  try:
+
+  def run():
     distributed.initialize(cfg)  # before any other JAX call, as for the trainer and the evaluator
     # Saved once every input and every samples.jsonl already there are known to match: a refused run writes nothing.
-    result = study.run(cfg, args.workdir, on_checked=lambda: save_config(cfg, out, ["convergence"] + list(argv)))
-  except Exception as e:  # pylint: disable=broad-except  (re-raised unless it names what the user can fix)
-    io_paths.exit_if_out_of_space(e, "meta_rfft.evaluate convergence")
-    if not isinstance(e, (ValueError, FileNotFoundError, LeaderFailed)):
-      raise
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+    return study.run(cfg, args.workdir, on_checked=lambda: save_config(cfg, out, ["convergence"] + list(argv)))
+  result, code = run_or_report(run, "meta_rfft.evaluate convergence")
+  if code:
+    return code
   if not result:  # processes 1..N-1: process 0 prints the results
     return 0
   for group, by_pair in result["data"]["correlations"].items():
