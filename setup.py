@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "scikit-learn>=1.4,<2",  # meta_rfft/tart: PCA and whitening, logistic-regression baselines, bundled datasets
     "scipy>=1.15",  # meta_rfft/evaluate/convergence: correlations; stats.bootstrap(rng=) since 1.15
+    "jinja2>=3.1.6",  # chat templates (meta_rfft/data/chat_template.py); older releases have sandbox escapes
 ]
 
 EXTRAS = {

@@ -4,10 +4,20 @@ Keys:
   mixture: what to train on: "rf_pretrain" (every RF-pretraining task), "heldout" (every held-out task),
     one task id (adaptation on that task), a comma-separated list of task ids, or a full seqio name
     ("meta_rfft.rf_pretrain.rf"). Combined with `format` into a seqio mixture name (see seqio_tasks.py).
+  user_tasks: "" or a comma-separated list of task modules of the user's own (.py paths or importable module
+    names, each defining `TASK = RuleTask(...)` or `TASKS = [...]`; data/examples/baggage_fees.py is one).
+    They are loaded and validated before any task id is read (meta_rfft/tasks/user_tasks.py), then count as
+    registered tasks everywhere: in `mixture`, in build.tasks ("" includes them) and in the split mixtures.
+    An evaluation of the run loads them again from the run's config.
   format: the prompt format trained on: rf, rf_1shot, scratchpad or direct.
   split: the split the training iterator reads ("train"; "validation" for validation loss).
   data_dir: where the TFDS data is built and read; "" = $META_RFFT_DATA_DIR or ~/.cache/meta_rfft/tfds.
   vocab: "char" (byte-level character vocabulary for from-scratch models) or a path to a tokenizer.json.
+  chat_template: how a prompt and its trace become tokens (meta_rfft/data/example_codec.py): "hf" renders each
+    example as the model's own chat (the tokenizer files' template: optional system message, the prompt as the
+    user turn, the trace as the assistant turn, loss on the assistant turn only); "none" feeds [BOS] + prompt,
+    trace + [EOS]; "auto" (the default) is hf when the tokenizer files carry a template, else none.
+  system_prompt: the system message of every chat ("" = none); needs a chat template.
   seq_len: tokens per packed row.
   pack: pack several examples into one row (segment ids, restarting positions); else one example a row.
   pack_bins: rows kept open while packing (first fit); more bins fill rows better.
@@ -66,10 +76,13 @@ def default_build_config() -> ml_collections.ConfigDict:
 def default_data_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       "mixture": "rf_pretrain",
+      "user_tasks": "",
       "format": "rf",
       "split": "train",
       "data_dir": "",
       "vocab": "char",
+      "chat_template": "auto",
+      "system_prompt": "",
       "seq_len": 2048,
       "pack": True,
       "pack_bins": 8,

@@ -1,7 +1,8 @@
 """Feature conversion to the batch layout (`KEYS`, what the train step reads: BATCH_KEYS in
 meta_rfft/train/step.py) and first-fit packing into rows.
 
-An example's token sequence is `[BOS if the vocabulary has one] + prompt + targets + [EOS]`; the model reads
+An example's token sequence is `[BOS if the vocabulary has one] + prompt + targets + [EOS]` (with a chat template,
+the template's own rendering, ending with its end-of-turn token: meta_rfft/data/example_codec.py); the model reads
 `input_tokens = seq[:-1]` and predicts `target_tokens = seq[1:]`; `loss_weights` is 1 exactly where the
 predicted token is a target token or the final EOS. Conversion runs in the tf.data graph (`lm_example_fn`).
 
@@ -19,7 +20,6 @@ import logging
 from typing import Any
 
 import numpy as np
-import seqio
 import tensorflow as tf
 
 from meta_rfft.data import positions as positions_lib
@@ -29,10 +29,11 @@ KEYS = ("input_tokens", "target_tokens", "loss_weights", "segment_ids", "positio
 log = logging.getLogger(__name__)
 
 
-def lm_example_fn(vocab: seqio.Vocabulary):
-  """tf.data map fn: {inputs, targets} token ids -> {input_tokens, target_tokens, loss_weights}."""
-  bos = [] if vocab.bos_id is None else [vocab.bos_id]
-  eos = [vocab.eos_id]
+def lm_example_fn(codec):
+  """tf.data map fn: {inputs, targets} token ids -> {input_tokens, target_tokens, loss_weights}. `codec`
+  (meta_rfft/data/example_codec.py) says what frames them: BOS and EOS for plain prompts, nothing for a chat
+  template's ids, which are complete."""
+  bos, eos = list(codec.frame_bos), list(codec.frame_eos)
 
   def fn(ex):
     prompt = tf.concat([tf.constant(bos, tf.int32), tf.cast(ex["inputs"], tf.int32)], 0)

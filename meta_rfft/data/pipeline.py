@@ -16,8 +16,9 @@ trainer stores the directory inside its own checkpoint step directory. Restore i
 the same data settings, seq_len, batch size and process layout.
 
 `iterate_examples(data_cfg, vocab, *, task_id, fmt, split, process_index, process_count)` yields, finite and
-unshuffled, one dict per example: prompt_tokens ([BOS] + inputs, what generation starts from),
-target_tokens (the targets' ids, no EOS), inputs and targets (text), answer, task, length, seed.
+unshuffled, one dict per example: prompt_tokens (what generation starts from: [BOS] + inputs, or the chat
+template's prompt, meta_rfft/data/example_codec.py), target_tokens (the targets' ids: no EOS in plain prompts,
+through the end-of-turn token with a chat template), inputs and targets (text), answer, task, length, seed.
 """
 from __future__ import annotations
 
@@ -239,7 +240,7 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
       ds = ds.concatenate(part)
   else:
     ds = provider.get_dataset(passthrough_features=["task"], **kwargs)
-  ds = ds.map(packing.lm_example_fn(vocab), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.map(packing.lm_example_fn(reg.codec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
   packer = packing.Packer(seq_len, vocab.pad_id, pack=bool(data_cfg["pack"]), bins=int(data_cfg["pack_bins"]),
                           positions=str(data_cfg.get("positions", "contiguous")),
@@ -262,12 +263,14 @@ def iterate_examples(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, ta
                      f"(splits: {sorted(reg.settings.parts_of(task_id))})")
   # Read the stored texts directly (the seqio Task keeps token ids only), in stored order, this shard.
   ds = tfds_data.read_split(reg.path, task_id, split).shard(process_count, process_index)
-  ds = ds.map(lambda ex: dict(ex, inputs_ids=vocab.encode_tf(ex[f"{fmt}_inputs"]),
-                              target_ids=vocab.encode_tf(ex[f"{fmt}_targets"])),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  bos = [] if vocab.bos_id is None else [vocab.bos_id]
+  codec = reg.codec
+
+  def encode(ex):
+    inputs, targets = codec.encode_tf(ex[f"{fmt}_inputs"], ex[f"{fmt}_targets"])
+    return dict(ex, inputs_ids=inputs, target_ids=targets)
+  ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   for ex in ds.as_numpy_iterator():
-    yield {"prompt_tokens": np.asarray(bos + list(ex["inputs_ids"]), np.int32),
+    yield {"prompt_tokens": np.asarray(codec.frame_bos + list(ex["inputs_ids"]), np.int32),
            "target_tokens": np.asarray(ex["target_ids"], np.int32),
            "inputs": ex[f"{fmt}_inputs"].decode(), "targets": ex[f"{fmt}_targets"].decode(),
            "answer": ex["answer"].decode(), "task": ex["task"].decode(), "length": int(ex["length"]),

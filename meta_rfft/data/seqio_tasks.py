@@ -8,8 +8,8 @@ Names (stable; `{fmt}` is rf, rf_1shot, scratchpad or direct; splits inside each
                                          the lengths 1-5 adaptation data)
   meta_rfft.mix.{digest}.{fmt}           ad hoc Mixture of a comma-separated task list (data.mixture)
 
-Each Task yields `inputs`, `targets` (token ids, no EOS: the batch conversion adds BOS/EOS per the batch
-contract), and `task`, `length`, `seed`, `answer` (the texts: `pipeline.iterate_examples`).
+Each Task yields `inputs`, `targets` (token ids through `data.chat_template`'s codec, example_codec.py: plain,
+without BOS/EOS, which the batch conversion adds; or a chat template's complete ids), and `task`, `length`, `seed`, `answer` (the texts: `pipeline.iterate_examples`).
 Mixing rates default to the number of examples each task has in the train split (or, for tasks without
 one, in the first split they have: `default_rate`); `data.mixing_rates` overrides them per task.
 
@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import materialize, tfds_data
+from meta_rfft.data import example_codec, materialize, tfds_data
 from meta_rfft.tasks import registry
 
 PREFIX = "meta_rfft"
@@ -54,6 +54,7 @@ class Registration:
   path: Any  # the built TFDS dir: pathlib.Path, or epath.Path for a gs:// data_dir
   settings: materialize.BuildSettings
   vocab: seqio.Vocabulary
+  codec: Any  # example_codec.PlainCodec or ChatCodec: how every registered task tokenises
   tasks: tuple[str, ...]  # registered seqio task names
   mixtures: tuple[str, ...]
 
@@ -84,12 +85,13 @@ def default_rate(parts: Mapping[str, materialize.Part]) -> float:
   return float(part.num_examples)
 
 
-def _select_and_tokenize(dataset: tf.data.Dataset, output_features, fmt: str) -> tf.data.Dataset:
-  """Picks the format's texts and tokenises them: one map (one traced function) per task, not two."""
-  vocab = output_features["inputs"].vocabulary
+def _select_and_tokenize(dataset: tf.data.Dataset, fmt: str, codec) -> tf.data.Dataset:
+  """Picks the format's texts and tokenises them through the run's codec (plain or chat template): one map (one
+  traced function) per task, not two."""
 
   def fn(ex):
-    out = {"inputs": vocab.encode_tf(ex[f"{fmt}_inputs"]), "targets": vocab.encode_tf(ex[f"{fmt}_targets"])}
+    inputs, targets = codec.encode_tf(ex[f"{fmt}_inputs"], ex[f"{fmt}_targets"])
+    out = {"inputs": inputs, "targets": targets}
     out.update({k: ex[k] for k in PASSTHROUGH})
     return out
   return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -117,6 +119,7 @@ def _add_mixture(name: str, tasks: list[tuple[str, float]]) -> None:
 def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registration:
   """Builds the TFDS data of `data_cfg.build` if needed, then registers the Tasks and Mixtures above."""
   settings, path = tfds_data.ensure_built(data_cfg)
+  codec = example_codec.codec_of(data_cfg, vocab)
   overrides = parse_rates(data_cfg["mixing_rates"])
   features = {k: seqio.Feature(vocabulary=vocab, add_eos=False, dtype=tf.int32)
               for k in ("inputs", "targets")}
@@ -135,7 +138,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
                                           splits=list(parts), num_input_examples=counts,
                                           caching_permitted=False),
           # Token ids only, no text copies: every task's shuffle buffer is part of the iterator checkpoint.
-          preprocessors=[functools.partial(_select_and_tokenize, fmt=fmt)],
+          preprocessors=[functools.partial(_select_and_tokenize, fmt=fmt, codec=codec)],
           output_features=features, shuffle_buffer_size=int(data_cfg["shuffle_buffer"]))
       names.append((task_id, fmt, name))
   mixtures = []
@@ -150,7 +153,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
       if f == fmt and registry.get_task(t).split == "heldout":
         _add_mixture(adapt_mixture(t, fmt), [(n, rates[t])])
         mixtures.append(adapt_mixture(t, fmt))
-  return Registration(path=path, settings=settings, vocab=vocab, tasks=tuple(n for _, _, n in names),
+  return Registration(path=path, settings=settings, vocab=vocab, codec=codec, tasks=tuple(n for _, _, n in names),
                       mixtures=tuple(mixtures))
 
 

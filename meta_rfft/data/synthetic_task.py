@@ -34,9 +34,10 @@ def with_synthetic_mixture(fmt: str) -> str:
   return f"{seqio_tasks.PREFIX}.rf_pretrain_with_synthetic.{fmt}"
 
 
-def _select(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def _select_and_tokenize(dataset: tf.data.Dataset, codec) -> tf.data.Dataset:
   def fn(ex):
-    out = {"inputs": ex[f"{synthetic_tfds.FMT}_inputs"], "targets": ex[f"{synthetic_tfds.FMT}_targets"]}
+    inputs, targets = codec.encode_tf(ex[f"{synthetic_tfds.FMT}_inputs"], ex[f"{synthetic_tfds.FMT}_targets"])
+    out = {"inputs": inputs, "targets": targets}
     out.update({k: ex[k] for k in PASSTHROUGH})
     return out
   return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -69,7 +70,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary,
       source=seqio.FunctionDataSource(functools.partial(synthetic_tfds.read_split, str(path)),
                                       splits=list(counts), num_input_examples=counts,
                                       caching_permitted=False),
-      preprocessors=[_select, seqio.preprocessors.tokenize],
+      preprocessors=[functools.partial(_select_and_tokenize, codec=reg.codec)],
       output_features=features, shuffle_buffer_size=int(data_cfg["shuffle_buffer"]))
   rate = _rate(data_cfg, float(counts.get("train", next(iter(counts.values())))))
   names = [SYNTHETIC_TASK]

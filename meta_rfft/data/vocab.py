@@ -138,6 +138,10 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
   def path(self) -> pathlib.Path:
     return self._path
 
+  def special_ids(self) -> frozenset[int]:
+    """Ids of the tokenizer's special added tokens (control tokens such as a chat template's end of turn)."""
+    return frozenset(i for i, t in self._tok.get_added_tokens_decoder().items() if t.special)
+
   @property
   def bos_id(self) -> int | None:
     return self._bos

@@ -16,6 +16,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.train_lengths = "1-5"      # shaded in the plot; "" = none
   c.seed = 0                   # the data build seed: instances are the test split's of this build
   c.vocab = ""                 # "" = the run's data.vocab, else the checkpoint's tokenizer.json; "char"; path
+  # How prompts are rendered (meta_rfft/data/example_codec.py): "" = as the run trained (its data.chat_template
+  # and data.system_prompt); "hf" (the tokenizer files' chat template), "none" or "auto" to override.
+  c.chat_template = ""
+  c.system_prompt = ""         # "" = the run's data.system_prompt
   c.batch_size = 32
   # Position ids while decoding: "" = as the checkpoint's trainer run drew them (its data.positions and
   # data.position_range), else contiguous; "contiguous" or "random" (with position_range) to override.

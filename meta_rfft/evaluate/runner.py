@@ -58,6 +58,19 @@ def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
                    f"tokenizer.json path")
 
 
+def eval_codec(cfg, ckpt: str, vocab):
+  """How prompts become tokens and where generation stops (meta_rfft/data/example_codec.py): config.chat_template
+  and config.system_prompt if set, else as the trainer run that wrote `ckpt` trained (its data section; a run
+  config without the key predates chat templates and trained plain prompts), else "auto"."""
+  from meta_rfft.data.example_codec import make_codec
+  run_config = run_of(ckpt).config
+  data = run_data_section(ckpt)
+  trained = data.get("chat_template") or ("none" if run_config.is_file() else "auto")
+  mode = cfg.get("chat_template", "") or trained
+  system = cfg.get("system_prompt", "") or data.get("system_prompt") or ""
+  return make_codec(mode, system, vocab, key="config")
+
+
 def eval_positions(positions: str, position_range: int, ckpt: str) -> tuple[str, int]:
   """(mode, range) of the position ids to decode with: `config.positions` if set, else the trainer run's
   `data.positions` / `data.position_range` (WORKDIR/config.json), else contiguous. A model trained on randomized
@@ -159,6 +172,7 @@ class ModelSession:
   vocab: Any
   decoder: GreedyDecoder
   label: str  # the decoding method with its settings, for reports
+  codec: Any  # meta_rfft/data/example_codec.py: how prompts are rendered and where generation stops
 
 
 def output_header(cfg, ckpt: str) -> dict:
@@ -167,11 +181,16 @@ def output_header(cfg, ckpt: str) -> dict:
   tokens), so a resume may change them."""
   from meta_rfft.convert.sources import resolve
   pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
-  return {"checkpoint": resolve(ckpt).params_dir, "seed": int(cfg.seed),
+  src = resolve(ckpt)
+  chat = eval_codec(cfg, ckpt, eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)).describe()
+  header = {"checkpoint": src.params_dir, "seed": int(cfg.seed),
           "max_new_factor": float(cfg.max_new_factor), "max_new_extra": int(cfg.max_new_extra),
           "max_new_tokens": int(cfg.max_new_tokens), "positions": {"mode": pos_mode, "range": pos_range},
           "dtype": str(cfg.model.dtype), "param_dtype": str(cfg.model.param_dtype or "stored"),
           "vocab": str(cfg.vocab or "run")}
+  if chat is not None:  # plain prompts keep the header they always had, so earlier evaluations resume
+    header["chat"] = chat
+  return header
 
 
 def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelSession:
@@ -191,13 +210,14 @@ def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelS
       run_options["param_dtype"] = cfg.model.param_dtype
     model = load_model(src, mesh, rules, **run_options)
   vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
+  codec = eval_codec(cfg, ckpt, vocab)
   method = str(cfg.decoding.method)
-  decoder = GreedyDecoder(model, eos_ids=vocab.eos_id, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
+  decoder = GreedyDecoder(model, eos_ids=codec.stop_ids, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
                           prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
                           mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
                           max_ngram=int(cfg.decoding.max_ngram))
   label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
-  return ModelSession(vocab, decoder, label)
+  return ModelSession(vocab, decoder, label, codec)
 
 
 def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, header: Mapping[str, Any],
@@ -241,11 +261,10 @@ def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, hea
   s = session()
   decoder, vocab = s.decoder, s.vocab
   pos_mode, pos_range = header["positions"]["mode"], int(header["positions"]["range"])
-  bos = [] if vocab.bos_id is None else [vocab.bos_id]
   if leader:
     print(f"{label}: decoding with {s.label}", flush=True)
   for batch in todo:
-    prompts = [bos + ids for ids in encode_texts(vocab, [it.inputs for it in batch.items])]
+    prompts = s.codec.batch_prompt_ids([it.inputs for it in batch.items])
     ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
     room = decoder.room_for(max(len(p) for p in prompts))
     limits = [max(1, min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens), room))
