@@ -33,7 +33,13 @@ Keys:
   recall_max_length: the longest value (digits, elements, characters) of the recall corpus, read only when
     config.train.data_source="recall" (meta_rfft/data/recall.py).
   mixing_rates: per-task overrides of the mixing rate, "task_id=rate,task_id=rate" (a dict works too);
-    default rate = the number of examples of the task in the split read.
+    default rate = the number of examples of the task in the split read, at most mixing_cap.
+  mixing_cap: examples-proportional mixing's cap (T5/FLAN): a task's default rate counts at most this many
+    examples; 0 = no cap.
+  extra: general data mixed into whatever data.mixture names: "a.jsonl,b.jsonl=RATE", JSON lines of
+    {"messages": [...]} chats or {"prompt", "response"} pairs (meta_rfft/data/general_jsonl.py); each file is a
+    seqio task meta_rfft.extra.<stem> weighing its train examples (capped by mixing_cap) unless =RATE is given.
+  extra_validation: the fraction of each extra file held out as its validation split (drawn with data.build.seed).
   build: what the TFDS builder materialises (a change builds a new dataset beside the old one):
     seed: instance seed; tasks: "" (every registered task) or comma-separated ids;
     num_workers: processes rendering examples (0 = one per CPU core, at most 16; 1 = in this process);
@@ -92,6 +98,9 @@ def default_data_config() -> ml_collections.ConfigDict:
       "recall_max_length": 30,
       "seed": 0,
       "mixing_rates": "",
+      "mixing_cap": 0,
+      "extra": "",
+      "extra_validation": 0.02,
       "build": default_build_config(),
       # Multi-turn conversations instead of the mixture (meta_rfft/multiturn/train_data.py): "" = off,
       # "single_pass" or "n_pass"; conversations / validation_conversations are JSONL files.

@@ -11,7 +11,9 @@ Names (stable; `{fmt}` is rf, rf_1shot, scratchpad or direct; splits inside each
 Each Task yields `inputs`, `targets` (token ids through `data.chat_template`'s codec, example_codec.py: plain,
 without BOS/EOS, which the batch conversion adds; or a chat template's complete ids), and `task`, `length`, `seed`, `answer` (the texts: `pipeline.iterate_examples`).
 Mixing rates default to the number of examples each task has in the train split (or, for tasks without
-one, in the first split they have: `default_rate`); `data.mixing_rates` overrides them per task.
+one, in the first split they have: `default_rate`), at most `data.mixing_cap` when that is set (T5's
+examples-proportional mixing); `data.mixing_rates` overrides them per task. `data.extra` files join whatever
+mixture this names (general_task.py).
 
 `register(data_cfg, vocab)` builds the data if needed and (re-)registers everything for that vocabulary and
 data dir; `mixture_name(data_cfg)` turns `data.mixture` + `data.format` into the name to read.
@@ -78,6 +80,19 @@ def parse_rates(value: Any) -> dict[str, float]:
   return rates
 
 
+def mixing_cap(data_cfg: Mapping[str, Any]) -> float:
+  """`data.mixing_cap`: the most examples a task's default rate counts (0 = no cap)."""
+  cap = float(data_cfg.get("mixing_cap", 0) or 0)
+  if cap < 0:
+    raise ValueError(f"data.mixing_cap must be >= 0 (0 = no cap), got {cap}")
+  return cap
+
+
+def capped(rate: float, cap: float) -> float:
+  """T5's examples-proportional mixing with a cap: a task weighs its examples, at most `cap` (0 = no cap)."""
+  return min(rate, cap) if cap else rate
+
+
 def default_rate(parts: Mapping[str, materialize.Part]) -> float:
   """A task's mixing rate unless `data.mixing_rates` sets one: its number of train examples, so that a mixture
   samples every example about equally often; a task without a train split counts its first split's."""
@@ -121,6 +136,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
   settings, path = tfds_data.ensure_built(data_cfg)
   codec = example_codec.codec_of(data_cfg, vocab)
   overrides = parse_rates(data_cfg["mixing_rates"])
+  cap = mixing_cap(data_cfg)
   features = {k: seqio.Feature(vocabulary=vocab, add_eos=False, dtype=tf.int32)
               for k in ("inputs", "targets")}
   names, rates = [], {}
@@ -129,7 +145,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary) -> Registrati
     if not parts:
       continue
     counts = {s: p.num_examples for s, p in parts.items()}
-    rates[task_id] = overrides.get(task_id, default_rate(parts))
+    rates[task_id] = overrides.get(task_id, capped(default_rate(parts), cap))
     for fmt in fmts:
       name = task_name(task_id, fmt)
       _add_task(
@@ -178,7 +194,8 @@ def mixture_name(data_cfg: Mapping[str, Any], reg: Registration) -> str:
       for i in ids:
         if task_name(i, fmt) not in reg.tasks:
           raise ValueError(f"data.mixture: task {i!r} has no built {fmt!r} data (data.build.tasks / formats)")
-        members.append((task_name(i, fmt), overrides.get(i, default_rate(reg.settings.parts_of(i)))))
+        members.append((task_name(i, fmt), overrides.get(i, capped(default_rate(reg.settings.parts_of(i)),
+                                                                   mixing_cap(data_cfg)))))
       name = f"{PREFIX}.mix.{hashlib.sha1(repr(members).encode()).hexdigest()[:10]}.{fmt}"
       _add_mixture(name, members)
       return name
