@@ -1,13 +1,13 @@
 """Builds the TFDS data of a config ahead of training: `python -m meta_rfft.data --config=FILE[:arg] ...`.
 
-The config's `data` section (meta_rfft.data.config) decides what is built; without --config,
-configs/data.py (the paper's sizes). Prints the build directory and the example counts per split.
+The config's `data` section (meta_rfft.data.config) decides what is built, `data.extra` files included; without
+--config, configs/data.py (the paper's sizes). Prints the build directory and the example counts per split.
 """
 import logging
 import sys
 
 from meta_rfft.config.loader import main_with_config
-from meta_rfft.data import tfds_data
+from meta_rfft.data import general_jsonl, general_tfds, tfds_data
 from meta_rfft.tasks.registry import REPO_ROOT
 
 
@@ -22,6 +22,8 @@ def main(argv) -> int:
   logging.basicConfig(level=logging.INFO, format="%(message)s")
   try:
     settings, path = tfds_data.ensure_built(config.data)
+    extra = [general_tfds.ensure_built(e, config.data)
+             for e in general_jsonl.parse_entries(config.data.get("extra", ""))]
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -29,6 +31,9 @@ def main(argv) -> int:
   for part in settings.parts:
     totals[part.split] = totals.get(part.split, 0) + part.num_examples
   print(f"{path}\n" + "\n".join(f"{split}: {n} examples" for split, n in totals.items()))
+  for built in extra:  # data.extra files, each its own dataset
+    counts = ", ".join(f"{split} {n}" for split, n in built.counts.items())
+    print(f"{built.path} ({built.settings.entry.path}): {counts} examples")
   return 0
 
 

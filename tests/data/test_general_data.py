@@ -147,3 +147,17 @@ def test_bad_entries_are_named(tmp_path):
   (tmp_path / "empty.jsonl").write_text("\n")
   with pytest.raises(ValueError, match=r"empty.jsonl: no examples"):
     general_jsonl.read_records(str(tmp_path / "empty.jsonl"))
+
+
+def test_the_build_entry_point_builds_extra_files_too(tmp_path, capsys):
+  from meta_rfft.data.__main__ import main
+  from meta_rfft.tasks import registry
+  a = _write(tmp_path / "ahead.jsonl", _pairs(10, "H"))
+  args = [f"--config={registry.REPO_ROOT / 'configs' / 'data.py'}:small", f"--config.data.data_dir={tmp_path}",
+          "--config.data.build.tasks=nupa_length_integer", f"--config.data.extra={a}",
+          "--config.data.extra_validation=0.2"]
+  assert main(args) == 0
+  assert f"({a}): train 8, validation 2 examples" in capsys.readouterr().out
+  bad = _write(tmp_path / "bad_ahead.jsonl", _pairs(1, "H") + ["[1, 2]"])
+  assert main(args[:-2] + [f"--config.data.extra={bad}"]) == 2
+  assert f"{bad}:2: expected a JSON object" in capsys.readouterr().err
