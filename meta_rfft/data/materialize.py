@@ -18,7 +18,7 @@ import multiprocessing
 import os
 from typing import Any, Iterator, Mapping
 
-from meta_rfft.tasks import formats, registry
+from meta_rfft.tasks import formats, registry, user_tasks
 from meta_rfft.tasks.cli import parse_lengths
 
 SPLITS = ("train", "validation", "test")
@@ -52,13 +52,19 @@ class BuildSettings:
   formats: tuple[str, ...]  # union of the stored formats: one pair of string features each
   task_formats: Mapping[str, tuple[str, ...]]  # task id -> formats rendered for it
   parts: tuple[Part, ...]
+  # (task id, hash of its module's source) of the tasks outside data/rule_tasks/, whose code RENDER_VERSION
+  # does not cover (user_tasks.source_digest): an edited user task then builds a new dataset.
+  sources: tuple[tuple[str, str], ...] = ()
 
   @property
   def name(self) -> str:
     """Stable name of this build (the TFDS config name): a digest of everything that shapes the data."""
-    blob = json.dumps({"v": RENDER_VERSION, "seed": self.seed, "formats": self.formats,
-                       "task_formats": sorted(self.task_formats.items()),
-                       "parts": [dataclasses.astuple(p) for p in self.parts]}, sort_keys=True)
+    shape = {"v": RENDER_VERSION, "seed": self.seed, "formats": self.formats,
+             "task_formats": sorted(self.task_formats.items()),
+             "parts": [dataclasses.astuple(p) for p in self.parts]}
+    if self.sources:  # only then: builds of built-in tasks keep the names they were built under
+      shape["sources"] = [list(s) for s in self.sources]
+    blob = json.dumps(shape, sort_keys=True)
     return "b" + hashlib.sha1(blob.encode()).hexdigest()[:12]
 
   def parts_of(self, task_id: str) -> dict[str, Part]:
@@ -101,8 +107,10 @@ def resolve(build_cfg: Mapping[str, Any]) -> BuildSettings:
   all_formats = tuple(f for f in formats.format_names() if any(f in fs for fs in kind_formats.values()))
   if not parts:
     raise ValueError("data.build selects no example (every per_length is 0 or no task has a valid length)")
+  sources = tuple(sorted((t.id, d) for t in tasks if (d := user_tasks.source_digest(t)) is not None))
   return BuildSettings(seed=int(build_cfg["seed"]), formats=all_formats,
-                       task_formats={t.id: kind_formats[t.split] for t in tasks}, parts=tuple(parts))
+                       task_formats={t.id: kind_formats[t.split] for t in tasks}, parts=tuple(parts),
+                       sources=sources)
 
 
 def example_seed(settings: BuildSettings, split: str, k: int) -> int:

@@ -23,6 +23,7 @@ from etils import epath
 
 from meta_rfft.data import materialize
 from meta_rfft.tasks.registry import REPO_ROOT
+from meta_rfft.tasks.user_tasks import load_user_tasks
 
 BUILDER_FILE = REPO_ROOT / "data" / "meta_rfft_tfds" / "meta_rfft_tfds.py"
 DATASET_NAME = "meta_rfft_tfds"
@@ -55,8 +56,10 @@ def builder_dir(data_dir, settings: materialize.BuildSettings):
 def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[materialize.BuildSettings, Any]:
   """Resolves `data_cfg.build`, builds the TFDS data if this setting was never built, returns its dir.
 
-  The dir is a pathlib.Path, or an etils epath.Path for a URL data_dir.
+  The dir is a pathlib.Path, or an etils epath.Path for a URL data_dir. `data_cfg.user_tasks` are loaded first
+  (every data path, seqio_tasks.register and `python -m meta_rfft.data` included, comes through here).
   """
+  load_user_tasks(data_cfg.get("user_tasks") or "")
   settings = materialize.resolve(data_cfg["build"])
   data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
   path = builder_dir(data_dir, settings)

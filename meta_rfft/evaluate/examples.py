@@ -13,10 +13,10 @@ which batches are already in samples.jsonl.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from meta_rfft.data import materialize
-from meta_rfft.tasks import formats, tracer
+from meta_rfft.tasks import formats, tracer, user_tasks
 from meta_rfft.tasks.cli import parse_lengths, resolve_tasks
 from meta_rfft.tasks.spec import RuleTask
 
@@ -47,6 +47,16 @@ def parse_formats(text: str, key: str = "formats") -> list[str]:
     if f not in formats.format_names():
       raise ValueError(f"config.{key}: unknown format {f!r}; known formats: {', '.join(formats.format_names())}")
   return out
+
+
+def load_user_tasks(own: str, run_data: Mapping[str, Any]) -> list[RuleTask]:
+  """The user's own tasks (meta_rfft/tasks/user_tasks.py) of an evaluation, loaded before `select_tasks`:
+  config.user_tasks if set (a converted checkpoint has no run config), else the trained run's data.user_tasks
+  (`run_data`), so that a run trained on user tasks is evaluated on them without naming them again."""
+  if str(own or "").strip():
+    return user_tasks.load_user_tasks(str(own), "config.user_tasks")
+  spec = str(run_data.get("user_tasks") or "")
+  return user_tasks.load_user_tasks(spec, "the trained run's data.user_tasks")
 
 
 def select_tasks(text: str) -> list[RuleTask]:

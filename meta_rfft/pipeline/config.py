@@ -6,6 +6,8 @@ Keys:
   seeds: comma-separated seeds; each seed is one base-model init and one data order (shuffling and random
     position ids) for every stage of every arm. The task instances (the data build) are the same for all.
   heldout_tasks: comma-separated held-out tasks (split `heldout`); each is adapted to and evaluated on its own.
+    A task of the user's own (e.g. data/examples/baggage_fees.py's `baggage_fees`) is named here or in
+    pretrain_tasks once its module is in data.user_tasks.
   pretrain_tasks: comma-separated rf_pretrain tasks ("" = all 74); never a held-out task.
   arms: comma-separated, among
     meta     RF-pretrain on pretrain_tasks at data.pretrain_lengths, then adapt (Meta-RFFT);
@@ -21,6 +23,8 @@ Keys:
   data: pretrain_lengths / control_lengths / adapt_lengths and examples per length of each
     (pretrain_per_length also serves the control), validation_per_length; positions and position_range (the
     position ids of every training stage: meta_rfft/data/positions.py; evaluation decodes the same way).
+    user_tasks: task modules of the user's own, as meta_rfft/data/config.py's data.user_tasks; loaded when the
+    config is checked and passed (as absolute paths) to every stage's data config and evaluation.
   base_pretrain: training of the built base model on the recall corpus (meta_rfft/data/recall.py: generic
     copying, no rules) before any arm starts from it, standing in for the LLM pretraining a real checkpoint
     has had; steps=0 = none. data.recall_max_length: its longest value.
@@ -66,7 +70,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       pretrain_lengths="1-15", control_lengths="1-5", pretrain_per_length=100, adapt_lengths="1-5",
       adapt_per_length=200, validation_per_length=1, positions="contiguous", position_range=0,
-      recall_max_length=30))
+      recall_max_length=30, user_tasks=""))
   c.base_pretrain = stage(steps=0, batch_size=16, seq_len=512, learning_rate=3e-3, warmup_steps=20)
   c.pretrain = stage(steps=300, batch_size=8, seq_len=1024, learning_rate=3e-3, warmup_steps=20)
   c.adapt = stage(steps=250, batch_size=8, seq_len=256, learning_rate=2e-3, warmup_steps=10)

@@ -17,6 +17,7 @@ def _eval_config(cfg, label: str, task: str):
   e = default_eval_config()
   e.label = label
   e.tasks = task
+  e.user_tasks = stages.user_tasks_of(cfg)
   e.formats = cfg.format
   e.lengths = cfg.eval.lengths
   e.samples_per_length = int(cfg.eval.samples_per_length)
@@ -34,6 +35,8 @@ def _eval_config(cfg, label: str, task: str):
 
 def check_config(cfg) -> tuple[list[int], list[str], list[str], list[str]]:
   seeds, arms = config_lib.seeds_of(cfg), config_lib.arms_of(cfg)
+  from meta_rfft.tasks.user_tasks import load_user_tasks
+  load_user_tasks(cfg.data.get("user_tasks", ""))  # before any task id is read
   pretrain = stages.task_list(cfg.pretrain_tasks, "rf_pretrain", "pretrain_tasks")
   heldout = stages.task_list(cfg.heldout_tasks, "heldout", "heldout_tasks")
   if not str(cfg.heldout_tasks).strip():

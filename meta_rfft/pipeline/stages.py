@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from meta_rfft.tasks import formats, registry
+from meta_rfft.tasks import formats, registry, user_tasks
 
 
 class StageRunner:
@@ -62,6 +62,12 @@ class StageRunner:
         record = json.load(f)
       out[name.replace(os.sep, "/")] = {"seconds": record["seconds"], "cpu_seconds": record.get("cpu_seconds")}
     return out
+
+
+def user_tasks_of(cfg) -> str:
+  """config.data.user_tasks as the stages pass it on: as absolute paths, which a stage's run config keeps,
+  so that its evaluation (or a later one, from another folder) finds the modules."""
+  return ",".join(user_tasks.entries(cfg.data.get("user_tasks", "")))
 
 
 def task_list(text: str, split: str, key: str) -> list[str]:
@@ -147,6 +153,7 @@ def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: s
   c.data.positions = d.positions
   c.data.position_range = int(d.position_range)
   c.data.recall_max_length = int(d.recall_max_length)
+  c.data.user_tasks = user_tasks_of(cfg)
   b = c.data.build
   b.seed = 0  # the task instances: the same for every seed and arm
   b.tasks = ",".join(build_tasks)

@@ -4,6 +4,9 @@
   show TASK --length L --format F [--seed S]
   export TASK_OR_MIXTURE --lengths 1-5 --num N --format F --out F.jsonl [--seed S]
 
+Every command takes `--user_tasks PATHS`: task modules of the user's own, comma separated (.py paths or module
+names), loaded and validated first as `config.data.user_tasks` is (meta_rfft/tasks/user_tasks.py).
+
 TASK_OR_MIXTURE: a task id, `rf_pretrain` or `heldout` (all tasks of that split), or a comma-separated list
 of those. A length outside a named task's range is an error; tasks that come in through a split name skip
 the lengths outside their range (with a note). Export writes one JSON object a line: task, length, seed,
@@ -20,7 +23,7 @@ import signal
 import sys
 import tempfile
 
-from meta_rfft.tasks import formats, registry
+from meta_rfft.tasks import formats, registry, user_tasks
 from meta_rfft.tasks.spec import SPLITS
 
 
@@ -128,13 +131,16 @@ def _write_examples(fd: int, plan, args) -> None:
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.tasks", description=__doc__.split("\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
-  sub.add_parser("list", help="list the registered tasks")
-  show = sub.add_parser("show", help="print one example")
+  common = argparse.ArgumentParser(add_help=False)
+  common.add_argument("--user_tasks", default="", metavar="PATHS",
+                      help="comma-separated task modules (.py paths or module names) to load first")
+  sub.add_parser("list", help="list the registered tasks", parents=[common])
+  show = sub.add_parser("show", help="print one example", parents=[common])
   show.add_argument("task")
   show.add_argument("--length", type=int, required=True)
   show.add_argument("--format", default="rf")
   show.add_argument("--seed", type=int, default=0)
-  export = sub.add_parser("export", help="write examples as JSON lines")
+  export = sub.add_parser("export", help="write examples as JSON lines", parents=[common])
   export.add_argument("task", help="task id, rf_pretrain, heldout, or a comma-separated list")
   export.add_argument("--lengths", required=True)
   export.add_argument("--num", type=int, required=True, help="examples per task and length")
@@ -147,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
   if getattr(args, "num", 1) < 1:
     parser.error("--num must be at least 1")
   try:
+    user_tasks.load_user_tasks(args.user_tasks, "--user_tasks")
     {"list": _list, "show": _show, "export": _export}[args.command](args)
-  except ValueError as e:  # unknown task, impossible length, bad --lengths: one clear line, no traceback
+  except ValueError as e:  # unknown task, impossible length, bad --lengths, bad user task: one clear line
     print(f"error: {e}", file=sys.stderr)
     return 2
   return 0

@@ -27,6 +27,7 @@ from meta_rfft.convert import sources
 from meta_rfft.convert.checkpoint import flatten
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
+from meta_rfft.tasks import user_tasks
 from meta_rfft.train import data_source, metrics as metrics_lib, run_state, step as step_lib
 from meta_rfft.train.checkpointing import CheckpointMismatch, Checkpoints
 
@@ -119,6 +120,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     raise ValueError(f"config.train.batch_size={global_batch} must be divisible by the {jax.process_count()} "
                      f"processes")
   host_batch = global_batch // jax.process_count()
+  if config.data.get("user_tasks"):  # kept as absolute paths in WORKDIR/config.json: evaluation reads it elsewhere
+    config.data.user_tasks = ",".join(user_tasks.entries(config.data.user_tasks))
   if config.compile_only:  # the step's input shapes only: no dataset, tokenizer or conversations are read
     example = data_source.example_batch(config, model_cfg, host_batch, hf_dir)
     setup = run_state.build(config, model_cfg, mesh, rules, global_batch=global_batch,
