@@ -7,6 +7,13 @@ RUN/eval/ receives report.json, report.md, samples.jsonl and accuracy_vs_length.
 `checkpoint`, RUN itself is evaluated (a trainer WORKDIR: its latest step, adapters merged). Every key and its
 meaning: meta_rfft/evaluate/config.py. Several hosts: the same command on every host, joined by
 `config.distributed` as for the trainer (process 0 writes RUN/eval/).
+
+python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN --config.qa=gsm8k_test.jsonl \
+    [--config.qa_max_new_tokens=512]
+
+scores a JSONL file of {"question", "answer"} objects instead (exact match on the final answer, GSM8K's
+"#### 42" by default: config.qa_answer_pattern) into RUN/eval/qa/<file stem>/: report.json, report.md,
+samples.jsonl.
 """
 from meta_rfft.evaluate.config import default_eval_config
 

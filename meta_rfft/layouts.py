@@ -10,7 +10,10 @@
   `data` (the data iterator's position), `meta` (JSON: step, adapter settings, early-stopping state). Its HF
   files are its WORKDIR's `hf/`.
 - An evaluation RUN/eval/: `config.json`, `samples.jsonl` (one header line, then one row per sample),
-  `report.json`, `report.md`, `accuracy_vs_length.png`.
+  `report.json`, `report.md`, `accuracy_vs_length.png`; and `qa/<file stem>/` for each question-answer set
+  scored there (see `QaEvalDir`).
+- A question-answer evaluation RUN/eval/qa/<file stem>/ (meta_rfft/evaluate/qa.py): `config.json`,
+  `samples.jsonl` (as an evaluation's), `report.json`, `report.md`.
 - A TART head's WORKDIR/ (meta_rfft/tart) is a trainer WORKDIR (its data item: the synthetic stream's identity);
   its evaluation WORKDIR/tart_eval/: `config.json`, `report.json`, `report.md`, `accuracy_vs_k.png`.
 - An ICL-vs-fine-tuning study DIR/convergence/ (meta_rfft/evaluate/convergence): `config.json`, `report.json`,
@@ -61,6 +64,19 @@ class EvalDir:
   report_json = _entry("report.json")
   report_md = _entry("report.md")
   plot = _entry("accuracy_vs_length.png")
+
+  def qa(self, stem: str) -> "QaEvalDir":
+    """The evaluation of one question-answer file, named by its file name without the extension."""
+    return QaEvalDir(self.root / "qa" / stem)
+
+
+@dataclasses.dataclass(frozen=True)
+class QaEvalDir:
+  root: epath.Path
+  config = _entry("config.json")
+  samples = _entry("samples.jsonl")
+  report_json = _entry("report.json")
+  report_md = _entry("report.md")
 
 
 @dataclasses.dataclass(frozen=True)

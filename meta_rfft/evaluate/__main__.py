@@ -1,4 +1,5 @@
 """`python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN [--config.x=y ...]`
+`python -m meta_rfft.evaluate --config=configs/eval.py --workdir=RUN --config.qa=QUESTIONS.jsonl [--config.x=y ...]`
 `python -m meta_rfft.evaluate compare RUN_A RUN_B ... [--out DIR] [--labels a,b]`
 `python -m meta_rfft.evaluate convergence --config=configs/convergence.py --workdir=DIR [--config.x=y ...]`
 
@@ -20,7 +21,8 @@ def main(argv: list[str]) -> int:
   from meta_rfft.config.loader import main_with_config, save_config
   cfg, rest = main_with_config(argv)
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate")
-  parser.add_argument("--workdir", required=True, help="RUN folder; reports go to RUN/eval/")
+  parser.add_argument("--workdir", required=True,
+                      help="RUN folder; reports go to RUN/eval/ (with config.qa: RUN/eval/qa/<file stem>/)")
   args = parser.parse_args(rest)
   from meta_rfft import distributed, layouts
   from meta_rfft.evaluate.cli_errors import run_or_report
@@ -30,12 +32,22 @@ def main(argv: list[str]) -> int:
     # Before any other JAX call, as the trainer does: with several processes (a TPU pod, SLURM, or an explicit
     # coordinator) every process joins here and runs this same command; only process 0 writes RUN/eval/.
     distributed.initialize(cfg)
+    if cfg.qa:  # questions with reference answers instead of the rule tasks (meta_rfft/evaluate/qa.py)
+      from meta_rfft.evaluate import qa
+      qa_dir = os.fspath(qa.layout_of(args.workdir, cfg.qa).root)
+      return qa.evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, qa_dir, argv))
     eval_dir = os.fspath(layouts.Workdir.at(args.workdir).eval.root)
     # Saved once the run's samples.jsonl is known to match: a refused resume leaves the old config there.
     return evaluate(cfg, args.workdir, on_checked=lambda: save_config(cfg, eval_dir, argv))
   result, code = run_or_report(run, "meta_rfft.evaluate")
   if code:
     return code
+  if cfg.qa:
+    from meta_rfft.evaluate import qa, qa_report
+    if result["report"] is not None:  # None on processes 1..N-1: process 0 prints the results
+      print(qa_report.line(result["report"], qa.stem_of(cfg.qa)))
+      print("wrote " + ", ".join(result["paths"].values()))
+    return 0
   if result["summary"] is None:  # processes 1..N-1: process 0 prints the results
     return 0
   for fmt, block in result["summary"]["formats"].items():

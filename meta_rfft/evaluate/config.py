@@ -10,6 +10,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.checkpoint = ""            # converted CKPT, trainer WORKDIR or step folder; "" = --workdir itself
   c.label = ""                 # name of this run in `compare` tables; "" = the workdir's name
   c.tasks = "heldout"          # "heldout", "rf_pretrain", task ids, or a comma-separated mix
+  c.user_tasks = ""           # the user's task modules, as data.user_tasks; "" = the run's data.user_tasks
   c.formats = "rf"             # any of rf, rf_1shot, scratchpad, direct (comma-separated)
   c.lengths = "1-30"           # e.g. "1-30", "1,5,10-12"
   c.samples_per_length = 100
@@ -43,6 +44,16 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # Several processes (TPU pod, SLURM, explicit coordinator): how they join, as for the trainer. mesh.shape
   # is then per slice and mesh.dcn_shape says how many slices (hosts) each axis spans.
   c.distributed = distributed_section()
+  # Questions with reference answers (meta_rfft/evaluate/qa.py), e.g. GSM8K for the general ability RF-pretraining
+  # should keep: a JSONL file of {"question": ..., "answer": ...} objects (other keys are ignored). When set, this
+  # set is scored (into RUN/eval/qa/<file stem>/) instead of the rule tasks (tasks, formats, lengths,
+  # samples_per_length and max_new_* are then unused).
+  c.qa = ""
+  # A regex with one group: the model's answer is its last match in the output; the reference's answer is its last
+  # match in the reference, else the whole reference. The default reads GSM8K's "#### 42". Answers are compared
+  # after normalisation (qa.answers_match: commas in numbers, a final period, 42.0 == 42).
+  c.qa_answer_pattern = r"####\s*(.+)"
+  c.qa_max_new_tokens = 512    # generation limit per question (capped by the model's max_position_embeddings)
   return c
 
 

@@ -222,11 +222,15 @@ def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelS
 
 def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, header: Mapping[str, Any],
                    session: Callable[[], ModelSession], on_checked: Callable[[], Any] | None = None,
-                   label: str = "eval") -> tuple[list[dict], str | None]:
+                   label: str = "eval", score: Callable[..., list[dict]] = _score,
+                   limit: Callable[[examples_lib.Item], int] | None = None) -> tuple[list[dict], str | None]:
   """Decodes and scores every item of `batches` that `path` (a samples.jsonl) does not hold yet, appending each
   finished batch; returns (the records of every item, each once; the decoding label, None if nothing was
   decoded). `header`: the settings `path` must have been written with (output_header, plus whatever else
-  fixes the prompts). `session`: called (once) only if something is left to decode. Call on every process."""
+  fixes the prompts). `session`: called (once) only if something is left to decode. Call on every process.
+  `score`: (batch, outputs, new_tokens, forwards) -> one row per item, as `_score` (the rule tasks' scorer).
+  `limit`: an item's generation limit (default: from its reference output's length and cfg.max_new_*); either
+  way capped by the model's room."""
   from meta_rfft.data import positions as positions_lib
   from meta_rfft.data.vocab import encode_texts
   leader = hosts.is_leader()
@@ -265,17 +269,20 @@ def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, hea
     print(f"{label}: decoding with {s.label}", flush=True)
   for batch in todo:
     prompts = s.codec.batch_prompt_ids([it.inputs for it in batch.items])
-    ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
+    if limit is None:
+      ref_lens = [len(ids) + 1 for ids in encode_texts(vocab, [it.targets for it in batch.items])]
+      wanted = [min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens)) for n in ref_lens]
+    else:
+      wanted = [int(limit(it)) for it in batch.items]
     room = decoder.room_for(max(len(p) for p in prompts))
-    limits = [max(1, min(int(cfg.max_new_factor * n) + int(cfg.max_new_extra), int(cfg.max_new_tokens), room))
-              for n in ref_lens]
+    limits = [max(1, min(n, room)) for n in wanted]
     positions = None
     if pos_mode != "contiguous":
       positions = [positions_lib.sequence_positions(pos_mode, len(p) + n, pos_range, item_key(it, int(cfg.seed)))
                    for p, n, it in zip(prompts, limits, batch.items)]
     outs = decoder.decode_batch(prompts, limits, positions)
     texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
-    rows = _score(batch, texts, [len(o) for o in outs], decoder.last_forwards)
+    rows = score(batch, texts, [len(o) for o in outs], decoder.last_forwards)
     # Checked on every process before the next batch: a failed write on process 0 stops all of them here.
     hosts.on_leader(lambda rows=rows: _append(path, [json.dumps(r) for r in rows]), f"appending to {path}")
     records.extend(rows)
@@ -310,6 +317,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   eval_layout = layouts.Workdir.at(workdir).eval
   eval_dir = os.fspath(eval_layout.root)
   fmts = examples_lib.parse_formats(cfg.formats)
+  examples_lib.load_user_tasks(cfg.get("user_tasks", ""), run_data_section(ckpt))
   tasks = examples_lib.select_tasks(cfg.tasks)
   lengths = examples_lib.lengths_of(cfg.lengths)
   train_lengths = examples_lib.lengths_of(cfg.train_lengths) if cfg.train_lengths else []
