@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from typing import Iterable, NoReturn
+from typing import Any, Iterable, Iterator, NoReturn
 
 from etils import epath
 
@@ -44,6 +44,25 @@ def join(base: PathLike, *parts: str) -> str:
 def read_json(path: PathLike):
   """A small JSON file (config.json, meta_rfft.json, tokenizer files) from local disk or an object store."""
   return json.loads(read_text(path))
+
+
+def jsonl_values(data: bytes, name: str) -> Iterator[tuple[int, str, Any]]:
+  """(line number, "NAME:LINE", decoded value) of every non-blank line of a JSON-lines file's bytes; a line that is
+  not UTF-8 or not JSON is a ValueError naming the file and the line (callers check the values the same way)."""
+  for number, raw in enumerate(data.split(b"\n"), start=1):
+    where = f"{name}:{number}"
+    try:
+      text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+      raise ValueError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = text.lstrip("\ufeff") if number == 1 else text
+    if not text.strip():
+      continue
+    try:
+      value = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+    yield number, where, value
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:

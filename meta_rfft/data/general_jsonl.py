@@ -108,18 +108,7 @@ def _record(obj: Any, where: str, line: int) -> Record:
 def read_records(path: str) -> tuple[list[Record], str]:
   """Every record of `path` and the sha1 of its bytes; any bad line is an error naming the file and line."""
   data = io_paths.resolve(path).read_bytes()
-  records = []
-  for i, raw in enumerate(data.split(b"\n"), start=1):
-    if not raw.strip():
-      continue
-    where = f"{path}:{i}"
-    try:
-      obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-      raise ValueError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-    records.append(_record(obj, where, i))
+  records = [_record(obj, where, line) for line, where, obj in io_paths.jsonl_values(data, path)]
   if not records:
     raise ValueError(f"{path}: no examples (the file is empty)")
   return records, hashlib.sha1(data).hexdigest()

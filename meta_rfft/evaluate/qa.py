@@ -94,19 +94,7 @@ def read_questions(path: str) -> dict:
   except FileNotFoundError:
     raise ValueError(f"config.qa: no such file: {path}") from None
   rows = []
-  for number, raw in enumerate(data.split(b"\n"), start=1):
-    where = f"{path}: line {number}"
-    try:
-      text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-      raise ValueError(f"{where}: not UTF-8 text ({e.reason})") from None
-    text = text.lstrip("\ufeff") if number == 1 else text
-    if not text.strip():
-      continue
-    try:
-      obj = json.loads(text)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{where}: not JSON ({e.msg})") from None
+  for number, where, obj in io_paths.jsonl_values(data, path):
     if not isinstance(obj, dict):
       raise ValueError(f"{where}: not a JSON object (got {type(obj).__name__})")
     row = {"line": number, "question": _string(obj, "question", where), "answer": _string(obj, "answer", where)}

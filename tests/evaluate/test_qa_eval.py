@@ -136,10 +136,10 @@ def test_qa_scores_resumes_and_refuses_other_settings(tiny_eval_checkpoint, tmp_
 
 
 @pytest.mark.parametrize("lines, match", [
-    (['{"question": "a?", "answer": "1"}', '{"question": "b?", "answer": "2"}', 'not json'], r"line 3: not JSON"),
-    (['{"question": "a?", "answer": "1"}', '{"question": "b?"}'], r"line 2: no 'answer' key"),
-    (['{"question": "a?", "answer": 1}'], r"line 1: 'answer' must be a string"),
-    (['["a?", "1"]'], r"line 1: not a JSON object"),
+    (['{"question": "a?", "answer": "1"}', '{"question": "b?", "answer": "2"}', 'not json'], r"bad.jsonl:3: not valid JSON"),
+    (['{"question": "a?", "answer": "1"}', '{"question": "b?"}'], r"bad.jsonl:2: no 'answer' key"),
+    (['{"question": "a?", "answer": 1}'], r"bad.jsonl:1: 'answer' must be a string"),
+    (['["a?", "1"]'], r"bad.jsonl:1: not a JSON object"),
     ([], r"no questions"),
 ])
 def test_bad_files_are_named_and_nothing_is_written(tmp_path, capsys, lines, match):
