@@ -4,9 +4,10 @@ Where the template lives (the same places, in the same order, as transformers lo
   <tokenizer dir>/chat_template.jinja               what transformers >= 4.43 writes
   <tokenizer dir>/tokenizer_config.json "chat_template"   a string, or a list of {"name", "template"} (the
                                                     one named "default" is used)
-The template sees what transformers gives it: `messages`, `add_generation_prompt`, and the special-token strings
-of tokenizer_config.json (`bos_token`, `eos_token`, `unk_token`, `pad_token`), plus `raise_exception` and
-`strftime_now`. It is rendered in Jinja's immutable sandbox with `trim_blocks` and `lstrip_blocks`, the
+The template sees what transformers gives it: `messages`, `add_generation_prompt`, `tools` and `documents` (None),
+the special-token strings of tokenizer_config.json (else special_tokens_map.json: `bos_token`, `eos_token`,
+`unk_token`, `pad_token`), plus `raise_exception` and `strftime_now`. `strftime_now` reads a date fixed when the
+template is loaded, so a template that writes today's date renders one prompt for the whole process. It is rendered in Jinja's immutable sandbox with `trim_blocks` and `lstrip_blocks`, the
 settings chat templates are written for; `tojson` keeps non-ASCII text and does not escape HTML, as there.
 No per-family strings live here: the template is the model's own.
 """
@@ -15,15 +16,17 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-import pathlib
 from typing import Any, Mapping, Sequence
 
 import jinja2
 import jinja2.ext
 import jinja2.sandbox
 
+from meta_rfft import io_paths
+
 TEMPLATE_FILE = "chat_template.jinja"
 CONFIG_FILE = "tokenizer_config.json"
+MAP_FILE = "special_tokens_map.json"
 SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
 ROLES = ("system", "user", "assistant")
 
@@ -55,31 +58,37 @@ def _tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=F
 
 
 @functools.lru_cache(maxsize=16)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str, now: datetime.datetime) -> jinja2.Template:
   env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                                      extensions=[_Generation, jinja2.ext.loopcontrols])
   env.filters["tojson"] = _tojson
   env.globals["raise_exception"] = _raise
-  env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+  env.globals["strftime_now"] = now.strftime
   return env.from_string(source)
+
+
+def _read_json(path) -> dict:
+  try:
+    return json.loads(path.read_text(encoding="utf-8"))
+  except json.JSONDecodeError as e:
+    raise ChatTemplateError(f"{path}: not valid JSON ({e})") from None
 
 
 def _token_text(value) -> str | None:
   return value.get("content") if isinstance(value, Mapping) else value
 
 
-def read_template(folder: pathlib.Path) -> tuple[str, str] | None:
-  """(template source, the file it came from) of the tokenizer files in `folder`, or None if they carry none."""
+def read_template(folder) -> tuple[str, str] | None:
+  """(template source, the file it came from) of the tokenizer files in `folder` (a local folder or a URL), or
+  None if they carry none."""
+  folder = io_paths.resolve(folder)
   path = folder / TEMPLATE_FILE
   if path.is_file():
-    return path.read_text(), str(path)
+    return path.read_text(encoding="utf-8"), str(path)
   config_path = folder / CONFIG_FILE
   if not config_path.is_file():
     return None
-  try:
-    value = json.loads(config_path.read_text()).get("chat_template")
-  except json.JSONDecodeError as e:
-    raise ChatTemplateError(f"{config_path}: not valid JSON ({e})") from None
+  value = _read_json(config_path).get("chat_template")
   if isinstance(value, list):
     named = {t.get("name"): t.get("template") for t in value if isinstance(t, Mapping)}
     if "default" not in named:
@@ -99,28 +108,33 @@ class ChatTemplate:
   def __init__(self, source: str, origin: str, special_tokens: Mapping[str, str]):
     self.source, self.origin = source, origin
     self.special_tokens = dict(special_tokens)
+    # Only a template that writes the date depends on it; then the date is part of what it renders.
+    self.date = datetime.date.today().isoformat() if "strftime_now" in source else None
+    now = datetime.datetime.combine(datetime.date.today(), datetime.time())
     try:
-      self._template = _compile(source)
+      self._template = _compile(source, now)
     except jinja2.exceptions.TemplateSyntaxError as e:
       raise ChatTemplateError(f"{origin}: the chat template does not parse (line {e.lineno}: {e.message})") from None
 
   @classmethod
-  def from_folder(cls, folder: str | pathlib.Path) -> "ChatTemplate | None":
-    """The template of the tokenizer files in `folder` (None if they carry none)."""
-    folder = pathlib.Path(folder)
+  def from_folder(cls, folder) -> "ChatTemplate | None":
+    """The template of the tokenizer files in `folder` (a local folder or a URL; None if they carry none)."""
+    folder = io_paths.resolve(folder)
     found = read_template(folder)
     if found is None:
       return None
-    config_path = folder / CONFIG_FILE
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    special = {k: _token_text(config[k]) for k in SPECIAL_KEYS if _token_text(config.get(k)) is not None}
+    special = {}
+    for name in (MAP_FILE, CONFIG_FILE):  # tokenizer_config.json's entries win, as in transformers
+      if (folder / name).is_file():
+        config = _read_json(folder / name)
+        special.update({k: _token_text(config[k]) for k in SPECIAL_KEYS if _token_text(config.get(k)) is not None})
     return cls(found[0], found[1], special)
 
   def render(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool) -> str:
     """The chat as text, exactly as transformers' apply_chat_template(..., tokenize=False) renders it."""
     try:
       return self._template.render(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
-                                   **self.special_tokens)
+                                   tools=None, documents=None, **self.special_tokens)
     except jinja2.exceptions.TemplateError as e:
       raise ChatTemplateError(f"{self.origin}: rendering the chat template failed: {e}") from None
 

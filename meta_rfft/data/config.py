@@ -17,7 +17,9 @@ Keys:
     example as the model's own chat (the tokenizer files' template: optional system message, the prompt as the
     user turn, the trace as the assistant turn, loss on the assistant turn only); "none" feeds [BOS] + prompt,
     trace + [EOS]; "auto" (the default) is hf when the tokenizer files carry a template, else none.
-  system_prompt: the system message of every chat ("" = none); needs a chat template.
+  system_prompt: the system message of every rule-task example ("" = none; data.extra chats keep their own);
+    needs a chat template. A trainer run records the resolved chat_template in WORKDIR/config.json and refuses
+    to resume with other prompt settings.
   seq_len: tokens per packed row.
   pack: pack several examples into one row (segment ids, restarting positions); else one example a row.
   pack_bins: rows kept open while packing (first fit); more bins fill rows better.

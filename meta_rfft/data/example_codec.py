@@ -77,7 +77,8 @@ class ChatCodec:
     self.stop_ids = tuple(dict.fromkeys((self.end_of_turn, int(vocab.eos_id))))
 
   def _end_of_turn(self) -> int:
-    chat = user_turn("question") + [{"role": "assistant", "content": _PROBE}]
+    # With the system prompt: a template that refuses a system message fails here, not inside the data pipeline.
+    chat = user_turn("question", self.system_prompt) + [{"role": "assistant", "content": _PROBE}]
     text = self.template.render(chat, add_generation_prompt=False)
     if _PROBE not in text:
       raise ChatTemplateError(f"{self.template.origin}: the template does not write an assistant message's text")
@@ -90,7 +91,10 @@ class ChatCodec:
     return int(found[0])
 
   def describe(self) -> dict:
-    return {"template": hashlib.sha1(self.template.source.encode()).hexdigest()[:12], "system": self.system_prompt}
+    out = {"template": hashlib.sha1(self.template.source.encode()).hexdigest()[:12], "system": self.system_prompt}
+    if self.template.date:  # the template writes the date, which is then part of every prompt
+      out["date"] = self.template.date
+    return out
 
   def render_prompt(self, context: Sequence[Mapping[str, str]]) -> str:
     return self.template.render(context, add_generation_prompt=True)
@@ -112,7 +116,11 @@ class ChatCodec:
     if self.end_of_turn not in target:
       raise ChatTemplateError(f"{self.template.origin}: the assistant turn has no end-of-turn token "
                               f"{self.end_of_turn} for the response {response[:60]!r}")
-    return prompt_ids, target[:target.index(self.end_of_turn) + 1]
+    cut = target.index(self.end_of_turn) + 1
+    if self.end_of_turn in self.vocab.encode(response):
+      raise ValueError(f"the response contains the text of the end-of-turn token (id {self.end_of_turn}), which "
+                       "would end the answer there")
+    return prompt_ids, target[:cut]
 
   def prompt_ids(self, prompt: str) -> list[int]:
     return self.vocab.encode(self.render_prompt(user_turn(prompt, self.system_prompt)))

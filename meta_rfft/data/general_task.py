@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from typing import Any, Mapping
 
 import seqio
@@ -45,8 +46,24 @@ def _select_and_tokenize(dataset: tf.data.Dataset, codec) -> tf.data.Dataset:
 
 
 def _read(path: str, split: str, shuffle_files: bool, seed: int | None = None):
-  del shuffle_files, seed  # one file per split, stored in a shuffled order
+  del shuffle_files, seed  # stored in a shuffled order; an unshuffled read keeps streams exactly resumable
   return general_tfds.read_split(path, split)
+
+
+def check_records(entry: general_jsonl.Entry, codec, records: list[general_jsonl.Record]) -> None:
+  """Renders every line as training will, so that a line the codec cannot carry is named here, by file and line,
+  before anything is built, not inside the data pipeline mid-run."""
+  for r in records:
+    where = f"{entry.path}:{r.line}"
+    if codec.mode == "none":
+      if not r.single_turn:
+        raise ValueError(f"{where}: a chat with a system message or several turns needs a chat template to be "
+                         "rendered (data.chat_template='hf' with a tokenizer that has one)")
+      continue
+    try:
+      codec.chat_ids(json.loads(r.context_json()), r.response)
+    except ValueError as e:
+      raise ValueError(f"{where}: {e}") from None
 
 
 def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, codec) -> list[tuple[str, float]]:
@@ -55,10 +72,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, codec) -> lis
   features = {k: seqio.Feature(vocabulary=vocab, add_eos=False, dtype=tf.int32) for k in ("inputs", "targets")}
   members = []
   for entry in general_jsonl.parse_entries(data_cfg.get("extra", "")):
-    built = general_tfds.ensure_built(entry, data_cfg)
-    if codec.mode == "none" and built.first_multi_turn is not None:
-      raise ValueError(f"{entry.path}:{built.first_multi_turn}: a chat with a system message or several turns "
-                       "needs a chat template to be rendered (data.chat_template='hf' with a tokenizer that has one)")
+    built = general_tfds.ensure_built(entry, data_cfg, check=functools.partial(check_records, entry, codec))
     name = extra_task_name(entry.name)
     if name in seqio.TaskRegistry.names():
       seqio.TaskRegistry.remove(name)

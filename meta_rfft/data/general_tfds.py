@@ -10,6 +10,7 @@ as JSON), response.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -101,29 +102,33 @@ class Built:
   settings: GeneralSettings
   path: Any  # the dataset's folder
   counts: dict[str, int]  # examples per split (splits without examples left out)
-  first_multi_turn: int | None  # the first line a plain prompt cannot carry (a system message or several turns)
 
 
-def ensure_built(entry: general_jsonl.Entry, data_cfg: Mapping[str, Any]) -> Built:
-  """Reads and checks `entry`'s file, then builds its dataset unless this content was built (file-locked)."""
+def ensure_built(entry: general_jsonl.Entry, data_cfg: Mapping[str, Any], check=None) -> Built:
+  """Reads and checks `entry`'s file, then builds its dataset unless this content was built (file-locked).
+  `check(records)`, if given, runs before anything is written (general_task: every line through the codec)."""
   records, digest = general_jsonl.read_records(entry.path)  # every line checked before anything is written
+  if check is not None:
+    check(records)
   fraction = validation_fraction(data_cfg)
   settings = GeneralSettings(entry, digest, fraction, int(data_cfg["build"]["seed"]))
   splits = split_of(records, fraction, settings.seed)
-  first = next((r.line for r in records if not r.single_turn), None)
   data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
   path = data_dir / DATASET_NAME / settings.name / VERSION
   if not (path / "dataset_info.json").exists():
     data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".meta_rfft_general_build.lock", "w") as lock:
-      fcntl.flock(lock, fcntl.LOCK_EX)
+    # An object store (gs://) has no file lock: build there ahead from one host (`python -m meta_rfft.data`).
+    remote = isinstance(data_dir, epath.Path) and "://" in str(data_dir)
+    with contextlib.nullcontext() if remote else open(data_dir / ".meta_rfft_general_build.lock", "w") as lock:
+      if lock is not None:
+        fcntl.flock(lock, fcntl.LOCK_EX)
       if not (path / "dataset_info.json").exists():
         builder = MetaRfftGeneralTfds(config=GeneralConfig(settings, splits), data_dir=str(data_dir))
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
             compute_stats=tfds.download.ComputeStatsMode.SKIP))
         log.info("built %s (%s) into %s", entry.path, entry.name, path)
   counts = {s: len(r) for s, r in splits.items() if r}
-  return Built(settings, path, counts, first)
+  return Built(settings, path, counts)
 
 
 def read_split(path: str, split: str, shuffle_files: bool = False, seed: int | None = None) -> tf.data.Dataset:

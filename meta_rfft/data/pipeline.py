@@ -54,7 +54,7 @@ class BatchIterator:
   """Packed training batches; `save`/`restore` make the stream resumable at any step."""
 
   def __init__(self, dataset: tf.data.Dataset, packer: packing.Packer, batch_size: int, process_index: int,
-               finite: bool, name: str = "the data"):
+               finite: bool, name: str = "the data", identity: dict | None = None):
     self._dataset = dataset
     self._it = iter(dataset)
     self._packer = packer
@@ -65,6 +65,8 @@ class BatchIterator:
     self._exhausted = False
     self.batches_served = 0
     self._name = name
+    # What the stream is (its seqio name, how examples become tokens): a saved state restores only into the same.
+    self._identity = json.loads(json.dumps(identity or {}))
     # Since this iterator was made or restored: examples kept, the shortest dropped, the packer's drops before.
     self._kept, self._shortest_dropped, self._dropped_before = 0, None, packer.dropped
 
@@ -139,7 +141,7 @@ class BatchIterator:
     for r, row in enumerate(self._rows):
       for k, v in row.items():
         arrays[f"row_{r}_{k}"] = v
-    meta.update({"rows": len(self._rows), "exhausted": self._exhausted,
+    meta.update({"identity": self._identity, "rows": len(self._rows), "exhausted": self._exhausted,
                  "batches_served": self.batches_served, "batch_size": self._batch_size,
                  "seq_len": self._packer.seq_len})
     np.savez(folder / "packer.npz", **arrays)
@@ -170,6 +172,10 @@ class BatchIterator:
     if (meta["batch_size"], meta["seq_len"]) != (self._batch_size, self._packer.seq_len):
       raise ValueError(f"{shown}: saved with batch size {meta['batch_size']} and seq_len {meta['seq_len']}, "
                        f"restoring into {self._batch_size} and {self._packer.seq_len}")
+    if "identity" in meta and meta["identity"] != self._identity:  # states saved before identities: not checked
+      raise ValueError(f"{shown}: saved from the stream {meta['identity']}, restoring into {self._identity}; "
+                       "a run resumes with the data settings it was trained with (data.mixture, data.extra, "
+                       "data.chat_template, data.system_prompt)")
     tf.train.Checkpoint(iterator=self._it).read(str(path / "tf_iterator")).assert_consumed()
     with np.load(path / "packer.npz") as data:
       arrays = dict(data)
@@ -246,7 +252,8 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
                           positions=str(data_cfg.get("positions", "contiguous")),
                           position_range=int(data_cfg.get("position_range", 0)), seed=seed, stream=process_index)
   return BatchIterator(ds, packer, host_batch_size, process_index, finite=num_epochs is not None,
-                       name=f"mixture {name} ({split} split)")
+                       name=f"mixture {name} ({split} split)",
+                       identity={"stream": name, "codec": reg.codec.describe() or "none"})
 
 
 def iterate_examples(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *, task_id: str, fmt: str,

@@ -20,7 +20,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # How prompts are rendered (meta_rfft/data/example_codec.py): "" = as the run trained (its data.chat_template
   # and data.system_prompt); "hf" (the tokenizer files' chat template), "none" or "auto" to override.
   c.chat_template = ""
-  c.system_prompt = ""         # "" = the run's data.system_prompt
+  c.system_prompt = ""         # "" = the run's data.system_prompt (none, when chat_template is set here)
   c.batch_size = 32
   # Position ids while decoding: "" = as the checkpoint's trainer run drew them (its data.positions and
   # data.position_range), else contiguous; "contiguous" or "random" (with position_range) to override.

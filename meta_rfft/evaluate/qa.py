@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import decimal
 import hashlib
-import json
 import os
 import re
 from typing import Any, Callable, Mapping

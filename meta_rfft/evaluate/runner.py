@@ -60,15 +60,17 @@ def eval_vocabulary(vocab_spec: str, ckpt: str, hf_dir: str):
 
 def eval_codec(cfg, ckpt: str, vocab):
   """How prompts become tokens and where generation stops (meta_rfft/data/example_codec.py): config.chat_template
-  and config.system_prompt if set, else as the trainer run that wrote `ckpt` trained (its data section; a run
-  config without the key predates chat templates and trained plain prompts), else "auto"."""
+  with config.system_prompt if set, else as the trainer run that wrote `ckpt` trained (its data section; a run
+  config without the key predates chat templates and trained plain prompts; config.system_prompt may still
+  replace its system prompt), else "auto"."""
   from meta_rfft.data.example_codec import make_codec
   run_config = run_of(ckpt).config
   data = run_data_section(ckpt)
   trained = data.get("chat_template") or ("none" if run_config.is_file() else "auto")
-  mode = cfg.get("chat_template", "") or trained
+  if cfg.get("chat_template", ""):  # set here: the system prompt is this config's too ("" = none)
+    return make_codec(cfg.chat_template, cfg.get("system_prompt", ""), vocab, key="config")
   system = cfg.get("system_prompt", "") or data.get("system_prompt") or ""
-  return make_codec(mode, system, vocab, key="config")
+  return make_codec(trained, system, vocab, key="config")
 
 
 def eval_positions(positions: str, position_range: int, ckpt: str) -> tuple[str, int]:

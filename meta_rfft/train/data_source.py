@@ -51,6 +51,8 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
     train = RandomTokenBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
     held_out = RandomTokenBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
     return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
+  if source == "recall" or config.data.get("multi_turn"):
+    _plain_prompts(config, "config.train.data_source=recall" if source == "recall" else "config.data.multi_turn")
   if source == "recall":
     return _recall(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
   if config.data.get("multi_turn"):  # multi-turn conversations: meta_rfft/multiturn/train_data.py
@@ -68,6 +70,16 @@ def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str =
   if _source(config) == "pipeline" and config.data.get("multi_turn"):
     return make(config, model_cfg, host_batch, hf_dir).example_batch()
   return RandomTokenBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
+
+
+def _plain_prompts(config, why: str) -> None:
+  """Sources with formats of their own: recorded as plain, so that an evaluation does not render chats."""
+  if "chat_template" not in config.data:
+    return
+  if config.data.chat_template == "hf":
+    raise ValueError(f"config.data.chat_template='hf' does not apply to {why}, whose texts carry their own "
+                     "format; use 'none'")
+  config.data.chat_template = "none"
 
 
 def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):
@@ -93,7 +105,11 @@ def _recall(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_le
 
 def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
   from meta_rfft.data import pipeline  # pylint: disable=g-import-not-at-top
+  from meta_rfft.data.example_codec import codec_of  # pylint: disable=g-import-not-at-top
   vocab = _vocabulary(config, model_cfg, hf_dir)
+  if "chat_template" in config.data:
+    # "auto" resolved and kept so in WORKDIR/config.json: what the run trained with, whatever its files become.
+    config.data.chat_template = codec_of(config.data, vocab).mode
   index, count = jax.process_index(), jax.process_count()
   data_cfg = config.data.to_dict()
   common = dict(seq_len=seq_len, host_batch_size=host_batch, process_index=index, process_count=count,

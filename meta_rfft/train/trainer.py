@@ -70,6 +70,20 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
     io_paths.write_text(dest / "config.json", json.dumps(arch, indent=2, sort_keys=True))
 
 
+def _check_same_prompts(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """A resumed run renders its examples as its checkpoints were trained: data.chat_template and data.system_prompt
+  as WORKDIR/config.json records them (a config without them predates chat templates: plain prompts)."""
+  path = layouts.Workdir.at(workdir).config
+  if not path.is_file():
+    return
+  before = io_paths.read_json(path).get("config", {}).get("data", {})
+  for key, default in (("chat_template", "none"), ("system_prompt", "")):
+    was, now = str(before.get(key, default)), str(config.data.get(key, default))
+    if was != "auto" and was != now:
+      raise ValueError(f"config.data.{key}={now!r}, but the checkpoints in {workdir} were trained with {was!r} "
+                       f"({os.fspath(path)}); resume with --config.data.{key}={was!r} or use another workdir")
+
+
 def _config_differences(config: ml_collections.ConfigDict, workdir: str) -> str:
   """The config keys that shape the model (model.*, adapter.*, init.checkpoint) and differ from those of the run
   that wrote WORKDIR's checkpoints (WORKDIR/config.json)."""
@@ -147,6 +161,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
                                     opt_state=setup.opt_abstract, iterator=data.train)
   except CheckpointMismatch as e:
     raise ValueError(f"{e}. {_config_differences(config, workdir)}") from None
+  if restored is not None:
+    _check_same_prompts(config, workdir)
   # Only now, with the run's checkpoints known to fit this config: WORKDIR's config and HF files describe them.
   if jax.process_index() == 0:
     save_config(config, workdir, argv)

@@ -100,20 +100,30 @@ def test_chats_render_through_the_template_and_plain_prompts_refuse_them(data_cf
   assert want <= got
 
 
-def test_resume_with_extra_data_continues_exactly(data_cfg, char, tmp_path):
-  a = _write(tmp_path / "resume.jsonl", _pairs(30, "R"))
-  cfg = _cfg(data_cfg, extra=f"{a}=20")
-  make = lambda: pipeline.make_batch_iterator(cfg, char, seq_len=2048, host_batch_size=2, seed=1)  # noqa: E731
+def test_resume_with_extra_chats_continues_exactly(data_cfg, tmp_path):
+  a = _write(tmp_path / "resume.jsonl", _chats(30))
+  vocab = HfTokenizerVocabulary(chat_families.build("llama3", tmp_path / "llama3"))
+  cfg = _cfg(data_cfg, extra=f"{a}=10", mixture="lc_258,bbh_navigate", chat_template="hf", extra_validation=0.0)
+  codec = example_codec.codec_of(cfg, vocab)
+  records, _ = general_jsonl.read_records(a)
+  chats = {tuple(sum(codec.chat_ids(json.loads(r.context_json()), r.response), [])) for r in records}
+  make = lambda: pipeline.make_batch_iterator(cfg, vocab, seq_len=4096, host_batch_size=2, seed=1)  # noqa: E731
   it = make()
   for _ in range(2):
     next(it)
   it.save(tmp_path / "state")
   expected = [next(it) for _ in range(3)]
+  assert any(tuple(t) in chats for b in expected for t, _ in _segments(b))  # the compared batches hold chats
   again = make()
   again.restore(tmp_path / "state")
   for want in expected:
     got = next(again)
     assert all(np.array_equal(got[k], want[k]) for k in want)
+  # A state restores only into the stream it was saved from: here, another system prompt.
+  other = pipeline.make_batch_iterator(_cfg(cfg, system_prompt="Be brief."), vocab, seq_len=4096, host_batch_size=2,
+                                       seed=1)
+  with pytest.raises(ValueError, match=r"saved from the stream .* restoring into"):
+    other.restore(tmp_path / "state")
 
 
 @pytest.mark.parametrize("lines, line, message", [

@@ -1,11 +1,12 @@
 """Evaluation of a checkpoint whose tokenizer carries a chat template: prompts rendered as its chat, decoding
-stopped at its end-of-turn token, and the template kept by the export to Hugging Face."""
+stopped at its end-of-turn token (not its EOS), question-answer sets rendered the same way, and the template kept
+by the export to Hugging Face."""
 import json
 import os
-import shutil
 
 import pytest
 
+import chat_families
 from meta_rfft.data import example_codec
 from meta_rfft.evaluate import runner
 from meta_rfft.evaluate.__main__ import main
@@ -13,19 +14,21 @@ from meta_rfft.evaluate.config import default_eval_config
 from meta_rfft.evaluate.decode import strip_eos
 
 TASK = "nupa_length_integer"
-# Written for this test in a plain "role: text" style over the tokenizer's one special token.
-TEMPLATE = ("{% for m in messages %}{% if m.role == 'assistant' %}{{ 'Assistant: ' + m.content + eos_token }}"
-            "{% else %}{{ m.role + ': ' + m.content + '\\n' }}{% endif %}{% endfor %}"
-            "{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}")
+SYSTEM = "Count the digits."
 
 
 @pytest.fixture(scope="module")
-def chat_ckpt(tiny_eval_checkpoint, tmp_path_factory):
-  ckpt = str(tmp_path_factory.mktemp("chat") / "ckpt")
-  shutil.copytree(tiny_eval_checkpoint, ckpt)
-  with open(os.path.join(ckpt, "hf", "chat_template.jinja"), "w") as f:
-    f.write(TEMPLATE)
-  return ckpt
+def chat_ckpt(tmp_path_factory):
+  """A random 2-layer Qwen2 over the Llama-3-style tokenizer (end of turn <|eot_id|>, EOS <|end_of_text|>)."""
+  import transformers
+  from meta_rfft.convert import hf_to_orbax
+  from meta_rfft.pipeline import hf_build
+  root = tmp_path_factory.mktemp("chat_ckpt")
+  hf_dir = chat_families.build("llama3", root / "hf")
+  tok = transformers.PreTrainedTokenizerFast(tokenizer_file=str(hf_dir / "tokenizer.json"))
+  hf_build.build_qwen2(str(hf_dir), vocab_size=len(tok), eos_token_id=tok.convert_tokens_to_ids("<|end_of_text|>"),
+                       hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64, init_std=0.2)
+  return hf_to_orbax(str(hf_dir), str(root / "ckpt"))
 
 
 def _args(ckpt, workdir, *extra):
@@ -34,27 +37,47 @@ def _args(ckpt, workdir, *extra):
           "--config.batch_size=4", "--config.max_new_tokens=6", "--config.decoding.method=greedy", *extra]
 
 
+def _rows(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _session(ckpt):
+  cfg = default_eval_config()
+  cfg.update(dict(checkpoint=ckpt, batch_size=4, system_prompt=SYSTEM))
+  cfg.decoding.method = "greedy"
+  return runner.open_session(cfg, ckpt)
+
+
 def test_prompts_are_the_chat_and_decoding_stops_at_its_end_of_turn(chat_ckpt, tmp_path):
   run = str(tmp_path / "run")
-  assert main(_args(chat_ckpt, run, "--config.system_prompt=Count the digits.")) == 0
-  with open(os.path.join(run, "eval", "samples.jsonl")) as f:
-    header, *rows = [json.loads(line) for line in f if line.strip()]
-  assert header["header"]["chat"]["system"] == "Count the digits."
-  cfg = default_eval_config()
-  cfg.update(dict(checkpoint=chat_ckpt, batch_size=4, system_prompt="Count the digits."))
-  cfg.decoding.method = "greedy"
-  session = runner.open_session(cfg, chat_ckpt)
-  codec = session.codec
-  assert isinstance(codec, example_codec.ChatCodec) and codec.stop_ids == (session.vocab.eos_id,)
-  prompts = [r["prompt"] for r in rows]
-  ids = codec.batch_prompt_ids(prompts)
-  rendered = session.vocab.decode(ids[0])
-  assert rendered.startswith("system: Count the digits.\nuser: ") and rendered.endswith("\nAssistant: ")
+  assert main(_args(chat_ckpt, run, f"--config.system_prompt={SYSTEM}")) == 0
+  header, *rows = _rows(os.path.join(run, "eval", "samples.jsonl"))
+  assert header["header"]["chat"]["system"] == SYSTEM
+  session = _session(chat_ckpt)
+  codec, vocab = session.codec, session.vocab
+  assert isinstance(codec, example_codec.ChatCodec)
+  assert codec.stop_ids == (vocab.encode("<|eot_id|>")[0], vocab.eos_id) and codec.stop_ids[0] != vocab.eos_id
+  ids = codec.batch_prompt_ids([r["prompt"] for r in rows])
+  rendered = vocab.decode(ids[0])
+  assert rendered.startswith(f"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{SYSTEM}<|eot_id|>"
+                             "<|start_header_id|>user<|end_header_id|>\n\n")
+  assert rendered.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
   outs = session.decoder.decode_batch(ids, [6] * len(ids))
-  assert [r["output"] for r in rows] == [session.vocab.decode(strip_eos(o, codec.stop_ids)) for o in outs]
+  assert [r["output"] for r in rows] == [vocab.decode(strip_eos(o, codec.stop_ids)) for o in outs]
+
+  # A question-answer set goes through the same rendering.
+  qa = tmp_path / "qa.jsonl"
+  qa.write_text("".join(json.dumps({"question": q, "answer": "#### 4"}) + "\n" for q in ("How many digits?", "2+2?")))
+  assert main(_args(chat_ckpt, run, f"--config.system_prompt={SYSTEM}", f"--config.qa={qa}",
+                    "--config.qa_max_new_tokens=5")) == 0
+  _, *qa_rows = _rows(os.path.join(run, "eval", "qa", "qa", "samples.jsonl"))
+  qa_ids = codec.batch_prompt_ids([r["prompt"] for r in qa_rows])
+  outs = session.decoder.decode_batch(qa_ids, [5] * len(qa_ids))
+  assert [r["output"] for r in qa_rows] == [vocab.decode(strip_eos(o, codec.stop_ids)) for o in outs]
 
   # The same checkpoint evaluated without the template is another evaluation: refused on resume, by name.
-  assert main(_args(chat_ckpt, run, "--config.chat_template=none", "--config.system_prompt=")) == 2
+  assert main(_args(chat_ckpt, run, "--config.chat_template=none")) == 2
 
 
 def test_export_keeps_the_template(chat_ckpt, tmp_path):

@@ -78,13 +78,21 @@ def vocabulary(cfg, ckpt: str):
 
 
 def check_vocabularies(cfg, base: str, runs: Sequence[TunedRun]) -> None:
-  """Every tuned run's vocabulary must be the base model's."""
+  """Every tuned run's vocabulary and prompt rendering (chat template or plain) must be the base model's: the arms
+  compare answers to the same prompts."""
   from meta_rfft.data.vocab import fingerprint
-  want = fingerprint(vocabulary(cfg, base))
+  from meta_rfft.evaluate.runner import eval_codec
+  base_vocab = vocabulary(cfg, base)
+  want, want_codec = fingerprint(base_vocab), eval_codec(cfg, base, base_vocab).describe()
   for run in runs:
-    if fingerprint(vocabulary(cfg, run.path)) != want:
+    vocab = vocabulary(cfg, run.path)
+    if fingerprint(vocab) != want:
       raise ValueError(f"config.tuned: {run.path} (tasks {', '.join(run.tasks)}) has another vocabulary than "
                        f"the base model {base}; the tuned models must be fine-tunes of the base (same tokenizer)")
+    if eval_codec(cfg, run.path, vocab).describe() != want_codec:
+      raise ValueError(f"config.tuned: {run.path} renders prompts otherwise than the base model {base} (chat "
+                       f"template {eval_codec(cfg, run.path, vocab).describe()} vs {want_codec}); set "
+                       "config.chat_template (and config.system_prompt) for all of them")
 
 
 def seen_tasks(spec: str, base: str) -> set[str]:

@@ -41,13 +41,14 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   if len(fmt) != 1:
     raise ValueError(f"config.format names one zero-shot format, got {cfg.format!r}")
   fmt = fmt[0]
+  base = runs.checkpoint(cfg.base, "base")
+  examples_lib.load_user_tasks(cfg.user_tasks, runner.run_data_section(base))
   tasks = examples_lib.select_tasks(cfg.tasks)
   task_ids = [t.id for t in tasks]
   lengths = examples_lib.lengths_of(cfg.lengths)
   buckets = tables.parse_buckets(cfg.length_buckets, lengths)
   ks = arms.parse_ks(cfg.ks)
   check_bootstrap(cfg.bootstrap)
-  base = runs.checkpoint(cfg.base, "base")
   tuned = runs.tuned_runs(cfg.tuned, task_ids)
   runs.check_vocabularies(cfg, base, tuned)
   seen = runs.seen_tasks(cfg.seen_tasks, base)

@@ -1,10 +1,12 @@
-"""Tiny local tokenizers carrying chat templates written in the style of three model families.
+"""Tiny local tokenizers carrying chat templates written in the style of three model families (a test helper,
+importable from every test folder: tests/ is on the path as the root conftest's folder).
 
 Nothing is downloaded: each is a byte-level BPE trained here on a few texts, with the family's control tokens
 added as special tokens, saved by transformers (so the files are what a real checkpoint ships). The templates
 are written for these tests in each family's manner:
   chatml   Qwen2.5: <|im_start|>role ... <|im_end|>, a default system message when none is given
   llama3   Llama-3: <|begin_of_text|>, <|start_header_id|>role<|end_header_id|>, trimmed content, <|eot_id|>
+  llama31  Llama-3.1: the same tokens, a multi-line indented template, a default system message with JSON
   mistral  Mistral: <s>[INST] ... [/INST] answer</s>, a system message folded into the first user turn
 `in_config=True` stores the template inside tokenizer_config.json (as older Hub checkpoints do) instead of
 chat_template.jinja.
@@ -34,12 +36,39 @@ MISTRAL = (
     "{%- elif message.role == 'assistant' %}{{- ' ' + message.content + eos_token }}"
     "{%- else %}{{- raise_exception('roles must alternate user/assistant') }}{%- endif %}{%- endfor %}")
 
+# Llama-3.1's manner: a multi-line template with indented block tags and no whitespace control, relying on
+# trim_blocks / lstrip_blocks, writing JSON (non-ASCII kept) and the year through strftime_now.
+LLAMA31 = """{{ bos_token }}
+{% if messages[0]['role'] == 'system' %}
+    {% set system = messages[0]['content'] %}
+    {% set rest = messages[1:] %}
+{% else %}
+    {% set system = 'Environment: ' + ({'locale': 'fr-ÇA', 'year': strftime_now('%Y')} | tojson) %}
+    {% set rest = messages %}
+{% endif %}
+<|start_header_id|>system<|end_header_id|>
+
+{{ system }}<|eot_id|>
+{% for message in rest %}
+    <|start_header_id|>{{ message['role'] }}<|end_header_id|>
+
+{{ message['content'] }}<|eot_id|>
+{% endfor %}
+{% if add_generation_prompt %}
+    <|start_header_id|>assistant<|end_header_id|>
+
+{% endif %}
+"""
+
 FAMILIES = {
     "chatml": dict(template=CHATML, special=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
                    tokens=dict(eos_token="<|im_end|>", pad_token="<|endoftext|>"), end_of_turn="<|im_end|>"),
     "llama3": dict(template=LLAMA3, special=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
                                              "<|end_header_id|>", "<|eot_id|>"],
                    tokens=dict(bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>"), end_of_turn="<|eot_id|>"),
+    "llama31": dict(template=LLAMA31, special=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+                                               "<|end_header_id|>", "<|eot_id|>"],
+                    tokens=dict(bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>"), end_of_turn="<|eot_id|>"),
     "mistral": dict(template=MISTRAL, special=["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
                     tokens=dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>"), end_of_turn="</s>"),
 }
