@@ -7,8 +7,9 @@ Where the template lives (the same places, in the same order, as transformers lo
 The template sees what transformers gives it: `messages`, `add_generation_prompt`, `tools` and `documents` (None),
 the special-token strings of tokenizer_config.json (else special_tokens_map.json: `bos_token`, `eos_token`,
 `unk_token`, `pad_token`), plus `raise_exception` and `strftime_now`. `strftime_now` reads a date fixed when the
-template is loaded, so a template that writes today's date renders one prompt for the whole process. It is rendered in Jinja's immutable sandbox with `trim_blocks` and `lstrip_blocks`, the
-settings chat templates are written for; `tojson` keeps non-ASCII text and does not escape HTML, as there.
+template is loaded, so a template that writes today's date renders one prompt for the whole process. It is
+rendered in Jinja's immutable sandbox with `trim_blocks` and `lstrip_blocks`, the settings chat templates are
+written for; `tojson` keeps non-ASCII text and does not escape HTML, as there.
 No per-family strings live here: the template is the model's own.
 """
 from __future__ import annotations

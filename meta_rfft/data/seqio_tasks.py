@@ -9,7 +9,8 @@ Names (stable; `{fmt}` is rf, rf_1shot, scratchpad or direct; splits inside each
   meta_rfft.mix.{digest}.{fmt}           ad hoc Mixture of a comma-separated task list (data.mixture)
 
 Each Task yields `inputs`, `targets` (token ids through `data.chat_template`'s codec, example_codec.py: plain,
-without BOS/EOS, which the batch conversion adds; or a chat template's complete ids), and `task`, `length`, `seed`, `answer` (the texts: `pipeline.iterate_examples`).
+without BOS/EOS, which the batch conversion adds; or a chat template's complete ids), and `task`, `length`,
+`seed`, `answer` (the texts: `pipeline.iterate_examples`).
 Mixing rates default to the number of examples each task has in the train split (or, for tasks without
 one, in the first split they have: `default_rate`), at most `data.mixing_cap` when that is set (T5's
 examples-proportional mixing); `data.mixing_rates` overrides them per task. `data.extra` files join whatever

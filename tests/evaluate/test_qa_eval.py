@@ -136,7 +136,8 @@ def test_qa_scores_resumes_and_refuses_other_settings(tiny_eval_checkpoint, tmp_
 
 
 @pytest.mark.parametrize("lines, match", [
-    (['{"question": "a?", "answer": "1"}', '{"question": "b?", "answer": "2"}', 'not json'], r"bad.jsonl:3: not valid JSON"),
+    (['{"question": "a?", "answer": "1"}', '{"question": "b?", "answer": "2"}', 'not json'],
+     r"bad.jsonl:3: not valid JSON"),
     (['{"question": "a?", "answer": "1"}', '{"question": "b?"}'], r"bad.jsonl:2: no 'answer' key"),
     (['{"question": "a?", "answer": 1}'], r"bad.jsonl:1: 'answer' must be a string"),
     (['["a?", "1"]'], r"bad.jsonl:1: not a JSON object"),

@@ -1,8 +1,8 @@
 """The convergence study's config (configs/convergence.py returns it): which models, tasks, lengths and arms.
 
 The decoding keys (seed, vocab, chat_template, system_prompt, user_tasks, batch_size, positions, generation
-limits, decoding, buckets, model, mesh, sharding, distributed) mean what they mean for `python -m meta_rfft.evaluate` (meta_rfft/evaluate/config.py)
-and apply to every model of the study.
+limits, decoding, buckets, model, mesh, sharding, distributed) mean what they mean for
+`python -m meta_rfft.evaluate` (meta_rfft/evaluate/config.py) and apply to every model of the study.
 """
 import ml_collections
 
