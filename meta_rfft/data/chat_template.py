@@ -6,8 +6,9 @@ Where the template lives (the same places, in the same order, as transformers lo
                                                     one named "default" is used)
 The template sees what transformers gives it: `messages`, `add_generation_prompt`, `tools` and `documents` (None),
 the special-token strings of tokenizer_config.json (else special_tokens_map.json: `bos_token`, `eos_token`,
-`unk_token`, `pad_token`), plus `raise_exception` and `strftime_now`. `strftime_now` reads a date fixed when the
-template is loaded, so a template that writes today's date renders one prompt for the whole process. It is
+`unk_token`, `pad_token`), plus `raise_exception` and `strftime_now`. `strftime_now` reads one fixed date (midnight
+of it): the one given (a run's `data.chat_date`, which a trainer run records so that a resume on a later day renders
+the same prompts), else today's. It is
 rendered in Jinja's immutable sandbox with `trim_blocks` and `lstrip_blocks`, the settings chat templates are
 written for; `tojson` keeps non-ASCII text and does not escape HTML, as there.
 No per-family strings live here: the template is the model's own.
@@ -68,6 +69,14 @@ def _compile(source: str, now: datetime.datetime) -> jinja2.Template:
   return env.from_string(source)
 
 
+def parse_date(text: str) -> datetime.date:
+  """A YYYY-MM-DD date; ValueError (the caller names its key) otherwise."""
+  try:
+    return datetime.date.fromisoformat(str(text))
+  except ValueError:
+    raise ValueError(f"must be a date written YYYY-MM-DD, got {text!r}") from None
+
+
 def _read_json(path) -> dict:
   try:
     return json.loads(path.read_text(encoding="utf-8"))
@@ -106,20 +115,22 @@ def read_template(folder) -> tuple[str, str] | None:
 class ChatTemplate:
   """One compiled template with the special-token strings it is rendered with."""
 
-  def __init__(self, source: str, origin: str, special_tokens: Mapping[str, str]):
+  def __init__(self, source: str, origin: str, special_tokens: Mapping[str, str], date: str = ""):
     self.source, self.origin = source, origin
     self.special_tokens = dict(special_tokens)
+    day = parse_date(date) if date else datetime.date.today()
     # Only a template that writes the date depends on it; then the date is part of what it renders.
-    self.date = datetime.date.today().isoformat() if "strftime_now" in source else None
-    now = datetime.datetime.combine(datetime.date.today(), datetime.time())
+    self.date = day.isoformat() if "strftime_now" in source else None
+    now = datetime.datetime.combine(day, datetime.time())
     try:
       self._template = _compile(source, now)
     except jinja2.exceptions.TemplateSyntaxError as e:
       raise ChatTemplateError(f"{origin}: the chat template does not parse (line {e.lineno}: {e.message})") from None
 
   @classmethod
-  def from_folder(cls, folder) -> "ChatTemplate | None":
-    """The template of the tokenizer files in `folder` (a local folder or a URL; None if they carry none)."""
+  def from_folder(cls, folder, date: str = "") -> "ChatTemplate | None":
+    """The template of the tokenizer files in `folder` (a local folder or a URL; None if they carry none), with
+    `date` (YYYY-MM-DD; "" = today) for a template that writes the date."""
     folder = io_paths.resolve(folder)
     found = read_template(folder)
     if found is None:
@@ -129,7 +140,7 @@ class ChatTemplate:
       if (folder / name).is_file():
         config = _read_json(folder / name)
         special.update({k: _token_text(config[k]) for k in SPECIAL_KEYS if _token_text(config.get(k)) is not None})
-    return cls(found[0], found[1], special)
+    return cls(found[0], found[1], special, date)
 
   def render(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool) -> str:
     """The chat as text, exactly as transformers' apply_chat_template(..., tokenize=False) renders it."""

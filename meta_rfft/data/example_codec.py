@@ -26,7 +26,7 @@ import seqio
 import tensorflow as tf
 
 from meta_rfft.data import vocab as vocab_lib
-from meta_rfft.data.chat_template import ChatTemplate, ChatTemplateError
+from meta_rfft.data.chat_template import ChatTemplate, ChatTemplateError, parse_date
 
 MODES = ("auto", "none", "hf")
 _PROBE = "meta-rfft-probe-answer"
@@ -156,14 +156,20 @@ class ChatCodec:
     return self._graph(self._chat_np, context_json, response)
 
 
-def make_codec(mode: str, system_prompt: str, vocab: seqio.Vocabulary, key: str = "config.data"):
-  """The codec of `{key}.chat_template` = `mode` with `{key}.system_prompt`; errors name the key at fault."""
+def make_codec(mode: str, system_prompt: str, vocab: seqio.Vocabulary, key: str = "config.data", date: str = ""):
+  """The codec of `{key}.chat_template` = `mode` with `{key}.system_prompt` and `{key}.chat_date` = `date` (the
+  date a template that writes one renders; "" = today); errors name the key at fault."""
   mode = str(mode or "auto")
   if mode not in MODES:
     raise ValueError(f"{key}.chat_template must be one of {MODES}, got {mode!r}")
+  if date:
+    try:
+      parse_date(date)
+    except ValueError as e:
+      raise ValueError(f"{key}.chat_date {e}") from None
   template = None
   if isinstance(vocab, vocab_lib.HfTokenizerVocabulary):
-    template = ChatTemplate.from_folder(vocab.path.parent)
+    template = ChatTemplate.from_folder(vocab.path.parent, str(date or ""))
   if mode == "hf" and template is None:
     where = f"the tokenizer files in {vocab.path.parent}" if isinstance(
         vocab, vocab_lib.HfTokenizerVocabulary) else "the character vocabulary"
@@ -178,6 +184,7 @@ def make_codec(mode: str, system_prompt: str, vocab: seqio.Vocabulary, key: str 
 
 
 def codec_of(data_cfg: Mapping, vocab: seqio.Vocabulary, key: str = "config.data"):
-  """The codec a data config trains with (`chat_template`, `system_prompt`; absent keys mean auto and none)."""
+  """The codec a data config trains with (`chat_template`, `system_prompt`, `chat_date`; absent keys mean auto,
+  none and today)."""
   return make_codec(str(data_cfg.get("chat_template", "auto") or "auto"), str(data_cfg.get("system_prompt", "")),
-                    vocab, key)
+                    vocab, key, str(data_cfg.get("chat_date", "") or ""))

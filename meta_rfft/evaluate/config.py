@@ -21,6 +21,9 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # and data.system_prompt); "hf" (the tokenizer files' chat template), "none" or "auto" to override.
   c.chat_template = ""
   c.system_prompt = ""         # "" = the run's data.system_prompt (none, when chat_template is set here)
+  # The date (YYYY-MM-DD) a template that writes one renders: "" = the date of the evaluation being resumed, else
+  # the run's data.chat_date, else today.
+  c.chat_date = ""
   c.batch_size = 32
   # Position ids while decoding: "" = as the checkpoint's trainer run drew them (its data.positions and
   # data.position_range), else contiguous; "contiguous" or "random" (with position_range) to override.

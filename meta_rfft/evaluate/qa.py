@@ -164,6 +164,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   # Process 0 reads the file (hosts need not share a filesystem); every process builds the same work list.
   questions = hosts.share_json(lambda: read_questions(path), f"reading {path}")
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
+  runner.keep_chat_date(cfg, os.fspath(layout.samples))
   header = header_of(cfg, ckpt, questions["sha1"])
   items = make_items(stem, questions["rows"], pattern)
   # Questions of similar length share a batch: less padding (rows are keyed per question, not per batch).

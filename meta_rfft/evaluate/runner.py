@@ -67,10 +67,31 @@ def eval_codec(cfg, ckpt: str, vocab):
   run_config = run_of(ckpt).config
   data = run_data_section(ckpt)
   trained = data.get("chat_template") or ("none" if run_config.is_file() else "auto")
+  # The date a template that writes one renders: config.chat_date, else the run's, else today.
+  date = str(cfg.get("chat_date", "") or data.get("chat_date") or "")
   if cfg.get("chat_template", ""):  # set here: the system prompt is this config's too ("" = none)
-    return make_codec(cfg.chat_template, cfg.get("system_prompt", ""), vocab, key="config")
+    return make_codec(cfg.chat_template, cfg.get("system_prompt", ""), vocab, key="config", date=date)
   system = cfg.get("system_prompt", "") or data.get("system_prompt") or ""
-  return make_codec(trained, system, vocab, key="config")
+  return make_codec(trained, system, vocab, key="config", date=date)
+
+
+def keep_chat_date(cfg, samples_path: str) -> None:
+  """An evaluation resumed on a later day renders the date it began with: config.chat_date "" takes the date in
+  the header of the samples file being resumed (a template that writes the date), so its prompts stay the same."""
+  if "chat_date" not in cfg or cfg.chat_date:
+    return
+
+  def read() -> str:
+    if not io_paths.resolve(samples_path).exists():
+      return ""
+    first = io_paths.read_text(samples_path).split("\n", 1)[0]
+    try:
+      chat = (json.loads(first).get("header") or {}).get("chat") or {}
+    except json.JSONDecodeError:  # a damaged file is reported by read_samples
+      return ""
+    return str(chat.get("date") or "") if isinstance(chat, Mapping) else ""
+
+  cfg.chat_date = hosts.share_json(read, f"reading {samples_path}")
 
 
 def eval_positions(positions: str, position_range: int, ckpt: str) -> tuple[str, int]:
@@ -315,8 +336,9 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   # The checkpoint (config.checkpoint, else WORKDIR's latest step) and WORKDIR/eval/ may each be a local
   # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
-  header = output_header(cfg, ckpt)
   eval_layout = layouts.Workdir.at(workdir).eval
+  keep_chat_date(cfg, os.fspath(eval_layout.samples))
+  header = output_header(cfg, ckpt)
   eval_dir = os.fspath(eval_layout.root)
   fmts = examples_lib.parse_formats(cfg.formats)
   examples_lib.load_user_tasks(cfg.get("user_tasks", ""), run_data_section(ckpt))

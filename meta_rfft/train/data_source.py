@@ -108,8 +108,12 @@ def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_
   from meta_rfft.data.example_codec import codec_of  # pylint: disable=g-import-not-at-top
   vocab = _vocabulary(config, model_cfg, hf_dir)
   if "chat_template" in config.data:
-    # "auto" resolved and kept so in WORKDIR/config.json: what the run trained with, whatever its files become.
-    config.data.chat_template = codec_of(config.data, vocab).mode
+    # "auto" resolved and kept so in WORKDIR/config.json: what the run trained with, whatever its files become;
+    # so is the date of a template that writes one, so that a resume on a later day renders the same prompts.
+    codec = codec_of(config.data, vocab)
+    config.data.chat_template = codec.mode
+    if getattr(codec, "template", None) is not None and codec.template.date:
+      config.data.chat_date = codec.template.date
   index, count = jax.process_index(), jax.process_count()
   data_cfg = config.data.to_dict()
   common = dict(seq_len=seq_len, host_batch_size=host_batch, process_index=index, process_count=count,

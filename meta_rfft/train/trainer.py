@@ -84,6 +84,21 @@ def _check_same_prompts(config: ml_collections.ConfigDict, workdir: str) -> None
                        f"({os.fspath(path)}); resume with --config.data.{key}={was!r} or use another workdir")
 
 
+def _keep_chat_date(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """A resumed run renders the date its checkpoints were trained with (a template that writes the date):
+  data.chat_date "" takes the date WORKDIR/config.json records; another date is refused, naming the key."""
+  path = layouts.Workdir.at(workdir).config
+  if "chat_date" not in config.data or not path.is_file():
+    return
+  was = str(io_paths.read_json(path).get("config", {}).get("data", {}).get("chat_date") or "")
+  now = str(config.data.chat_date or "")
+  if was and now and now != was:
+    raise ValueError(f"config.data.chat_date={now!r}, but the checkpoints in {workdir} were trained with the date "
+                     f"{was!r} ({os.fspath(path)}); resume with --config.data.chat_date={was!r} or use another workdir")
+  if was:
+    config.data.chat_date = was
+
+
 def _config_differences(config: ml_collections.ConfigDict, workdir: str) -> str:
   """The config keys that shape the model (model.*, adapter.*, init.checkpoint) and differ from those of the run
   that wrote WORKDIR's checkpoints (WORKDIR/config.json)."""
@@ -147,6 +162,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     code = distributed.compile_only(setup.fns.train, setup.abstract_state(), setup.frozen_abstract, batch,
                                     budget=config.device_memory_budget or None)
     return Result(0, "compile_only" if code == 0 else "does_not_fit", {}, {}, None, None, setup.fns.traces)
+  _keep_chat_date(config, workdir)
   data = data_source.make(config, model_cfg, host_batch, hf_dir)
   seq_len = data.seq_len
   # ---- model, optimizer, shardings, jitted steps ---------------------------------------------------------

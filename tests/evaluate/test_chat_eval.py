@@ -95,3 +95,33 @@ def test_export_keeps_the_template(chat_ckpt, tmp_path):
   fast = transformers.PreTrainedTokenizerFast.from_pretrained(out)
   assert list(fast.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)["input_ids"]) == (
       codec.prompt_ids(chat[0]["content"]))
+
+
+def test_the_template_date_is_the_runs_or_the_resumed_evaluations(tmp_path):
+  from meta_rfft.data.vocab import HfTokenizerVocabulary
+  vocab = HfTokenizerVocabulary(chat_families.build("llama31", tmp_path / "llama31"))  # writes the year
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps({"config": {"data": {"chat_template": "hf",
+                                                                   "chat_date": "2024-07-26"}}}))
+  cfg = default_eval_config()
+  assert runner.eval_codec(cfg, str(run), vocab).describe()["date"] == "2024-07-26"  # as the run trained
+  cfg.chat_date = "2025-03-01"
+  codec = runner.eval_codec(cfg, str(run), vocab)
+  assert codec.describe()["date"] == "2025-03-01" and '"year": "2025"' in codec.render_prompt(
+      example_codec.user_turn("12"))
+
+  # An evaluation resumed on a later day takes the date its samples file began with; a set date is kept.
+  samples = tmp_path / "eval" / "samples.jsonl"
+  resumed = default_eval_config()
+  runner.keep_chat_date(resumed, str(samples))  # nothing to resume
+  assert resumed.chat_date == ""
+  samples.parent.mkdir()
+  samples.write_text(json.dumps({"header": {"chat": {"template": "abc", "system": "", "date": "2023-01-02"}}}) + "\n")
+  runner.keep_chat_date(resumed, str(samples))
+  assert runner.eval_codec(resumed, str(tmp_path / "converted"), vocab).describe()["date"] == "2023-01-02"
+  runner.keep_chat_date(cfg, str(samples))
+  assert cfg.chat_date == "2025-03-01"
+  cfg.chat_date = "July 2025"
+  with pytest.raises(ValueError, match=r"config.chat_date must be a date written YYYY-MM-DD"):
+    runner.eval_codec(cfg, str(run), vocab)

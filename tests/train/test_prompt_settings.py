@@ -63,3 +63,52 @@ def test_a_resume_keeps_the_prompt_rendering(tmp_path, saved, now, refused):
       trainer._check_same_prompts(config, str(tmp_path))  # pylint: disable=protected-access
   else:
     trainer._check_same_prompts(config, str(tmp_path))  # pylint: disable=protected-access
+
+
+def _year(config, vocab) -> str:
+  """The year the Llama-3.1-style template writes into the default system message of a rule-task prompt."""
+  from meta_rfft.data.example_codec import codec_of, user_turn
+  text = codec_of(config.data, vocab).render_prompt(user_turn("12"))
+  return json.loads(text.split("Environment: ", 1)[1].split("<|eot_id|>", 1)[0])["year"]
+
+
+def test_a_template_date_is_recorded_and_kept_by_a_resume(tmp_path):
+  import datetime
+
+  import numpy as np
+
+  from meta_rfft.data.vocab import HfTokenizerVocabulary
+  folder = chat_families.build("llama31", tmp_path / "llama31")  # writes the year through strftime_now
+  vocab = HfTokenizerVocabulary(folder)
+  today = _config(tmp_path, str(folder))
+  data_source.make(today, MODEL, host_batch=1)
+  assert today.data.chat_date == datetime.date.today().isoformat()  # "" resolved before config.json is written
+
+  # A run trained on 2024-07-26 saves its iterator; a resume on a later day with data.chat_date "" renders the
+  # recorded date, so the iterator restores (its saved state names the rendering) and continues the same stream.
+  workdir = tmp_path / "run"
+  first = _config(tmp_path, str(folder), chat_date="2024-07-26")
+  it = data_source.make(first, MODEL, host_batch=1).train
+  next(it)
+  it.save(workdir / "iterator")
+  expected = [next(it) for _ in range(2)]
+  layouts.Workdir.at(str(workdir)).config.write_text(json.dumps({"config": json.loads(first.to_json())}))
+  resumed = _config(tmp_path, str(folder))
+  trainer._keep_chat_date(resumed, str(workdir))  # pylint: disable=protected-access
+  assert resumed.data.chat_date == "2024-07-26" and _year(resumed, vocab) == "2024"
+  again = data_source.make(resumed, MODEL, host_batch=1).train
+  again.restore(workdir / "iterator")
+  for want in expected:
+    got = next(again)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+  # Without the recorded date (today's rendering) the saved state is another stream: refused, not mixed.
+  if datetime.date.today().isoformat() != "2024-07-26":
+    with pytest.raises(ValueError, match=r"saved from the stream .*2024-07-26.* restoring into"):
+      data_source.make(_config(tmp_path, str(folder)), MODEL, host_batch=1).train.restore(workdir / "iterator")
+
+  other = _config(tmp_path, str(folder), chat_date="2025-01-01")
+  with pytest.raises(ValueError, match=r"config.data.chat_date='2025-01-01', but the checkpoints in .* were "
+                                       r"trained with the date '2024-07-26'"):
+    trainer._keep_chat_date(other, str(workdir))  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match=r"config.data.chat_date must be a date written YYYY-MM-DD, got '26 Jul'"):
+    data_source.make(_config(tmp_path, str(folder), chat_date="26 Jul"), MODEL, host_batch=1)

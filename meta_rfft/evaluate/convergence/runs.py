@@ -77,6 +77,20 @@ def vocabulary(cfg, ckpt: str):
   return eval_vocabulary(cfg.vocab, ckpt, resolve(ckpt).hf_dir)
 
 
+def keep_chat_date(cfg, runs: Sequence[TunedRun], base_samples: str) -> None:
+  """One date for every arm (a template that writes the date): config.chat_date, else the one a resumed study
+  began with (its Base-D samples), else the date the tuned runs trained with, else today."""
+  from meta_rfft.evaluate.runner import keep_chat_date as kept_by_samples, run_data_section
+  kept_by_samples(cfg, base_samples)
+  if cfg.chat_date:
+    return
+  dates = sorted({str(run_data_section(r.path).get("chat_date") or "") for r in runs} - {""})
+  if len(dates) > 1:
+    raise ValueError(f"config.tuned: the tuned runs were trained with chat template dates {dates}; the arms need "
+                     "one, so set config.chat_date")
+  cfg.chat_date = dates[0] if dates else ""
+
+
 def check_vocabularies(cfg, base: str, runs: Sequence[TunedRun]) -> None:
   """Every tuned run's vocabulary and prompt rendering (chat template or plain) must be the base model's: the arms
   compare answers to the same prompts."""
@@ -92,7 +106,7 @@ def check_vocabularies(cfg, base: str, runs: Sequence[TunedRun]) -> None:
     if eval_codec(cfg, run.path, vocab).describe() != want_codec:
       raise ValueError(f"config.tuned: {run.path} renders prompts otherwise than the base model {base} (chat "
                        f"template {eval_codec(cfg, run.path, vocab).describe()} vs {want_codec}); set "
-                       "config.chat_template (and config.system_prompt) for all of them")
+                       "config.chat_template (and config.system_prompt, config.chat_date) for all of them")
 
 
 def seen_tasks(spec: str, base: str) -> set[str]:

@@ -50,6 +50,8 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   ks = arms.parse_ks(cfg.ks)
   check_bootstrap(cfg.bootstrap)
   tuned = runs.tuned_runs(cfg.tuned, task_ids)
+  layout = layouts.Workdir.at(workdir).convergence
+  runs.keep_chat_date(cfg, tuned, os.fspath(layout.samples(arms.BASE_D)))
   runs.check_vocabularies(cfg, base, tuned)
   seen = runs.seen_tasks(cfg.seen_tasks, base)
   questions = [it for b in examples_lib.make_batches([fmt], tasks, lengths, int(cfg.samples_per_length),
@@ -57,7 +59,6 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   if not questions:
     raise ValueError(f"config.lengths={cfg.lengths!r}: no task of config.tasks has an instance at these lengths")
   plan = arms.make_plan(questions, fmt, ks, int(cfg.demo_seed))
-  layout = layouts.Workdir.at(workdir).convergence
 
   base_header = runner.output_header(cfg, base)
   tuned_headers = {r.label: runner.output_header(cfg, r.path) for r in tuned}
