@@ -20,6 +20,9 @@ Keys:
   system_prompt: the system message of every rule-task example ("" = none; data.extra chats keep their own);
     needs a chat template. A trainer run records the resolved chat_template in WORKDIR/config.json and refuses
     to resume with other prompt settings.
+  chat_date: the date (YYYY-MM-DD) a chat template that writes one (through strftime_now, as Llama-3.1's does)
+    renders; "" = today. A trainer run records the date it rendered in WORKDIR/config.json, and a resume with ""
+    keeps that date, so the prompts stay the same on a later day.
   seq_len: tokens per packed row.
   pack: pack several examples into one row (segment ids, restarting positions); else one example a row.
   pack_bins: rows kept open while packing (first fit); more bins fill rows better.
@@ -42,6 +45,8 @@ Keys:
     {"messages": [...]} chats or {"prompt", "response"} pairs (meta_rfft/data/general_jsonl.py); each file is a
     seqio task meta_rfft.extra.<stem> weighing its train examples (capped by mixing_cap) unless =RATE is given.
   extra_validation: the fraction of each extra file held out as its validation split (drawn with data.build.seed).
+  extra_turns: which assistant turns of an extra file's chats are trained on: "all" (each one after a user
+    message, as its own example; the default) or "last".
   build: what the TFDS builder materialises (a change builds a new dataset beside the old one):
     seed: instance seed; tasks: "" (every registered task) or comma-separated ids;
     num_workers: processes rendering examples (0 = one per CPU core, at most 16; 1 = in this process);
@@ -91,6 +96,7 @@ def default_data_config() -> ml_collections.ConfigDict:
       "vocab": "char",
       "chat_template": "auto",
       "system_prompt": "",
+      "chat_date": "",
       "seq_len": 2048,
       "pack": True,
       "pack_bins": 8,
@@ -103,6 +109,7 @@ def default_data_config() -> ml_collections.ConfigDict:
       "mixing_cap": 0,
       "extra": "",
       "extra_validation": 0.02,
+      "extra_turns": "all",
       "build": default_build_config(),
       # Multi-turn conversations instead of the mixture (meta_rfft/multiturn/train_data.py): "" = off,
       # "single_pass" or "n_pass"; conversations / validation_conversations are JSONL files.

@@ -1,11 +1,15 @@
 """General (non-rule) data files: `data.extra`, JSON lines of chats or prompt/response pairs, read and checked.
 
 One object a line, either
-  {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}   the last message is the assistant
-      turn trained on; the messages before it are its context (at least one user message);
+  {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}   a chat ending with an assistant
+      turn; each assistant turn after a user message is trained on (`data.extra_turns="all"`, the default) or
+      only the last (`"last"`), each as one example whose context is the messages before it;
   {"prompt": str, "response": str}                                             one user turn and its answer.
 Other keys are ignored (ids, sources). Every bad line is a ValueError naming the file and the line, raised while
 reading, before anything is built or written.
+
+Training every turn as its own example renders a turn's context again for each later turn: a chat of T assistant
+turns costs about T/2 times its tokens. The loss still covers each assistant turn once.
 
 `data.extra` lists the files: "a.jsonl,b.jsonl=0.5" or a list of such entries; `=RATE` sets the file's mixing
 rate (a seqio rate, in the units of the rule tasks' rates: examples), else it weighs its number of train examples
@@ -32,9 +36,13 @@ class Entry:
   rate: float | None
 
 
+TURNS = ("all", "last")
+
+
 @dataclasses.dataclass(frozen=True)
 class Record:
-  line: int  # 1-based line of the file: the example's identity
+  line: int  # 1-based line of the file: with `turn`, the example's identity
+  turn: int  # which trained assistant turn of the line's chat (0 = the first; a pair has one)
   context: tuple[tuple[str, str], ...]  # (role, content) of the messages before the trained answer
   response: str
 
@@ -81,7 +89,13 @@ def parse_entries(value: Any, key: str = "data.extra") -> list[Entry]:
   return entries
 
 
-def _record(obj: Any, where: str, line: int) -> Record:
+def check_turns(value: Any, key: str = "data.extra_turns") -> str:
+  if str(value) not in TURNS:
+    raise ValueError(f"{key} must be one of {TURNS}, got {value!r}")
+  return str(value)
+
+
+def _records(obj: Any, where: str, line: int, turns: str) -> list[Record]:
   if not isinstance(obj, dict):
     raise ValueError(f"{where}: expected a JSON object with 'messages' or 'prompt' and 'response', got "
                      f"{type(obj).__name__}")
@@ -94,7 +108,13 @@ def _record(obj: Any, where: str, line: int) -> Record:
                        f"{messages[-1]['role']!r}")
     if not any(m["role"] == "user" for m in messages[:-1]):
       raise ValueError(f"{where}: no user message before the assistant's answer")
-    return Record(line, tuple((m["role"], m["content"]) for m in messages[:-1]), messages[-1]["content"])
+    pairs = tuple((m["role"], m["content"]) for m in messages)
+    # An assistant message before any user message (a greeting) is context only: there is nothing it answers.
+    first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
+    trained = [i for i, m in enumerate(messages) if m["role"] == "assistant" and i > first_user]
+    if turns == "last":
+      trained = trained[-1:]
+    return [Record(line, k, pairs[:i], messages[i]["content"]) for k, i in enumerate(trained)]
   missing = [k for k in ("prompt", "response") if k not in obj]
   if missing:
     raise ValueError(f"{where}: missing {' and '.join(map(repr, missing))} (a line is {{'messages': [...]}} or "
@@ -102,13 +122,15 @@ def _record(obj: Any, where: str, line: int) -> Record:
   for k in ("prompt", "response"):
     if not isinstance(obj[k], str):
       raise ValueError(f"{where}: {k!r} must be a string, got {type(obj[k]).__name__}")
-  return Record(line, (("user", obj["prompt"]),), obj["response"])
+  return [Record(line, 0, (("user", obj["prompt"]),), obj["response"])]
 
 
-def read_records(path: str) -> tuple[list[Record], str]:
-  """Every record of `path` and the sha1 of its bytes; any bad line is an error naming the file and line."""
+def read_records(path: str, turns: str = "all") -> tuple[list[Record], str]:
+  """Every record of `path` (one per trained assistant turn: `turns`, as `data.extra_turns`) and the sha1 of its
+  bytes; any bad line is an error naming the file and line."""
+  turns = check_turns(turns)
   data = io_paths.resolve(path).read_bytes()
-  records = [_record(obj, where, line) for line, where, obj in io_paths.jsonl_values(data, path)]
+  records = [r for line, where, obj in io_paths.jsonl_values(data, path) for r in _records(obj, where, line, turns)]
   if not records:
     raise ValueError(f"{path}: no examples (the file is empty)")
   return records, hashlib.sha1(data).hexdigest()

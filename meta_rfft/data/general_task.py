@@ -54,7 +54,7 @@ def check_records(entry: general_jsonl.Entry, codec, records: list[general_jsonl
   """Renders every line as training will, so that a line the codec cannot carry is named here, by file and line,
   before anything is built, not inside the data pipeline mid-run."""
   for r in records:
-    where = f"{entry.path}:{r.line}"
+    where = f"{entry.path}:{r.line}" + (f" (assistant turn {r.turn + 1})" if r.turn else "")
     if codec.mode == "none":
       if not r.single_turn:
         raise ValueError(f"{where}: a chat with a system message or several turns needs a chat template to be "
@@ -66,8 +66,9 @@ def check_records(entry: general_jsonl.Entry, codec, records: list[general_jsonl
       raise ValueError(f"{where}: {e}") from None
 
 
-def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, codec) -> list[tuple[str, float]]:
-  """Builds (if needed) and registers every `data.extra` file's Task; returns (task name, rate) pairs."""
+def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, codec) -> list[tuple[str, float, str]]:
+  """Builds (if needed) and registers every `data.extra` file's Task; returns (task name, rate, dataset name: a
+  digest of the file's content and build settings) triples."""
   cap = seqio_tasks.mixing_cap(data_cfg)
   features = {k: seqio.Feature(vocabulary=vocab, add_eos=False, dtype=tf.int32) for k in ("inputs", "targets")}
   members = []
@@ -82,7 +83,8 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, codec) -> lis
         preprocessors=[functools.partial(_select_and_tokenize, codec=codec)], output_features=features,
         shuffle_buffer_size=int(data_cfg["shuffle_buffer"]))
     default = float(built.counts.get("train", next(iter(built.counts.values()))))
-    members.append((name, entry.rate if entry.rate is not None else seqio_tasks.capped(default, cap)))
+    members.append((name, entry.rate if entry.rate is not None else seqio_tasks.capped(default, cap),
+                    built.settings.name))
   return members
 
 
@@ -101,8 +103,10 @@ def with_extra(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, reg: seqio_
     overrides = seqio_tasks.parse_rates(data_cfg["mixing_rates"]) if task_id in reg.settings.task_formats else {}
     base_rate = overrides.get(task_id, seqio_tasks.capped(float(provider.num_input_examples("train") or 1),
                                                           seqio_tasks.mixing_cap(data_cfg)))
-  tasks = [(base, base_rate)] + members
-  digest = hashlib.sha1(repr(tasks).encode()).hexdigest()[:10]
+  tasks = [(base, base_rate)] + [(name, rate) for name, rate, _ in members]
+  # The files' contents are part of the name: it is the stream's identity in a saved iterator state, so an edited
+  # file never resumes the stream of the file it replaced.
+  digest = hashlib.sha1(repr((tasks, [dataset for *_, dataset in members])).encode()).hexdigest()[:10]
   name = f"{seqio_tasks.PREFIX}.with_extra.{digest}.{base[len(seqio_tasks.PREFIX) + 1:]}"
   if name in seqio.MixtureRegistry.names():
     seqio.MixtureRegistry.remove(name)

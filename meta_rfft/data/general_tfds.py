@@ -4,9 +4,10 @@ Layout: `<data_dir>/meta_rfft_general_tfds/<settings.name>/1.0.0/`, the name a d
 validation fraction and the seed: an edited file builds a new dataset beside the old one, an unchanged file is
 reused wherever it lives. Splits: `validation` holds round(fraction x examples) lines (at least one when the
 fraction is above 0 and the file has two or more lines), drawn by a seeded permutation; `train` holds the rest.
-Features: task (the file's task name), length (messages in the context), seed (the line number), answer (the
-response), prompt (the user message of a single-turn line, else ""), context (the messages before the answer,
-as JSON), response.
+The digest also names `data.extra_turns`. Each trained assistant turn of a line is one example (general_jsonl.py),
+and the turns of one line stay in one split. Features: task (the file's task name), length (messages in the
+context), seed (the line number), turn (which trained turn of the line), answer (the response), prompt (the user
+message of a single-turn context, else ""), context (the messages before the answer, as JSON), response.
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from meta_rfft.data.tfds_data import resolve_data_dir
 
 DATASET_NAME = "meta_rfft_general_tfds"
 VERSION = "1.0.0"
-RENDER_VERSION = 1  # bump when the stored features change, so that an old build is not reused
-FIELDS = ("task", "length", "seed", "answer", "prompt", "context", "response")
+RENDER_VERSION = 2  # bump when the stored features change, so that an old build is not reused
+FIELDS = ("task", "length", "seed", "turn", "answer", "prompt", "context", "response")
 log = logging.getLogger(__name__)
 
 
@@ -40,11 +41,12 @@ class GeneralSettings:
   digest: str  # sha1 of the file's bytes
   validation_fraction: float
   seed: int
+  turns: str  # data.extra_turns
 
   @property
   def name(self) -> str:
     blob = json.dumps({"v": RENDER_VERSION, "file": self.digest, "task": self.entry.name,
-                       "validation": self.validation_fraction, "seed": self.seed})
+                       "validation": self.validation_fraction, "seed": self.seed, "turns": self.turns})
     return "g" + hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -56,13 +58,16 @@ def validation_fraction(data_cfg: Mapping[str, Any]) -> float:
 
 
 def split_of(records: list[general_jsonl.Record], fraction: float, seed: int) -> dict[str, list]:
-  n = len(records)
+  """Lines drawn for validation (a fraction of the lines, by a permutation seeded with `seed` and their number),
+  each with all its records."""
+  lines = sorted({r.line for r in records})
+  n = len(lines)
   n_val = int(round(fraction * n))
   if fraction > 0 and n >= 2:
     n_val = min(max(n_val, 1), n - 1)
-  held = set(np.random.default_rng([seed, n]).permutation(n)[:n_val].tolist())
-  return {"train": [r for i, r in enumerate(records) if i not in held],
-          "validation": [r for i, r in enumerate(records) if i in held]}
+  held = {lines[i] for i in np.random.default_rng([seed, n]).permutation(n)[:n_val].tolist()}
+  return {"train": [r for r in records if r.line not in held],
+          "validation": [r for r in records if r.line in held]}
 
 
 class GeneralConfig(tfds.core.BuilderConfig):
@@ -82,7 +87,8 @@ class MetaRfftGeneralTfds(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     text = {k: tfds.features.Text() for k in ("task", "answer", "prompt", "context", "response")}
-    features = dict(text, length=tfds.features.Scalar(dtype=np.int32), seed=tfds.features.Scalar(dtype=np.int64))
+    features = dict(text, length=tfds.features.Scalar(dtype=np.int32), seed=tfds.features.Scalar(dtype=np.int64),
+                    turn=tfds.features.Scalar(dtype=np.int32))
     return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(features))
 
   def _split_generators(self, dl_manager):
@@ -92,9 +98,9 @@ class MetaRfftGeneralTfds(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, records):
     name = self.builder_config.settings.entry.name
     for r in records:
-      yield r.line, {"task": name, "length": len(r.context), "seed": r.line, "answer": r.response,
-                     "prompt": r.context[0][1] if r.single_turn else "", "context": r.context_json(),
-                     "response": r.response}
+      yield f"{r.line}.{r.turn}", {
+          "task": name, "length": len(r.context), "seed": r.line, "turn": r.turn, "answer": r.response,
+          "prompt": r.context[0][1] if r.single_turn else "", "context": r.context_json(), "response": r.response}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +113,12 @@ class Built:
 def ensure_built(entry: general_jsonl.Entry, data_cfg: Mapping[str, Any], check=None) -> Built:
   """Reads and checks `entry`'s file, then builds its dataset unless this content was built (file-locked).
   `check(records)`, if given, runs before anything is written (general_task: every line through the codec)."""
-  records, digest = general_jsonl.read_records(entry.path)  # every line checked before anything is written
+  turns = general_jsonl.check_turns(data_cfg.get("extra_turns", "all"))
+  records, digest = general_jsonl.read_records(entry.path, turns)  # every line checked before anything is written
   if check is not None:
     check(records)
   fraction = validation_fraction(data_cfg)
-  settings = GeneralSettings(entry, digest, fraction, int(data_cfg["build"]["seed"]))
+  settings = GeneralSettings(entry, digest, fraction, int(data_cfg["build"]["seed"]), turns)
   splits = split_of(records, fraction, settings.seed)
   data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
   path = data_dir / DATASET_NAME / settings.name / VERSION

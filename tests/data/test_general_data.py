@@ -124,6 +124,46 @@ def test_resume_with_extra_chats_continues_exactly(data_cfg, tmp_path):
                                        seed=1)
   with pytest.raises(ValueError, match=r"saved from the stream .* restoring into"):
     other.restore(tmp_path / "state")
+  # Nor into an edited file's stream, though its task name and explicit rate are the same.
+  _write(tmp_path / "resume.jsonl", _chats(31))
+  with pytest.raises(ValueError, match=r"saved from the stream .* restoring into"):
+    make().restore(tmp_path / "state")
+
+
+def test_every_assistant_turn_is_trained_once_with_loss_on_it_alone(data_cfg, tmp_path):
+  greeting = {"messages": [{"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Say 7."},
+                           {"role": "assistant", "content": "7"}]}
+  path = _write(tmp_path / "turns.jsonl", _chats(4) + [greeting])
+  every, _ = general_jsonl.read_records(path)
+  assert [(r.line, r.turn, len(r.context)) for r in every] == (
+      [(line, t, n) for line in range(1, 5) for t, n in ((0, 2), (1, 4))] + [(5, 0, 2)])
+  last, _ = general_jsonl.read_records(path, "last")
+  assert [(r.line, r.turn, len(r.context)) for r in last] == [(line, 0, 4) for line in range(1, 5)] + [(5, 0, 2)]
+  with pytest.raises(ValueError, match=r"data.extra_turns must be one of \('all', 'last'\), got 'first'"):
+    general_tfds.ensure_built(general_jsonl.parse_entries(path)[0], _cfg(data_cfg, extra_turns="first"))
+
+  vocab = HfTokenizerVocabulary(chat_families.build("llama3", tmp_path / "llama3"))
+  cfg = _cfg(data_cfg, extra=f"{path}=1000", mixture="lc_258", pack=False, extra_validation=0.0,
+             chat_template="hf")
+  codec = example_codec.codec_of(cfg, vocab)
+  want = set()
+  for r in every:
+    prompt, response = codec.chat_ids(json.loads(r.context_json()), r.response)
+    want.add((tuple(prompt + response), (0.0,) * (len(prompt) - 1) + (1.0,) * len(response)))
+  rows = pipeline.make_batch_iterator(cfg, vocab, seq_len=4096, host_batch_size=64, num_epochs=1, shuffle=False,
+                                      split="train")
+  got = {(tuple(t), tuple(w)) for b in rows for t, w in _segments(b)}
+  assert want <= got  # each turn an example of its own, with loss on its assistant turn only
+  weights = dict(want)
+  assert all(w == weights[t] for t, w in got if t in weights)  # and never with other weights
+
+  # A line's turns stay in one split.
+  built = general_tfds.ensure_built(general_jsonl.parse_entries(path)[0], _cfg(data_cfg, extra_validation=0.4))
+  split = {s: sorted((int(e["seed"]), int(e["turn"])) for e in general_tfds.read_split(str(built.path), s)
+                     .as_numpy_iterator()) for s in ("train", "validation")}
+  assert len({line for line, _ in split["validation"]}) == 2
+  assert sorted(split["train"] + split["validation"]) == [(r.line, r.turn) for r in every]
+  assert not {line for line, _ in split["train"]} & {line for line, _ in split["validation"]}
 
 
 @pytest.mark.parametrize("lines, line, message", [
