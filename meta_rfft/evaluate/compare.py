@@ -3,6 +3,10 @@
 Each run is a RUN folder (its eval/report.json is read), an eval folder, or a report.json. Every (run, format)
 becomes one row and one curve (mean accuracy over the run's tasks at each length), e.g. Meta-RFFT vs vanilla
 RFFT vs scratchpad vs direct. Writes DIR/compare.md, compare.json and compare.png; prints the table.
+
+The question-answer sets the runs scored (eval/qa/<stem>/) get a table of their own, each run against the first
+(qa_compare.py): before and after RF-pretraining, for instance. It goes into compare.md and compare_qa.json. A run
+may hold only question-answer results.
 """
 from __future__ import annotations
 
@@ -12,15 +16,35 @@ import os
 from typing import Sequence
 
 from meta_rfft import io_paths, layouts
-from meta_rfft.evaluate import report
+from meta_rfft.evaluate import qa_compare, report
 
 
-def report_path(run: str) -> str:
+def find_report(run: str) -> str | None:
   for candidate in (run, os.fspath(layouts.EvalDir(io_paths.resolve(run)).report_json),
                     os.fspath(layouts.Workdir.at(run).eval.report_json)):
     if os.path.isfile(candidate):
       return candidate
-  raise FileNotFoundError(f"compare: {run} has no eval/report.json (run `python -m meta_rfft.evaluate` first)")
+  return None
+
+
+def report_path(run: str) -> str:
+  found = find_report(run)
+  if found is None:
+    raise FileNotFoundError(f"compare: {run} has no eval/report.json (run `python -m meta_rfft.evaluate` first)")
+  return found
+
+
+def run_labels(runs: Sequence[str]) -> list[str]:
+  """Each run's name: its evaluation's label (the rule tasks', else a question-answer set's), else its folder's."""
+  names = []
+  for run in runs:
+    found = find_report(run)
+    meta = json.load(open(found)).get("meta", {}) if found else {}
+    sets = qa_compare.qa_sets(run)
+    if not meta.get("label") and sets:
+      meta = json.loads(io_paths.read_text(next(iter(sets.values())).report_json))
+    names.append(_label(run, meta))
+  return names
 
 
 def _label(run: str, meta: dict) -> str:
@@ -34,9 +58,13 @@ def _shown_lengths(lengths: list[int]) -> list[int]:
   return sorted(keep)
 
 
-def collect(runs: Sequence[str], labels: Sequence[str] | None = None) -> list[dict]:
+def collect(runs: Sequence[str], labels: Sequence[str] | None = None, qa_only_ok: bool = False) -> list[dict]:
+  """One row per (run, format) of the runs' rule-task reports. `qa_only_ok`: a run with question-answer results
+  but no report is skipped (else every run needs one)."""
   rows = []
   for i, run in enumerate(runs):
+    if qa_only_ok and find_report(run) is None and qa_compare.qa_sets(run):
+      continue
     with open(report_path(run)) as f:
       rep = json.load(f)
     meta = rep.get("meta", {})
@@ -48,7 +76,7 @@ def collect(runs: Sequence[str], labels: Sequence[str] | None = None) -> list[di
       rows.append({"run": label, "format": fmt, "tasks": sorted(block["tasks"]), "curve": curve,
                    "acc_longest": o["acc_longest"], "acc_len30": o["acc_len30"], "max_len_90": o["max_len_90"],
                    "train_lengths": train})
-  if not rows:
+  if not rows and not qa_only_ok:
     raise ValueError("compare: the reports hold no results")
   return rows
 
@@ -70,17 +98,30 @@ def table(rows: list[dict]) -> str:
 def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = None) -> dict[str, str]:
   if labels and len(labels) != len(runs):
     raise ValueError(f"compare: {len(labels)} labels for {len(runs)} runs")
-  rows = collect(runs, labels)
+  names = list(labels) if labels else run_labels(runs)
+  qa_blocks = qa_compare.collect(runs, names)
+  rows = collect(runs, names, qa_only_ok=bool(qa_blocks))
   os.makedirs(out_dir, exist_ok=True)
-  text = table(rows)
+  text = table(rows) if rows else ""
+  md = ""
+  if rows:
+    md += ("Mean accuracy (%) over each run's tasks; Max_Len_90%: mean over tasks of the longest length up "
+           "to which accuracy stays >= 90%.\n\n" + text + "\n\n![accuracy vs length](compare.png)\n")
+  if qa_blocks:
+    qa_text = qa_compare.table(qa_blocks)
+    text = (text + "\n\n" if text else "") + qa_text
+    md += (("\n" if md else "") + "Question-answer sets: exact-match accuracy; each run against the set's first "
+           "run on the same questions (the exact McNemar test on the answers one run got right and the other "
+           "wrong).\n\n" + qa_text + "\n")
   paths = {k: os.path.join(out_dir, f"compare.{k}") for k in ("md", "json", "png")}
-  with open(paths["md"] + ".tmp", "w") as f:
-    f.write("Mean accuracy (%) over each run's tasks; Max_Len_90%: mean over tasks of the longest length up "
-            "to which accuracy stays >= 90%.\n\n" + text + "\n\n![accuracy vs length](compare.png)\n")
-  os.replace(paths["md"] + ".tmp", paths["md"])
-  with open(paths["json"] + ".tmp", "w") as f:
-    json.dump(rows, f, indent=2)
-  os.replace(paths["json"] + ".tmp", paths["json"])
+  if qa_blocks:
+    paths["qa_json"] = os.path.join(out_dir, "compare_qa.json")
+    _write(paths["qa_json"], json.dumps(qa_blocks, indent=2))
+  _write(paths["md"], md)
+  if not rows:
+    del paths["json"], paths["png"]
+    return {**paths, "table": text}
+  _write(paths["json"], json.dumps(rows, indent=2))
   multi_fmt = len({r["format"] for r in rows}) > 1
   curves = {(f"{r['run']} ({r['format']})" if multi_fmt else r["run"]): {str(k): v for k, v in r["curve"].items()}
             for r in rows}
@@ -90,9 +131,16 @@ def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = No
   return {**paths, "table": text}
 
 
+def _write(path: str, text: str) -> None:
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+
+
 def main(argv: Sequence[str]) -> int:
   p = argparse.ArgumentParser(prog="python -m meta_rfft.evaluate compare", description=__doc__)
-  p.add_argument("runs", nargs="+", help="RUN folders (with eval/report.json), eval folders or report.json files")
+  p.add_argument("runs", nargs="+", help="RUN folders (with eval/report.json or eval/qa/), eval folders or "
+                                          "report.json files")
   p.add_argument("--out", default="compare", help="folder for compare.md/.json/.png")
   p.add_argument("--labels", default="", help="comma-separated names for the runs (default: their labels)")
   args = p.parse_args(list(argv))
@@ -103,5 +151,5 @@ def main(argv: Sequence[str]) -> int:
     print(f"error: {e}")
     return 2
   print(result["table"])
-  print(f"wrote {result['md']}, {result['json']}, {result['png']}")
+  print("wrote " + ", ".join(result[k] for k in ("md", "json", "png", "qa_json") if k in result))
   return 0
