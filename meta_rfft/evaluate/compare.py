@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import qa_compare, report
@@ -34,13 +34,13 @@ def report_path(run: str) -> str:
   return found
 
 
-def run_labels(runs: Sequence[str]) -> list[str]:
-  """Each run's name: its evaluation's label (the rule tasks', else a question-answer set's), else its folder's."""
+def run_labels(runs: Sequence[str], run_sets: Sequence[Mapping[str, Any]]) -> list[str]:
+  """Each run's name: its evaluation's label (the rule tasks', else a question-answer set's), else its folder's.
+  `run_sets`: each run's qa_compare.qa_sets."""
   names = []
-  for run in runs:
+  for run, sets in zip(runs, run_sets):
     found = find_report(run)
     meta = json.load(open(found)).get("meta", {}) if found else {}
-    sets = qa_compare.qa_sets(run)
     if not meta.get("label") and sets:
       meta = json.loads(io_paths.read_text(next(iter(sets.values())).report_json))
     names.append(_label(run, meta))
@@ -58,13 +58,9 @@ def _shown_lengths(lengths: list[int]) -> list[int]:
   return sorted(keep)
 
 
-def collect(runs: Sequence[str], labels: Sequence[str] | None = None, qa_only_ok: bool = False) -> list[dict]:
-  """One row per (run, format) of the runs' rule-task reports. `qa_only_ok`: a run with question-answer results
-  but no report is skipped (else every run needs one)."""
+def collect(runs: Sequence[str], labels: Sequence[str] | None = None) -> list[dict]:
   rows = []
   for i, run in enumerate(runs):
-    if qa_only_ok and find_report(run) is None and qa_compare.qa_sets(run):
-      continue
     with open(report_path(run)) as f:
       rep = json.load(f)
     meta = rep.get("meta", {})
@@ -76,7 +72,7 @@ def collect(runs: Sequence[str], labels: Sequence[str] | None = None, qa_only_ok
       rows.append({"run": label, "format": fmt, "tasks": sorted(block["tasks"]), "curve": curve,
                    "acc_longest": o["acc_longest"], "acc_len30": o["acc_len30"], "max_len_90": o["max_len_90"],
                    "train_lengths": train})
-  if not rows and not qa_only_ok:
+  if not rows:
     raise ValueError("compare: the reports hold no results")
   return rows
 
@@ -98,9 +94,12 @@ def table(rows: list[dict]) -> str:
 def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = None) -> dict[str, str]:
   if labels and len(labels) != len(runs):
     raise ValueError(f"compare: {len(labels)} labels for {len(runs)} runs")
-  names = list(labels) if labels else run_labels(runs)
-  qa_blocks = qa_compare.collect(runs, names)
-  rows = collect(runs, names, qa_only_ok=bool(qa_blocks))
+  run_sets = [qa_compare.qa_sets(run) for run in runs]
+  names = list(labels) if labels else run_labels(runs, run_sets)
+  qa_blocks = qa_compare.collect(run_sets, names)
+  # A run with only question-answer results has no row in the length table; every other run needs a report.
+  ruled = [i for i, run in enumerate(runs) if not run_sets[i] or find_report(run) is not None]
+  rows = collect([runs[i] for i in ruled], [names[i] for i in ruled]) if ruled else []
   os.makedirs(out_dir, exist_ok=True)
   text = table(rows) if rows else ""
   md = ""

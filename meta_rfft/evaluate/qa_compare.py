@@ -52,26 +52,24 @@ def paired(first: Mapping[int, bool], other: Mapping[int, bool]) -> dict[str, An
           "mcnemar_p": float(p)}
 
 
-def collect(runs: Sequence[str], labels: Sequence[str]) -> list[dict]:
+def collect(run_sets: Sequence[Mapping[str, layouts.QaEvalDir]], labels: Sequence[str]) -> list[dict]:
   """One block per set, in the order the runs first name them: {"set", "rows"}; each row the run's report numbers
-  and, after the set's first run, the paired comparison with it (None for a file of other content)."""
-  sets: dict[str, list[dict]] = {}
-  answers: dict[tuple[str, int], dict[int, bool]] = {}
-  for i, (run, label) in enumerate(zip(runs, labels)):
-    for name, d in qa_sets(run).items():
+  and, after the set's first run, the paired comparison with it (None for a file of other content).
+  `run_sets`: each run's qa_sets."""
+  blocks: dict[str, list[dict]] = {}
+  first: dict[str, tuple[dict, dict[int, bool]]] = {}  # each set's first row and its answers
+  for sets, label in zip(run_sets, labels):
+    for name, d in sets.items():
       rep = json.loads(io_paths.read_text(d.report_json))
       row = {"run": label, "file": rep["file"], "sha1": rep["sha1"], "questions": rep["questions"],
              "correct": rep["correct"], "accuracy": rep["accuracy"], "ci95": rep["ci95"],
              "unparsed": rep["unparsed"], "vs": None}
-      answers[(name, i)] = _answers(d)
-      rows = sets.setdefault(name, [])
-      if rows:
-        first = rows[0]
-        if first["sha1"] == row["sha1"]:
-          row["vs"] = {"run": first["run"], **paired(answers[(name, first["index"])], answers[(name, i)])}
-      rows.append({**row, "index": i})
-  return [{"set": name, "rows": [{k: v for k, v in r.items() if k != "index"} for r in rows]}
-          for name, rows in sets.items()]
+      if name not in first:
+        first[name] = (row, _answers(d))
+      elif first[name][0]["sha1"] == row["sha1"]:
+        row["vs"] = {"run": first[name][0]["run"], **paired(first[name][1], _answers(d))}
+      blocks.setdefault(name, []).append(row)
+  return [{"set": name, "rows": rows} for name, rows in blocks.items()]
 
 
 def table(blocks: Sequence[Mapping[str, Any]]) -> str:

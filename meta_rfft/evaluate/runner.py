@@ -82,9 +82,11 @@ def keep_chat_date(cfg, samples_path: str) -> None:
     return
 
   def read() -> str:
-    if not io_paths.resolve(samples_path).exists():
+    path = io_paths.resolve(samples_path)
+    if not path.exists():
       return ""
-    first = io_paths.read_text(samples_path).split("\n", 1)[0]
+    with path.open() as f:  # the header is the first line: the samples after it are not read
+      first = f.readline()
     try:
       chat = (json.loads(first).get("header") or {}).get("chat") or {}
     except json.JSONDecodeError:  # a damaged file is reported by read_samples
