@@ -144,3 +144,34 @@ def test_bad_inputs_are_named_and_write_nothing(models, tmp_path, capsys, case):
   err = capsys.readouterr().err
   assert expect in err and err.startswith("error: ")
   assert not work.exists()
+
+
+def test_every_arm_renders_one_template_date(tmp_path):
+  from meta_rfft.evaluate.convergence import runs
+  from meta_rfft.evaluate.convergence.config import default_convergence_config
+
+  def run(name, date):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"config": {"data": {"chat_template": "hf", "chat_date": date}}}))
+    return runs.TunedRun(str(folder), name, ("lc_283",))
+
+  base_samples = str(tmp_path / "study" / "base_d.jsonl")
+  a, b, c = run("a", "2024-07-26"), run("b", "2024-07-26"), run("c", "2025-01-02")
+  cfg = default_convergence_config()
+  runs.keep_chat_date(cfg, [a, b], base_samples)  # the tuned runs' date, for the base model too
+  assert cfg.chat_date == "2024-07-26"
+  cfg = default_convergence_config()
+  with pytest.raises(ValueError, match=r"config.tuned: the tuned runs were trained with chat template dates "
+                                       r"\['2024-07-26', '2025-01-02'\]; .* set config.chat_date"):
+    runs.keep_chat_date(cfg, [a, c], base_samples)
+  cfg.chat_date = "2023-03-03"  # set: kept, whatever the runs trained with
+  runs.keep_chat_date(cfg, [a, c], base_samples)
+  assert cfg.chat_date == "2023-03-03"
+  # A resumed study keeps the date its Base-D samples began with.
+  os.makedirs(os.path.dirname(base_samples))
+  with open(base_samples, "w") as f:
+    f.write(json.dumps({"header": {"chat": {"date": "2022-02-02"}}}) + "\n")
+  cfg = default_convergence_config()
+  runs.keep_chat_date(cfg, [a, c], base_samples)
+  assert cfg.chat_date == "2022-02-02"
