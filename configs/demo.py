@@ -1,17 +1,16 @@
 """python -m meta_rfft.pipeline --config=configs/demo.py --workdir=runs/demo
 
-The whole Meta-RFFT flow on a CPU (its time and results: README "Results of the demo"), one seed of
-configs/lengthgen.py's experiment made smaller: a small Qwen2-architecture model built locally (random init,
-BPE tokenizer trained on the task text), converted in, RF-pretrained on six rf_pretrain tasks over lists of
-numbers at lengths 1-15, adapted to the held-out `lc_283` on lengths 1-5 (and, as the baseline, the base model
-adapted the same way: vanilla RFFT), both evaluated on lengths 1-10, the Meta-RFFT model exported to HF and
-checked in transformers. Traces are in the `rf_index` format (rf with index hints; `--config.format=rf` for
-the paper's). DIR/report.md holds the comparison. `--config.hf_checkpoint=PATH` starts from a real HF
-checkpoint instead (then raise the steps, sequence length and lengths to the paper's: configs/rf_pretrain.py,
-configs/adapt.py). Every key: meta_rfft/pipeline/config.py. Argument `tiny`: an even smaller, shorter run (the
-end-to-end test's).
+The whole Meta-RFFT flow on a CPU in minutes (its time and results: README "Results of the demo"): one seed of
+configs/lengthgen.py's experiment made smaller. The RF-pretrained model shipped in data/pretrained/rf_pretrained
+(RF-pretrained once on seven list tasks at lengths 1-15: its card.md) and the base it started from
+(data/pretrained/base) are both adapted to the held-out `lc_283` (Move Zeros) on lengths 1-5 = Meta-RFFT and
+vanilla RFFT, evaluated on lengths 1-10, and the Meta-RFFT model is exported to HF and checked in transformers.
+DIR/report.md holds the comparison. `--config.pretrained=train` RF-pretrains in DIR first (hours);
+`--config.pretrained=train --config.hf_checkpoint=PATH` starts from a real HF checkpoint (then raise the steps,
+sequence length and lengths to the paper's: configs/rf_pretrain.py, configs/adapt.py). Every key:
+meta_rfft/pipeline/config.py. Argument `tiny`: a 2-layer model trained in DIR, a few steps per stage (the tests').
 """
-from meta_rfft.pipeline.config import default_config, stage, tiny
+from meta_rfft.pipeline.config import default_config, shipped_recipe, stage, tiny
 
 VARIANTS = ("", "tiny")
 
@@ -20,17 +19,14 @@ def get_config(arg=""):
   if arg not in VARIANTS:
     raise ValueError(f"configs/demo.py: unknown variant {arg!r}; choose from {VARIANTS}")
   c = default_config()
+  shipped_recipe(c)
   c.seeds = "0"
   c.heldout_tasks = "lc_283"
-  c.pretrain_tasks = "lc_2057,lc_268,lc_2529,lc_2210,lc_485,lc_414"
   c.arms = "meta,vanilla"
-  c.format = "rf_index"
-  c.base.update(dict(tokenizer_lengths="1-10", tokenizer_per_length=10))
-  c.data.update(dict(pretrain_lengths="1-15", pretrain_per_length=100, adapt_lengths="1-5", adapt_per_length=200))
-  c.pretrain = stage(steps=200, batch_size=8, seq_len=1024, learning_rate=3e-3, warmup_steps=20)
-  c.adapt = stage(steps=250, batch_size=8, seq_len=512, learning_rate=2e-3, warmup_steps=10)
+  c.data.update(dict(adapt_lengths="1-5", adapt_per_length=200))
+  c.adapt = stage(steps=150, batch_size=8, seq_len=512, learning_rate=1e-3, warmup_steps=10)
   c.eval.update(dict(lengths="1-10", samples_per_length=10))
-  c.targets.min_gap = 3.0
+  c.targets.update(dict(gap_vanilla=3.0, in_distribution=0.9))
   if arg == "tiny":
     tiny(c)
     c.pretrain_tasks = "lc_2057,lc_485"

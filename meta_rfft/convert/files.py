@@ -28,8 +28,25 @@ def check_output_free(out: str) -> None:
   if os.path.lexists(out):
     raise ConversionError(f"output folder {out} already exists; remove it or choose another --out")
   parent = os.path.dirname(os.path.abspath(out))
+  while not os.path.lexists(parent):
+    parent = os.path.dirname(parent)
   if not os.path.isdir(parent):
-    raise ConversionError(f"the parent folder of --out {out} does not exist")
+    raise ConversionError(f"--out {out}: {parent} is not a folder")
+
+
+def _make_parents(out: str) -> list[str]:
+  """Creates the missing parent folders of `out`; returns those it created, deepest first."""
+  made = []
+  parent = os.path.dirname(os.path.abspath(out))
+  while not os.path.isdir(parent):
+    made.append(parent)
+    parent = os.path.dirname(parent)
+  for folder in reversed(made):
+    try:
+      os.mkdir(folder)
+    except OSError as e:
+      raise ConversionError(f"--out {out}: cannot create the folder {folder}: {e.strerror}") from None
+  return made
 
 
 def side_files(folder: str, skip: tuple[str, ...] = ()) -> list[str]:
@@ -41,16 +58,24 @@ def side_files(folder: str, skip: tuple[str, ...] = ()) -> list[str]:
 
 @contextlib.contextmanager
 def staged_output(out: str) -> Iterator[str]:
-  """Yields a temporary folder next to `out`; renames it to `out` on success, deletes it on any failure."""
+  """Yields a temporary folder next to `out` (creating its missing parents); renames it to `out` on success,
+  deletes it (and the parents it created) on any failure."""
   check_output_free(out)
   out = os.path.abspath(out)
-  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
+  made = _make_parents(out)  # --out's missing parents, removed again if nothing lands in them
   try:
-    yield tmp
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; the result is an ordinary folder
-    os.rename(tmp, out)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
+    try:
+      yield tmp
+      mask = os.umask(0)
+      os.umask(mask)
+      os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; the result is an ordinary folder
+      os.rename(tmp, out)
+    except BaseException:
+      shutil.rmtree(tmp, ignore_errors=True)
+      raise
   except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
+    for folder in made:
+      with contextlib.suppress(OSError):
+        os.rmdir(folder)  # only while empty
     raise

@@ -6,13 +6,13 @@ The config's `data` section (meta_rfft.data.config) decides what is built, `data
 import logging
 import sys
 
+from meta_rfft import shipped
 from meta_rfft.config.loader import main_with_config
 from meta_rfft.data import general_jsonl, general_tfds, tfds_data
-from meta_rfft.tasks.registry import REPO_ROOT
 
 
 def main(argv) -> int:
-  config, rest = main_with_config(argv, default=str(REPO_ROOT / "configs" / "data.py"))
+  config, rest = main_with_config(argv, default=str(shipped.CONFIGS_DIR / "data.py"))
   if rest:
     print(f"error: unexpected arguments {rest}", file=sys.stderr)
     return 2

@@ -21,11 +21,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from meta_rfft import shipped
 from meta_rfft.data import materialize
-from meta_rfft.tasks.registry import REPO_ROOT
 from meta_rfft.tasks.user_tasks import load_user_tasks
 
-BUILDER_FILE = REPO_ROOT / "data" / "meta_rfft_tfds" / "meta_rfft_tfds.py"
+BUILDER_FILE = shipped.TFDS_BUILDER_FILE
 DATASET_NAME = "meta_rfft_tfds"
 VERSION = "1.0.0"
 log = logging.getLogger(__name__)

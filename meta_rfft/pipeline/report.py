@@ -24,8 +24,8 @@ from meta_rfft.pipeline import summary as summary_lib  # noqa: E402
 from meta_rfft.pipeline.config import ARM_LABELS  # noqa: E402
 from meta_rfft.pipeline.layout import Layout  # noqa: E402
 
-_COLORS = {"meta": "tab:blue", "vanilla": "tab:red", "control": "tab:green"}
-_STYLES = {"meta": "-", "vanilla": "--", "control": "-."}
+_COLORS = {"meta": "tab:blue", "vanilla": "tab:red", "control": "tab:green", "replay": "tab:purple"}
+_STYLES = {"meta": "-", "vanilla": "--", "control": "-.", "replay": ":"}
 
 
 def _pct(x: float | None) -> str:
@@ -122,17 +122,24 @@ def _stage_line(stage) -> str:
 
 def arm_configs(cfg, facts: Mapping[str, Any]) -> dict[str, str]:
   d = cfg.data
-  pretrain = (f"RF-pretraining on {len(facts['pretrain'])} rf_pretrain tasks ({', '.join(facts['pretrain'])}) at "
-              "lengths {lengths}, " + f"{d.pretrain_per_length} instances per length, {_stage_line(cfg.pretrain)}")
   adapt = (f"adaptation on lengths {d.adapt_lengths} ({d.adapt_per_length} instances per length), "
            f"{_stage_line(cfg.adapt)}")
+  replay = (f"; a fraction {cfg.replay.fraction:g} of the adaptation's examples replayed from the pretraining tasks "
+            f"at lengths {d.pretrain_lengths}")
+  if facts.get("pretrained") == "shipped":
+    start = {"meta": "the shipped `rf_pretrained`", "vanilla": "the shipped `base`",
+             "control": "the shipped `rf_control`", "replay": "the shipped `rf_pretrained`"}
+    return {arm: f"{start[arm]}; then {adapt}" + (replay if arm == "replay" else "") for arm in start}
+  pretrain = (f"RF-pretraining on {len(facts['pretrain'])} rf_pretrain tasks ({', '.join(facts['pretrain'])}) at "
+              "lengths {lengths}, " + f"{d.pretrain_per_length} instances per length, {_stage_line(cfg.pretrain)}")
   base = "the base model"
   if int(cfg.base_pretrain.steps):
     base += (f" (trained on the recall corpus, values of up to {d.recall_max_length} elements: "
              f"{_stage_line(cfg.base_pretrain)})")
-  return {"meta": base + "; " + pretrain.format(lengths=d.pretrain_lengths) + "; then " + adapt,
-          "vanilla": base + "; " + adapt,
-          "control": base + "; " + pretrain.format(lengths=d.control_lengths) + "; then " + adapt}
+  long = base + "; " + pretrain.format(lengths=d.pretrain_lengths) + "; then " + adapt
+  return {"meta": long, "vanilla": base + "; " + adapt,
+          "control": base + "; " + pretrain.format(lengths=d.control_lengths) + "; then " + adapt,
+          "replay": long + replay}
 
 
 def cpu_times(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], tasks: Sequence[str],
@@ -141,7 +148,7 @@ def cpu_times(records: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], ta
   def cpu(name):
     r = records.get(name)
     return float(r["cpu_seconds"] or 0.0) if r else 0.0
-  pretrain_of = {"meta": "rf_pretrain", "control": "rf_pretrain_short"}
+  pretrain_of = {"meta": "rf_pretrain", "control": "rf_pretrain_short", "replay": "rf_pretrain"}
   base = sum(cpu(f"seed_{s}/base_recall") for s in seeds)  # every arm starts from it
   out = {}
   for arm in arms:
@@ -187,8 +194,10 @@ def write(lay: Layout, cfg, facts: Mapping[str, Any], *, hf_check: Mapping[str, 
       + ", ".join(ARM_LABELS[a] for a in arms), "",
       f"Base model: {facts['base']}. Trace format: `{cfg.format}`. Position ids in training and decoding: "
       f"{cfg.data.positions}" + (f" (drawn from [0, {cfg.data.position_range}))" if cfg.data.positions == "random"
-                                 else "") + f". Seeds {', '.join(map(str, seeds))} (each: base-model initialisation "
-      "and data order; the task instances are the same for all).", "",
+                                 else "") + f". Seeds {', '.join(map(str, seeds))} (each: "
+      + ("the adaptation's data order and adapter initialisation; the starting models are the same for all"
+         if facts.get("pretrained") == "shipped" else "base-model initialisation and data order")
+      + "; the task instances are the same for all).", "",
       f"Evaluation: lengths {cfg.eval.lengths}, {cfg.eval.samples_per_length} test instances per length and task, "
       "greedy decoding with the KV cache, exact match of the answer after `So the answer is`.", "",
       "## Max_Len_90% by arm (mean over tasks and seeds)", "", _overall_table(summary, arms), "",

@@ -1,67 +1,13 @@
-"""The stages of the pipeline (each writes into its own folder: layout.py) and the resumable stage runner."""
+"""The stages of the pipeline (each writes into its own folder: layout.py); stage_runner.py runs them once each."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import time
-from typing import Any, Callable
+import sys
 
 import ml_collections
 
 from meta_rfft.tasks import formats, registry, user_tasks
-
-
-class StageRunner:
-  """Runs named stages once: a finished stage leaves DIR/stages/<name>.json (its wall and CPU seconds and its
-  result) and is skipped on reruns. Names may hold "/" (e.g. `seed_0/lc_258/meta`): sub-folders of stages/."""
-
-  def __init__(self, stages_dir: str, log: Callable[[str], None] = print):
-    self.dir = stages_dir
-    os.makedirs(self.dir, exist_ok=True)
-    self.log = log
-
-  def path(self, name: str) -> str:
-    return os.path.join(self.dir, f"{name}.json")
-
-  def done(self, name: str) -> dict | None:
-    if os.path.exists(self.path(name)):
-      with open(self.path(name)) as f:
-        return json.load(f)
-    return None
-
-  def run(self, name: str, fn: Callable[[], Any]) -> Any:
-    record = self.done(name)
-    if record is not None:
-      self.log(f"[pipeline] {name}: already done ({record['seconds']:.0f} s), skipped")
-      return record["result"]
-    self.log(f"[pipeline] {name}: running")
-    start, cpu_start = time.perf_counter(), time.process_time()
-    result = fn()
-    # process_time counts every thread of this process (XLA's and tf.data's included): the CPU the stage cost.
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    path = self.path(name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-      json.dump({"seconds": seconds, "cpu_seconds": cpu, "result": result}, f, indent=2)
-    os.replace(path + ".tmp", path)
-    self.log(f"[pipeline] {name}: done in {seconds:.0f} s ({cpu:.0f} s CPU)")
-    return result
-
-  def records(self) -> dict[str, dict]:
-    """Every finished stage's record, by name, in the order they finished."""
-    found = []
-    for folder, _, files in os.walk(self.dir):
-      for name in files:
-        if name.endswith(".json"):
-          full = os.path.join(folder, name)
-          found.append((os.path.getmtime(full), os.path.relpath(full, self.dir)[:-5], full))
-    out = {}
-    for _, name, full in sorted(found):
-      with open(full) as f:
-        record = json.load(f)
-      out[name.replace(os.sep, "/")] = {"seconds": record["seconds"], "cpu_seconds": record.get("cpu_seconds")}
-    return out
 
 
 def user_tasks_of(cfg) -> str:
@@ -70,8 +16,13 @@ def user_tasks_of(cfg) -> str:
   return ",".join(user_tasks.entries(cfg.data.get("user_tasks", "")))
 
 
+def parse_task_ids(text: str) -> list[str]:
+  return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
 def task_list(text: str, split: str, key: str) -> list[str]:
-  ids = [t.strip() for t in str(text).split(",") if t.strip()]
+  """The task ids of a config key ("" = every task of `split`), each registered and in `split`."""
+  ids = parse_task_ids(text)
   if not ids:
     return [t.id for t in registry.tasks_in_split(split)]
   for t in ids:
@@ -82,6 +33,17 @@ def task_list(text: str, split: str, key: str) -> list[str]:
     if task.split != split:
       raise ValueError(f"config.{key}: task {t!r} is in split {task.split!r}, not {split!r}")
   return ids
+
+
+def check_task_lengths(cfg, tasks_by_key: list[tuple[str, list[str]]]) -> None:
+  """Every task named for a config.data.<key> lengths setting has instances at those lengths."""
+  from meta_rfft.evaluate.examples import lengths_of
+  for key, tasks in tasks_by_key:
+    lengths = lengths_of(cfg.data[key])
+    for t in map(registry.get_task, tasks):
+      if not any(n >= t.min_length and (t.max_length is None or n <= t.max_length) for n in lengths):
+        raise ValueError(f"config.data.{key}={cfg.data[key]!r}: task {t.id!r} has no instance at these lengths "
+                         f"(its lengths start at {t.min_length})")
 
 
 def tokenizer_texts(task_ids: list[str], lengths: list[int], per_length: int, fmt: str = "rf") -> list[str]:
@@ -185,9 +147,47 @@ def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: s
   return c
 
 
+def mix_in_replay(c: ml_collections.ConfigDict, task: str, pretrain: list[str], fraction: float) -> None:
+  """In place: a fraction `fraction` of an adaptation's examples drawn from the pretraining tasks (equal shares),
+  the rest from the held-out task."""
+  if not 0.0 < fraction < 1.0:
+    raise ValueError(f"config.replay.fraction={fraction!r} must lie strictly between 0 and 1")
+  c.data.mixture = ",".join([task] + list(pretrain))
+  c.data.mixing_rates = ",".join([f"{task}={1.0 - fraction!r}"] + [f"{t}={fraction / len(pretrain)!r}" for t in pretrain])
+
+
+def eval_config(cfg, section: ml_collections.ConfigDict, *, label: str, tasks: str, train_lengths: str):
+  """The evaluation config (meta_rfft/evaluate/config.py) of a pipeline stage: `section` (the experiment's `eval`,
+  the models job's `card_eval`) gives lengths, samples_per_length, batch_size, max_new_factor, max_new_extra and,
+  if it has one, decoding."""
+  from meta_rfft.evaluate.config import default_eval_config
+  e = default_eval_config()
+  e.label = label
+  e.tasks = tasks
+  e.user_tasks = user_tasks_of(cfg)
+  e.formats = cfg.format
+  e.lengths = section.lengths
+  e.samples_per_length = int(section.samples_per_length)
+  e.train_lengths = train_lengths
+  e.seed = 0  # the test instances of the data build: the same for every seed and arm
+  e.batch_size = int(section.batch_size)
+  e.max_new_factor = float(section.max_new_factor)
+  e.max_new_extra = int(section.max_new_extra)
+  if "decoding" in section:
+    e.decoding = section.decoding
+  e.model.dtype = cfg.model.dtype  # not scan_layers: decoding picks its own (evaluate.config.decode_scan_layers)
+  e.mesh = cfg.mesh
+  e.sharding = cfg.sharding
+  return e
+
+
 def run_training(train_cfg: ml_collections.ConfigDict, workdir: str) -> dict:
   from meta_rfft.train.trainer import train
   result = train(train_cfg, workdir, ["meta_rfft.pipeline", f"--workdir={workdir}"])
+  if result.stop_reason == "preempted":  # SIGTERM: the trainer saved; exit as every command does on SIGTERM
+    print(f"[pipeline] stopped by SIGTERM while training in {workdir} (its checkpoint is saved); rerun the same "
+          "command to resume", file=sys.stderr, flush=True)
+    raise SystemExit(143)
   if result.stop_reason not in ("done", "early_stopping"):
     raise RuntimeError(f"training in {workdir} stopped: {result.stop_reason}; rerun the pipeline to resume")
   losses = result.losses

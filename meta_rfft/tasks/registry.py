@@ -17,12 +17,12 @@ import sys
 import threading
 import types
 
+from meta_rfft import shipped
 from meta_rfft.tasks.rule_program import analyse
 from meta_rfft.tasks.spec import SPLITS, RuleTask
 
 ENV_VAR = "META_RFFT_TASK_MODULES"
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-TASK_DIR = REPO_ROOT / "data" / "rule_tasks"
+TASK_DIR = shipped.TASK_DIR
 
 _TASKS: dict[str, RuleTask] = {}
 _ORIGIN: dict[str, str] = {}

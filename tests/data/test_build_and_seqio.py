@@ -4,6 +4,7 @@ import json
 import pytest
 import seqio
 
+from meta_rfft import shipped
 from meta_rfft.data import materialize, pipeline, seqio_tasks, tfds_data
 from meta_rfft.data import vocab as vocab_lib
 from meta_rfft.tasks import formats, registry
@@ -105,7 +106,7 @@ def test_parallel_rendering_gives_the_same_examples(data_cfg):
 
 def test_build_entry_point(tmp_path, capsys):
   from meta_rfft.data.__main__ import main
-  args = [f"--config={registry.REPO_ROOT / 'configs' / 'data.py'}:small", f"--config.data.data_dir={tmp_path}",
+  args = [f"--config={shipped.REPO_ROOT / 'configs' / 'data.py'}:small", f"--config.data.data_dir={tmp_path}",
           "--config.data.build.tasks=nupa_length_integer",
           "--config.data.build.splits.test.heldout.lengths=1-3"]
   assert main(args) == 0

@@ -6,6 +6,7 @@ import pytest
 import seqio
 
 import chat_families
+from meta_rfft import shipped
 from meta_rfft.data import example_codec, general_jsonl, general_task, general_tfds, pipeline, seqio_tasks
 from meta_rfft.data.vocab import CharVocabulary, HfTokenizerVocabulary
 
@@ -203,7 +204,7 @@ def test_the_build_entry_point_builds_extra_files_too(tmp_path, capsys):
   from meta_rfft.data.__main__ import main
   from meta_rfft.tasks import registry
   a = _write(tmp_path / "ahead.jsonl", _pairs(10, "H"))
-  args = [f"--config={registry.REPO_ROOT / 'configs' / 'data.py'}:small", f"--config.data.data_dir={tmp_path}",
+  args = [f"--config={shipped.REPO_ROOT / 'configs' / 'data.py'}:small", f"--config.data.data_dir={tmp_path}",
           "--config.data.build.tasks=nupa_length_integer", f"--config.data.extra={a}",
           "--config.data.extra_validation=0.2"]
   assert main(args) == 0

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+from meta_rfft import shipped
 from meta_rfft.tasks import formats, registry
 from meta_rfft.tasks.cli import main, parse_lengths
 
@@ -54,14 +55,14 @@ def test_export_task_and_mixture(tmp_path):
 def test_parse_lengths_and_module_entry_point():
   assert parse_lengths("1-3,7") == [1, 2, 3, 7]
   proc = subprocess.run([sys.executable, "-m", "meta_rfft.tasks", "show", "lc_258", "--length", "2"],
-                        capture_output=True, text=True, cwd=str(registry.REPO_ROOT))
+                        capture_output=True, text=True, cwd=str(shipped.REPO_ROOT))
   assert proc.returncode == 0 and "So the answer is" in proc.stdout
 
 
 def test_export_stopped_by_sigterm_leaves_no_partial_file(tmp_path):
   out = tmp_path / "big.jsonl"
   proc = subprocess.Popen([sys.executable, "-m", "meta_rfft.tasks", "export", "rf_pretrain", "--lengths", "1-30",
-                           "--num", "200", "--out", str(out)], cwd=str(registry.REPO_ROOT),
+                           "--num", "200", "--out", str(out)], cwd=str(shipped.REPO_ROOT),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120
   while not list(tmp_path.glob("*.partial")):  # stopped while writing, not before

@@ -4,6 +4,7 @@ import pathlib
 import subprocess
 import sys
 
+from meta_rfft import shipped
 from meta_rfft.tasks import formats, registry
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "data"
@@ -42,7 +43,7 @@ def test_trace_length_is_the_mean_rf_target_length():
 
 def test_tasks_list_shows_86_tasks_74_for_rf_pretraining():
   out = subprocess.run([sys.executable, "-m", "meta_rfft.tasks", "list"], capture_output=True, text=True,
-                       check=True, cwd=str(registry.REPO_ROOT)).stdout.splitlines()
+                       check=True, cwd=str(shipped.REPO_ROOT)).stdout.splitlines()
   rows = [line.split() for line in out[1:] if line.strip()]
   assert len(rows) == 86
   assert sum("rf_pretrain" in row for row in rows) == 74

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from meta_rfft import shipped
 from meta_rfft.tasks import formats, registry, synthetic
 from meta_rfft.tasks.answers import extract_answer
 from meta_rfft.tasks.rule_program import analyse
@@ -81,6 +82,6 @@ def test_same_bytes_across_processes_and_hash_seeds():
   for hash_seed in ("3", "4242"):
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
     out = subprocess.run([sys.executable, "-c", _DIGEST], env=env, capture_output=True, text=True, check=True,
-                         cwd=str(registry.REPO_ROOT))
+                         cwd=str(shipped.REPO_ROOT))
     digests.append(json.loads(out.stdout))
   assert digests[0] == digests[1]

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from meta_rfft import shipped
 from meta_rfft.tasks import formats, nl_rules, registry
 from meta_rfft.tasks.answers import extract_answer, format_answer
 from meta_rfft.tasks.rule_program import analyse
@@ -103,7 +104,7 @@ def test_byte_identical_across_processes_and_hash_seeds():
   for hash_seed in ("1", "12345"):
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
     proc = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT], env=env, capture_output=True, text=True,
-                          check=True, cwd=str(registry.REPO_ROOT))
+                          check=True, cwd=str(shipped.REPO_ROOT))
     outs.append(json.loads(proc.stdout))
   assert outs[0] == outs[1], [k for k in outs[0] if outs[0][k] != outs[1].get(k)]
   assert set(outs[0]) == set(TASK_IDS)

@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from meta_rfft import shipped
 from meta_rfft.tasks import registry, tracer
 from meta_rfft.tasks.answers import extract_answer, format_answer
 from meta_rfft.tasks.rule_program import RuleError, analyse
@@ -205,7 +206,7 @@ def test_env_var_modules_register_and_a_broken_module_fails_loudly(tmp_path):
             "  except ImportError as e:\n"
             "    print('ImportError', e)\n")
   run = lambda mods: subprocess.run(  # noqa: E731
-      [sys.executable, "-c", script], capture_output=True, text=True, cwd=str(registry.REPO_ROOT),
+      [sys.executable, "-c", script], capture_output=True, text=True, cwd=str(shipped.REPO_ROOT),
       env=dict(os.environ, META_RFFT_TASK_MODULES=mods), check=True).stdout.splitlines()
   assert run(str(good)) == ["env_count_b", "env_count_b"]
   out = run(f"{good},{bad}")

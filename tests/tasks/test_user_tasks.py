@@ -9,12 +9,13 @@ import textwrap
 
 import pytest
 
+from meta_rfft import shipped
 from meta_rfft.data import materialize
 from meta_rfft.data.config import default_data_config
 from meta_rfft.tasks import formats, registry, user_tasks
 from meta_rfft.tasks.cli import main as tasks_main
 
-EXAMPLE = str(registry.REPO_ROOT / "data" / "examples" / "baggage_fees.py")
+EXAMPLE = str(shipped.REPO_ROOT / "data" / "examples" / "baggage_fees.py")
 
 COUNT_MODULE = """
 from meta_rfft.tasks.spec import RuleTask
@@ -151,7 +152,7 @@ def test_evaluation_finds_the_runs_user_tasks(tmp_path):
 def test_pipeline_stages_carry_user_tasks(tmp_path, monkeypatch):
   from meta_rfft.pipeline import job, stages
   from meta_rfft.pipeline.config import default_config
-  monkeypatch.chdir(registry.REPO_ROOT)
+  monkeypatch.chdir(shipped.REPO_ROOT)
   cfg = default_config()
   cfg.data.user_tasks = "data/examples/baggage_fees.py"  # relative here, absolute in every stage's config
   cfg.heldout_tasks, cfg.pretrain_tasks = "baggage_fees", "lc_2057"
@@ -170,7 +171,7 @@ def test_data_build_and_child_processes_see_user_tasks(tmp_path, capsys):
   from meta_rfft.data import tfds_data
   from meta_rfft.data.__main__ import main as data_main
   split = "--config.data.build.splits.{}.heldout.{}={}"
-  args = [f"--config={registry.REPO_ROOT / 'configs' / 'data.py'}", f"--config.data.data_dir={tmp_path}",
+  args = [f"--config={shipped.REPO_ROOT / 'configs' / 'data.py'}", f"--config.data.data_dir={tmp_path}",
           f"--config.data.user_tasks={EXAMPLE}", "--config.data.build.tasks=baggage_fees",
           split.format("train", "lengths", "1-2"), split.format("train", "per_length", 2),
           split.format("validation", "per_length", 0), split.format("test", "per_length", 0)]
