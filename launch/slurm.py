@@ -73,6 +73,8 @@ def check_sbatch_values(a: argparse.Namespace) -> None:
     if not _FLAG.fullmatch(value):
       bad("--sbatch-flag", value, "expected one long option such as --exclusive or --mem=64G (no spaces, quotes "
           "or newlines)")
+  if a.port != 0 and not 1 <= a.port <= 65535:
+    bad("--port", a.port, "must be a TCP port, 1-65535 (0: derived from the job id)")
   if a.log_dir and not _PATH.fullmatch(a.log_dir):
     bad("--log-dir", a.log_dir, "no whitespace or control characters (the path goes into #SBATCH --output)")
   if not a.log_dir and not _PATH.fullmatch(a.repo):

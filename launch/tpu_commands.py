@@ -6,6 +6,7 @@ from the user (workdir, config overrides, env values) goes through shlex.quote.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from typing import Sequence
 
@@ -81,9 +82,24 @@ class Slice:
     return [f"--zone={self.zone}"] + ([f"--project={self.project}"] if self.project else [])
 
 
+# GCP's resource-name format (the slice's name also names log folders here and on the workers).
+_SLICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+# A run id names log folders here and on every worker: no '/', no leading '.', nothing a shell would read.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_run_id(run_id: str) -> None:
+  if not _RUN_ID.fullmatch(run_id):
+    raise ValueError(f"--run-id={run_id!r}: use letters, digits and _ . - (not starting with one of the last "
+                     "three; it names log folders on every worker)")
+
+
 def check_slice(s: Slice, for_create: bool) -> None:
   if not s.name or not s.zone:
     raise ValueError("--name and --zone are required")
+  if not _SLICE_NAME.fullmatch(s.name):
+    raise ValueError(f"--name={s.name!r}: use lowercase letters, digits and '-', starting with a letter and not "
+                     "ending with '-', at most 63 characters (GCP's resource names; it also names log folders)")
   if s.num_slices < 1:
     raise ValueError(f"--num-slices={s.num_slices} must be at least 1")
   if for_create:

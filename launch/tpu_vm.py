@@ -285,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   s = _slice(a)
   try:
     tc.check_slice(s, for_create=(a.command == "create"))
+    if a.command in ("run", "stop") and (a.run_id or a.command == "stop"):
+      tc.check_run_id(a.run_id)
   except ValueError as e:
     raise SystemExit(f"error: {e}") from None
   sh = Shell(a.dry_run)

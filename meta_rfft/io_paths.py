@@ -8,10 +8,12 @@ one, never a part), so a single write replaces the tmp + rename; there are no re
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import uuid
@@ -83,6 +85,71 @@ def write_bytes(path: PathLike, data: bytes) -> None:
     if isinstance(e, OSError):
       _raise_naming(e, path)
     raise
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
+
+
+@contextlib.contextmanager
+def stop_signals_raise() -> Iterator[None]:
+  """Within it, SIGTERM, SIGHUP and SIGINT raise SystemExit(128 + signal) (by default the first two end the
+  process without unwinding Python), so that a command writing through a temporary file cleans it up on any
+  stop a scheduler, a closed terminal or ^C sends. Only the main thread can handle signals; elsewhere it does
+  nothing. Not for the trainer, whose SIGTERM goes to JAX's preemption service."""
+  def stop(signum, frame):
+    raise SystemExit(128 + signum)
+  previous = {}
+  try:
+    for name in STOP_SIGNALS:
+      sig = getattr(signal, name, None)
+      if sig is not None:
+        previous[sig] = signal.signal(sig, stop)
+  except ValueError:  # not the main thread
+    pass
+  try:
+    yield
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def atomic_text_output(path: PathLike, encoding: str = "utf-8") -> Iterator[Any]:
+  """A local text file written whole or not at all: yields a file object on `.<name>.<pid>.partial` beside
+  `path`, renamed to `path` on success and removed on any failure or stop signal. Its mode is an ordinary
+  file's (0666 less the umask), as every other output. Partial files a killed (SIGKILL) earlier writer of the
+  same `path` left behind are removed first."""
+  path = os.path.abspath(os.fspath(path))
+  folder, name = os.path.split(path)
+  os.makedirs(folder, exist_ok=True)
+  for stale in os.listdir(folder):
+    parts = stale.split(".")
+    if stale.startswith(f".{name}.") and stale.endswith(".partial") and parts[-2].isdigit() and \
+        not _alive(int(parts[-2])):
+      with contextlib.suppress(OSError):
+        os.unlink(os.path.join(folder, stale))
+  tmp = os.path.join(folder, f".{name}.{os.getpid()}.partial")
+  with stop_signals_raise():
+    try:
+      with open(tmp, "w", encoding=encoding) as f:
+        yield f
+      os.replace(tmp, path)
+    except BaseException as e:
+      with contextlib.suppress(OSError):
+        os.unlink(tmp)
+      if isinstance(e, OSError):
+        _raise_naming(e, path)
+      raise
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
 
 
 def _raise_naming(e: OSError, path: PathLike) -> NoReturn:

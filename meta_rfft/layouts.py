@@ -152,6 +152,8 @@ class Workdir:
 @dataclasses.dataclass(frozen=True)
 class Step:
   root: epath.Path
+  # Orbax's record of a finished save: the items it wrote (a step folder without it never finished).
+  orbax_metadata = _entry("_CHECKPOINT_METADATA")
 
   def item(self, name: str) -> epath.Path:
     if name not in STEP_ITEMS:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -61,8 +62,23 @@ def task_name(path: str) -> str:
   return re.sub(r"[^a-z0-9_]", "_", stem.lower()) or "extra"
 
 
+def parse_rate(text: Any, what: str) -> float:
+  """A mixing rate: a finite number > 0 (a nan, inf, zero or negative rate would silently drop or swamp a task);
+  `what` names the entry in the error."""
+  try:
+    rate = float(text)
+  except (TypeError, ValueError):
+    raise ValueError(f"{what}: bad rate {text!r}") from None
+  if not math.isfinite(rate) or rate <= 0:
+    raise ValueError(f"{what}: rate {text!r} must be a finite number > 0")
+  return rate
+
+
 def parse_entries(value: Any, key: str = "data.extra") -> list[Entry]:
-  """`data.extra` as entries; a missing file, a bad rate or two files with one task name are named errors."""
+  """`data.extra` as entries; a missing file, a bad rate or two files with one task name are named errors.
+
+  An entry is PATH or PATH=RATE: an entry that is itself an existing file is a PATH (its name may hold '='), else
+  it is split at its last '='."""
   if not value:
     return []
   parts = list(value) if isinstance(value, (list, tuple)) else [p for p in str(value).split(",")]
@@ -71,14 +87,14 @@ def parse_entries(value: Any, key: str = "data.extra") -> list[Entry]:
     if not part:
       continue
     path, rate = part, None
-    if "=" in part:
+    if "=" in part and not io_paths.resolve(part).is_file():
       path, text = part.rsplit("=", 1)
       try:
-        rate = float(text)
+        float(text)
       except ValueError:
-        raise ValueError(f"{key}: bad rate {text!r} for {path!r} (entries are PATH or PATH=RATE)") from None
-      if rate < 0:
-        raise ValueError(f"{key}: negative rate {rate} for {path!r}")
+        raise ValueError(f"{key}: {part!r} is neither an existing file nor PATH=RATE ({text!r} after its last '=' "
+                         "is not a number)") from None
+      rate = parse_rate(text, f"{key} entry {part!r}")
     if not io_paths.resolve(path).is_file():
       raise ValueError(f"{key}: file {path!r} does not exist")
     name = task_name(path)

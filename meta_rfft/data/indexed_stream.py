@@ -15,6 +15,11 @@ import numpy as np
 from meta_rfft import io_paths
 
 
+class StreamMismatch(ValueError):
+  """A saved iterator position from another data stream than this run's: the config changed, and the checkpoint
+  holding it is good (the trainer refuses the resume and moves nothing)."""
+
+
 class IndexedBatches:
   STATE_FILE = "indexed_iterator.json"  # subclasses name their own
 
@@ -47,5 +52,5 @@ class IndexedBatches:
     state = json.loads(path.read_text())
     saved = {k: state.get(k) for k in self.settings()}
     if saved != self.settings():
-      raise ValueError(f"{path}: saved with {saved}, this run uses {self.settings()}")
+      raise StreamMismatch(f"{path}: saved with {saved}, this run uses {self.settings()}")
     self.index = int(state["index"])

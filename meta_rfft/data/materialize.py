@@ -157,8 +157,9 @@ def _generate_length(settings: BuildSettings, part: Part, length: int,
       instance = formats.sample_instance(task, length, seed)
       formats.check_instance(task, instance)  # never store an example whose rule disagrees with reference
     except Exception as e:
-      raise RuntimeError(f"task {task.id!r}, split {part.split}, length {length}, seed {seed}: "
-                         f"{type(e).__name__}: {e}") from e
+      # A ValueError (one string argument, so that it crosses the worker pool): the build stops with one line.
+      raise ValueError(f"data.build: task {task.id!r}, split {part.split}, length {length}, seed {seed}: "
+                       f"{type(e).__name__}: {e}") from None
     row = {"task": task.id, "length": length, "seed": seed,
            "instance": json.dumps(instance), "answer": ""}
     for fmt in settings.formats:

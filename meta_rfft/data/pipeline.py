@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from meta_rfft import io_paths
 from meta_rfft.data import general_task, packing, seqio_tasks, tfds_data, synthetic_task
+from meta_rfft.data.indexed_stream import StreamMismatch
 
 
 def _options() -> tf.data.Options:
@@ -170,12 +171,14 @@ class BatchIterator:
   def _read_state(self, path: pathlib.Path, shown) -> None:
     meta = json.loads((path / "state.json").read_text())
     if (meta["batch_size"], meta["seq_len"]) != (self._batch_size, self._packer.seq_len):
-      raise ValueError(f"{shown}: saved with batch size {meta['batch_size']} and seq_len {meta['seq_len']}, "
-                       f"restoring into {self._batch_size} and {self._packer.seq_len}")
+      raise StreamMismatch(f"{shown}: saved with batch size {meta['batch_size']} and seq_len {meta['seq_len']}, "
+                           f"restoring into {self._batch_size} and {self._packer.seq_len}")
     if "identity" in meta and meta["identity"] != self._identity:  # states saved before identities: not checked
-      raise ValueError(f"{shown}: saved from the stream {meta['identity']}, restoring into {self._identity}; "
-                       "a run resumes with the data settings it was trained with (data.mixture, data.extra, "
-                       "data.chat_template, data.system_prompt)")
+      raise StreamMismatch(
+          f"{shown}: saved from the stream {meta['identity']}, restoring into {self._identity}; a run resumes with "
+          "the data settings it was trained with (data.mixture, data.mixing_rates, data.mixing_cap, data.extra and "
+          "the contents of its files, data.chat_template, data.system_prompt): set them back, or use another "
+          "workdir")
     tf.train.Checkpoint(iterator=self._it).read(str(path / "tf_iterator")).assert_consumed()
     with np.load(path / "packer.npz") as data:
       arrays = dict(data)

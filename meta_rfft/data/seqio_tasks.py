@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import example_codec, materialize, tfds_data
+from meta_rfft.data import example_codec, general_jsonl, materialize, tfds_data
 from meta_rfft.tasks import registry
 
 PREFIX = "meta_rfft"
@@ -72,21 +72,14 @@ def parse_rates(value: Any) -> dict[str, float]:
   for key, rate in items:
     key = key.strip()
     registry.get_task(key)  # unknown ids fail here, with the nearest names
-    try:
-      rates[key] = float(rate)
-    except (TypeError, ValueError):
-      raise ValueError(f"data.mixing_rates: bad rate {rate!r} for task {key!r}") from None
-    if rates[key] < 0:
-      raise ValueError(f"data.mixing_rates: negative rate for task {key!r}")
+    rates[key] = general_jsonl.parse_rate(rate, f"data.mixing_rates: task {key!r}")
   return rates
 
 
 def mixing_cap(data_cfg: Mapping[str, Any]) -> float:
   """`data.mixing_cap`: the most examples a task's default rate counts (0 = no cap)."""
-  cap = float(data_cfg.get("mixing_cap", 0) or 0)
-  if cap < 0:
-    raise ValueError(f"data.mixing_cap must be >= 0 (0 = no cap), got {cap}")
-  return cap
+  value = data_cfg.get("mixing_cap", 0) or 0
+  return 0.0 if not float(value) else general_jsonl.parse_rate(value, "data.mixing_cap (0 = no cap)")
 
 
 def capped(rate: float, cap: float) -> float:

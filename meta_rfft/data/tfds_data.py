@@ -82,12 +82,27 @@ def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[materialize.BuildSettings
         builder = module.MetaRfftTfds(config=module.MetaRfftConfig(settings, pool), data_dir=str(data_dir))
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
             compute_stats=tfds.download.ComputeStatsMode.SKIP))
+      except BaseException:
+        _remove_empty_parents(path, stop=data_dir)  # a failed build leaves no empty dataset folders behind
+        raise
       finally:
         if pool is not None:
           pool.close()
           pool.join()
       log.info("built %s in %.1fs", path, time.time() - start)
   return settings, path
+
+
+def _remove_empty_parents(path, stop) -> None:
+  """Removes `path` and each parent up to (not including) `stop` while it is an empty folder."""
+  path, stop = pathlib.Path(str(path)), pathlib.Path(str(stop))
+  while path != stop and stop in path.parents:
+    if path.exists():
+      try:
+        path.rmdir()
+      except OSError:
+        return
+    path = path.parent
 
 
 @functools.lru_cache(maxsize=8)

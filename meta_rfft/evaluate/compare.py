@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any, Mapping, Sequence
 
 from meta_rfft import io_paths, layouts
@@ -94,8 +95,20 @@ def table(rows: list[dict]) -> str:
 def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = None) -> dict[str, str]:
   if labels and len(labels) != len(runs):
     raise ValueError(f"compare: {len(labels)} labels for {len(runs)} runs")
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise ValueError(f"compare: --out {out_dir} exists and is not a folder")
+  seen: dict[str, str] = {}
+  for run in runs:  # RUN, RUN/eval and RUN/eval/report.json are one run
+    key = os.path.realpath(_run_root(run))
+    if key in seen:
+      raise ValueError(f"compare: {run!r} is the same run as {seen[key]!r}; name each run once")
+    seen[key] = run
   run_sets = [qa_compare.qa_sets(run) for run in runs]
   names = list(labels) if labels else run_labels(runs, run_sets)
+  twice = sorted({n for n in names if names.count(n) > 1})
+  if twice:
+    raise ValueError(f"compare: the label {twice[0]!r} names several runs "
+                     f"({', '.join(r for r, n in zip(runs, names) if n == twice[0])}); give distinct --labels")
   qa_blocks = qa_compare.collect(run_sets, names)
   # A run with only question-answer results has no row in the length table; every other run needs a report.
   ruled = [i for i, run in enumerate(runs) if not run_sets[i] or find_report(run) is not None]
@@ -130,10 +143,17 @@ def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = No
   return {**paths, "table": text}
 
 
+def _run_root(run: str) -> str:
+  """The RUN folder a compare argument names (RUN, RUN/eval or RUN/eval/report.json)."""
+  path = os.path.abspath(run)
+  if os.path.basename(path) == "report.json":
+    path = os.path.dirname(path)
+  return os.path.dirname(path) if os.path.basename(path) == "eval" else path
+
+
 def _write(path: str, text: str) -> None:
-  with open(path + ".tmp", "w") as f:
+  with io_paths.atomic_text_output(path) as f:
     f.write(text)
-  os.replace(path + ".tmp", path)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -146,8 +166,8 @@ def main(argv: Sequence[str]) -> int:
   labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
   try:
     result = compare(args.runs, args.out, labels)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"error: {e}")
+  except (OSError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
     return 2
   print(result["table"])
   print("wrote " + ", ".join(result[k] for k in ("md", "json", "png", "qa_json") if k in result))

@@ -52,9 +52,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # set is scored (into RUN/eval/qa/<file stem>/) instead of the rule tasks (tasks, formats, lengths,
   # samples_per_length and max_new_* are then unused).
   c.qa = ""
-  # A regex with one group: the model's answer is its last match in the output; the reference's answer is its last
-  # match in the reference, else the whole reference. The default reads GSM8K's "#### 42". Answers are compared
-  # after normalisation (qa.answers_match: commas in numbers, a final period, 42.0 == 42).
+  # A regex with one group: the model's answer is the first number in the group of its last match in the output
+  # (else the group's text); the reference's likewise, else the whole reference. The default reads GSM8K's
+  # "#### 42". Numbers compare by value, thousands separators only in groups of three ("1,000" == "1000", "1,2,3"
+  # is no number); a final period is dropped (qa.answers_match).
   c.qa_answer_pattern = r"####\s*(.+)"
   c.qa_max_new_tokens = 512    # generation limit per question (capped by the model's max_position_embeddings)
   return c
@@ -74,13 +75,27 @@ def decoding_section() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(method="prompt_lookup", draft_tokens=8, max_ngram=4))
 
 
-def check_decoding(decoding) -> None:
-  """Refuses a decoding section no decoder can run, naming the key (before anything is loaded or written)."""
+MIN_BUCKET = 16  # the shortest prompt and generation buffer decoding compiles for (decode.GreedyDecoder)
+
+
+def check_decoding(decoding, prompt_buckets=(), new_token_buckets=()) -> None:
+  """Refuses a decoding section no decoder can run, naming the key (before anything is loaded or written).
+
+  Prompt lookup drafts at most the shortest generation buffer (config.new_token_buckets, else MIN_BUCKET) per
+  call, looked up by n-grams no longer than the shortest prompt buffer (config.prompt_buckets, else MIN_BUCKET):
+  longer settings would only grow every cache and compile (past memory, or for minutes) for drafts that cannot
+  be used."""
   if decoding.method not in METHODS:
     raise ValueError(f"config.decoding.method must be one of {METHODS}, got {decoding.method!r}")
-  for key in ("draft_tokens", "max_ngram"):
+  bounds = {"draft_tokens": (min(new_token_buckets) if new_token_buckets else MIN_BUCKET,
+                             "the shortest generation buffer (config.new_token_buckets)"),
+            "max_ngram": (min(prompt_buckets) if prompt_buckets else MIN_BUCKET,
+                          "the shortest prompt buffer (config.prompt_buckets)")}
+  for key, (most, what) in bounds.items():
     if int(decoding[key]) < 1:
       raise ValueError(f"config.decoding.{key} must be >= 1, got {decoding[key]}")
+    if int(decoding[key]) > most:
+      raise ValueError(f"config.decoding.{key}={decoding[key]} exceeds {what}, {most}")
 
 
 def decode_scan_layers(scan_layers: bool | None, devices) -> bool:

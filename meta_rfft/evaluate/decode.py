@@ -35,7 +35,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from meta_rfft.evaluate import prompt_lookup
-from meta_rfft.evaluate.config import METHODS, cpu_only
+from meta_rfft.evaluate.config import METHODS, MIN_BUCKET, cpu_only
 from meta_rfft.model.attention import KVCache, constrain_cache
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.rules import DEFAULT_RULES, Rules, constrain, logical_to_spec, use_sharding
@@ -216,13 +216,13 @@ class GreedyDecoder:
 
   def shapes_for(self, prompt_len: int, max_new: int) -> tuple[int, int]:
     """The (prompt bucket, generation bucket) a batch with these maxima runs in."""
-    p = bucket_length(prompt_len, self.prompt_buckets, minimum=16, what="prompt length")
-    n = bucket_length(max_new, self.new_token_buckets, minimum=16, what="max_new_tokens")
+    p = bucket_length(prompt_len, self.prompt_buckets, minimum=MIN_BUCKET, what="prompt length")
+    n = bucket_length(max_new, self.new_token_buckets, minimum=MIN_BUCKET, what="max_new_tokens")
     return p, n
 
   def room_for(self, prompt_len: int) -> int:
     """The most tokens a prompt of this length may generate within max_position_embeddings."""
-    return self.max_positions - bucket_length(prompt_len, self.prompt_buckets, minimum=16, what="prompt length")
+    return self.max_positions - bucket_length(prompt_len, self.prompt_buckets, minimum=MIN_BUCKET, what="prompt length")
 
   def decode_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
                    positions: Sequence[Sequence[int]] | None = None) -> list[list[int]]:

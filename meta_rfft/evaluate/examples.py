@@ -99,7 +99,10 @@ def make_batches(fmts: Sequence[str], tasks: Sequence[RuleTask], lengths: Sequen
           try:
             instance = formats.sample_instance(task, length, seed)
             ex = formats.render(task, instance, fmt, seed)
-            loops = tracer.trace_rule(task.rule, dict(instance)).loop_iterations if is_rf(fmt) else None
+            loops = formats.check_instance(task, instance).loop_iterations if is_rf(fmt) else None
+          except formats.ReferenceMismatch as e:
+            raise ValueError(f"config.tasks: {e} (length {length}, seed {seed}): no evaluation scores an instance "
+                             "whose rule and reference disagree") from None
           except (ValueError, OverflowError, RecursionError, MemoryError) as e:
             # Before any model is loaded: e.g. Python's int-digits limit at a length of 100000.
             raise ValueError(f"config.lengths: task {task.id!r} cannot make a {fmt} example of length {length} "

@@ -2,8 +2,9 @@
 
 The paper checks that RF-pretraining keeps a model's general ability by exact match on the final answer of such
 sets (Table 5). Each question is the user turn, rendered as the trainer run rendered its prompts (its chat
-template, else [BOS] + question); the model's answer is the last match of config.qa_answer_pattern in its
-output, compared with the reference's after `answers_match`'s normalisation.
+template, else [BOS] + question); the model's answer is the first number of the last match of
+config.qa_answer_pattern in its output (else that match's text), compared with the reference's as
+`answers_match` states.
 
 Decoding is the evaluator's (runner.decode_samples): same batching, decoding methods, several hosts, and a
 resumable RUN/eval/qa/<file stem>/samples.jsonl whose header adds the file's content digest, the pattern and the
@@ -40,37 +41,51 @@ def compile_pattern(pattern: str) -> re.Pattern:
   return compiled
 
 
+# A number as answers write it: optional sign, digits with thousands separators only in groups of three
+# ("1,234,567") or none, an optional decimal part; never part of a longer run of digits, commas, periods or
+# underscores ("1,2,3" and "1_000" hold no number).
+NUMBER = re.compile(r"(?<![\d,._])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,_]|\.\d)")
+
+
 def last_group(pattern: re.Pattern, text: str) -> str | None:
-  """Group 1 of the last match of `pattern` in `text`, stripped; None if nothing matches (or the group is
-  optional and took no part in the match)."""
-  found = None
-  for m in pattern.finditer(text):
+  """Group 1 of the match of `pattern` that starts last in `text` (matches may overlap: in "#### 7 and #### 9"
+  the last one starts at the second marker), stripped; None if nothing matches (or the group took no part)."""
+  found, pos = None, 0
+  while (m := pattern.search(text, pos)) is not None:
     found = m.group(1)
+    pos = m.start() + 1
   return None if found is None else found.strip()
 
 
+def answer_in(text: str) -> str:
+  """The answer a matched group states: its first number, else the group itself."""
+  m = NUMBER.search(text)
+  return m.group(0) if m else text.strip()
+
+
 def reference_answer(pattern: re.Pattern, reference: str) -> str:
-  """The answer of a reference: its last match of `pattern` (GSM8K's "... #### 72"), else the whole text."""
+  """The answer of a reference: `answer_in` its last match of `pattern` (GSM8K's "... #### 72"), else the whole
+  text, stripped."""
   found = last_group(pattern, reference)
-  return reference.strip() if found is None else found
+  return reference.strip() if found is None else answer_in(found)
 
 
 def normalize_answer(text: str) -> str:
-  """An answer as compared: surrounding whitespace stripped, commas between digits dropped ("1,000" -> "1000"),
-  one trailing period dropped ("42." -> "42")."""
-  text = re.sub(r"(?<=\d),(?=\d)", "", str(text).strip())
-  return text[:-1].rstrip() if text.endswith(".") else text
+  """An answer as compared: surrounding whitespace and one trailing period dropped ("42." -> "42"); a number's
+  thousands separators dropped ("1,000" -> "1000", while "1,2,3" stays as it is)."""
+  text = str(text).strip()
+  text = text[:-1].rstrip() if text.endswith(".") else text
+  return text.replace(",", "") if NUMBER.fullmatch(text) else text
 
 
 def answers_match(parsed: str, reference: str) -> bool:
-  """Exact match after `normalize_answer`; if both sides then read as finite numbers (decimal.Decimal), they are
-  compared as numbers ("42.0" == "42", "-3" == "-3.00"), otherwise as strings."""
-  a, b = normalize_answer(parsed), normalize_answer(reference)
-  try:
-    x, y = decimal.Decimal(a), decimal.Decimal(b)
-  except decimal.InvalidOperation:
-    return a == b
-  return x == y if x.is_finite() and y.is_finite() else a == b
+  """The rule: the model's answer is the first number of its last match (else that match's text), the
+  reference's likewise; both `normalize_answer`ed, they are compared as numbers when both are numbers ("42.0" ==
+  "42", "-3" == "-3.00"), otherwise as strings."""
+  a, b = normalize_answer(answer_in(parsed)), normalize_answer(answer_in(reference))
+  if NUMBER.fullmatch(a) and NUMBER.fullmatch(b):
+    return decimal.Decimal(a) == decimal.Decimal(b)
+  return a == b
 
 
 def _string(obj: Mapping[str, Any], key: str, where: str) -> str:
@@ -88,10 +103,15 @@ def _string(obj: Mapping[str, Any], key: str, where: str) -> str:
 def read_questions(path: str) -> dict:
   """{"sha1": the file's content digest, "rows": [{"line", "question", "answer"[, "id"]}]}; every line that is not
   one such JSON object is refused, naming the file and its line number. Blank lines are skipped."""
+  source = io_paths.resolve(path)
+  if source.is_dir():
+    raise ValueError(f"config.qa={path!r} is a folder; give a JSONL file of questions")
   try:
-    data = io_paths.resolve(path).read_bytes()
+    data = source.read_bytes()
   except FileNotFoundError:
     raise ValueError(f"config.qa: no such file: {path}") from None
+  except OSError as e:
+    raise ValueError(f"config.qa={path!r} cannot be read: {e.strerror or e}") from None
   rows = []
   for number, where, obj in io_paths.jsonl_values(data, path):
     if not isinstance(obj, dict):
@@ -154,7 +174,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   "decoded"} ("decoded": whether this run decoded anything). As runner.evaluate: `model`, `mesh`, `rules` an
   already-loaded model; `on_checked` runs on process 0 once samples.jsonl is known to match; call on every
   process; only process 0 writes and gets the report (the others get `paths` {} and `report` None)."""
-  check_decoding(cfg.decoding)
+  check_decoding(cfg.decoding, tuple(cfg.prompt_buckets), tuple(cfg.new_token_buckets))
   pattern = compile_pattern(cfg.qa_answer_pattern)
   for key in ("qa_max_new_tokens", "batch_size"):
     if int(cfg[key]) < 1:

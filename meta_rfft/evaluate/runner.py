@@ -334,7 +334,7 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   and gets the summary (the others get `paths` {} and `summary` None).
   """
   leader = hosts.is_leader()
-  check_decoding(cfg.decoding)
+  check_decoding(cfg.decoding, tuple(cfg.prompt_buckets), tuple(cfg.new_token_buckets))
   # The checkpoint (config.checkpoint, else WORKDIR's latest step) and WORKDIR/eval/ may each be a local
   # folder or an object-store URL (gs://...): meta_rfft/convert/sources.py reads both.
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from meta_rfft.data.indexed_stream import StreamMismatch
 from meta_rfft.multiturn import layout
 from meta_rfft.multiturn.packing import RowPacker
 
@@ -124,7 +125,7 @@ class MultiTurnBatches:
     mine = self.state()
     for key in ("seed", "method", "num_conversations"):
       if state.get(key) != mine[key]:
-        raise ValueError(f"{path}: saved with {key}={state.get(key)!r}, this run has {mine[key]!r}")
+        raise StreamMismatch(f"{path}: saved with {key}={state.get(key)!r}, this run has {mine[key]!r}")
     self.epoch, self.conv = int(state["epoch"]), int(state["conversation"])
     self.example = int(state["example"])
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any, Iterable, Iterator, Mapping
+
+from meta_rfft import io_paths
 
 TURN_FIELDS = ("user", "reasoning", "answer")
 
@@ -107,18 +108,9 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[Conversation]:
 
 def write_jsonl(conversations: Iterable[Conversation], path: str | os.PathLike) -> int:
   """Writes atomically (temp file, then rename): a failure leaves no partial file. Returns the count."""
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".jsonl")
   count = 0
-  try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      for conv in conversations:
-        f.write(json.dumps(conv.to_json(), ensure_ascii=False) + "\n")
-        count += 1
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise
+  with io_paths.atomic_text_output(path) as f:
+    for conv in conversations:
+      f.write(json.dumps(conv.to_json(), ensure_ascii=False) + "\n")
+      count += 1
   return count

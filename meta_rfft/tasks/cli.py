@@ -16,13 +16,10 @@ instances of the TFDS train split of build seed 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
 import sys
-import tempfile
 
+from meta_rfft import io_paths
 from meta_rfft.tasks import formats, registry, user_tasks
 from meta_rfft.tasks.spec import SPLITS
 
@@ -75,23 +72,6 @@ def _show(args) -> None:
   print(example.targets)
 
 
-@contextlib.contextmanager
-def _sigterm_raises():
-  """SIGTERM (a scheduler's stop, `kill`) ends the process without unwinding Python by default, so the partial
-  file's cleanup below would never run: here it raises SystemExit(143) instead, which it does."""
-  def stop(signum, frame):
-    raise SystemExit(128 + signum)
-  try:
-    previous = signal.signal(signal.SIGTERM, stop)
-  except ValueError:  # not the main thread: signals cannot be handled there
-    previous = None
-  try:
-    yield
-  finally:
-    if previous is not None:
-      signal.signal(signal.SIGTERM, previous)
-
-
 def _export(args) -> None:
   lengths = parse_lengths(args.lengths)
   plan = []
@@ -103,29 +83,20 @@ def _export(args) -> None:
       skipped = sorted(set(lengths) - set(_valid(task, lengths)))
       print(f"note: task {task.id!r} skips lengths {skipped} (outside its range)", file=sys.stderr)
     plan.append((task, lengths if named else _valid(task, lengths)))
-  out_dir = os.path.dirname(os.path.abspath(args.out))
-  os.makedirs(out_dir, exist_ok=True)
-  with _sigterm_raises():
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".partial")
-    try:
-      _write_examples(fd, plan, args)
-      os.replace(tmp, args.out)
-    except BaseException:
-      os.unlink(tmp)
-      raise
+  with io_paths.atomic_text_output(args.out) as f:
+    _write_examples(f, plan, args)
   count = sum(len(task_lengths) for _, task_lengths in plan) * args.num
   print(f"wrote {count} examples of {len(plan)} tasks to {args.out}", file=sys.stderr)
 
 
-def _write_examples(fd: int, plan, args) -> None:
-  with os.fdopen(fd, "w") as f:
-    for task, task_lengths in plan:
-      for length in task_lengths:
-        for k in range(args.num):
-          seed = args.seed + k
-          e = formats.make_example(task, length, seed, args.format)
-          f.write(json.dumps({"task": task.id, "length": length, "seed": seed, "inputs": e.inputs,
-                              "targets": e.targets, "answer": e.answer}) + "\n")
+def _write_examples(f, plan, args) -> None:
+  for task, task_lengths in plan:
+    for length in task_lengths:
+      for k in range(args.num):
+        seed = args.seed + k
+        e = formats.make_example(task, length, seed, args.format)
+        f.write(json.dumps({"task": task.id, "length": length, "seed": seed, "inputs": e.inputs,
+                            "targets": e.targets, "answer": e.answer}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
+import signal
+import threading
 from typing import Any, Callable, Mapping
 
 from meta_rfft.tasks import index_hints, tracer
@@ -53,9 +55,14 @@ def format_names() -> tuple[str, ...]:
 
 
 def render(task: RuleTask, instance: Mapping[str, Any], fmt: str, seed: int = 0) -> Example:
-  """Renders one instance of `task` in format `fmt`; `seed` picks format-level randomness (1-shot example)."""
+  """Renders one instance of `task` in format `fmt`; `seed` picks format-level randomness (1-shot example).
+
+  Every path that writes or scores instances renders them here, so each instance's traced answer is checked
+  against the task's reference first (check_instance): no export, data build or evaluation uses one they
+  disagree on."""
   if fmt not in _FORMATS:
     raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(_FORMATS)}")
+  check_instance(task, instance)
   example = _FORMATS[fmt](task, instance, seed)
   if not example.targets.endswith(ANSWER_PREFIX + example.answer):
     raise AssertionError(f"format {fmt!r} for task {task.id!r}: targets do not end with the answer line")
@@ -72,14 +79,53 @@ def make_example(task: RuleTask, length: int, seed: int, fmt: str) -> Example:
   return render(task, sample_instance(task, length, seed), fmt, seed)
 
 
+class ReferenceMismatch(ValueError):
+  """The rule's traced answer differs from the task's reference answer on an instance."""
+
+
+REFERENCE_TIME_LIMIT_S = 10.0  # a reference that runs longer on one instance is taken to loop forever
+_CHECKED: dict[tuple[Any, str], bool] = {}  # instances already checked, keyed like _TRACE_CACHE
+
+
 def check_instance(task: RuleTask, instance: Mapping[str, Any]) -> tracer.Trace:
-  """Traces the rule and raises if its answer differs from the independent reference answer."""
-  trace = tracer.trace_rule(task.rule, dict(instance))
-  ref = format_answer(task.reference(copy.deepcopy(dict(instance))))
+  """Traces the rule and raises ReferenceMismatch if its answer differs from the independent reference answer
+  (and a ValueError naming the task if the reference runs past REFERENCE_TIME_LIMIT_S)."""
+  trace = _trace(task, instance)
+  key = (task.rule, repr(sorted(instance.items())))
+  if key in _CHECKED:
+    return trace
+  ref = format_answer(_reference_in_time(task, copy.deepcopy(dict(instance))))
   if ref != trace.answer:
-    raise AssertionError(
+    raise ReferenceMismatch(
         f"task {task.id!r}: rule answer {trace.answer} != reference answer {ref} on instance {instance!r}")
+  if len(_CHECKED) > 4096:
+    _CHECKED.clear()
+  _CHECKED[key] = True
   return trace
+
+
+class _TimeUp(Exception):
+  pass
+
+
+def _reference_in_time(task: RuleTask, instance: dict) -> Any:
+  """task.reference(instance), stopped after REFERENCE_TIME_LIMIT_S where a timer can interrupt it (the main
+  thread of a process; elsewhere it runs unbounded)."""
+  if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    return task.reference(instance)
+
+  def time_up(signum, frame):
+    raise _TimeUp()
+  previous = signal.signal(signal.SIGALRM, time_up)
+  old_timer = signal.setitimer(signal.ITIMER_REAL, REFERENCE_TIME_LIMIT_S)
+  try:
+    return task.reference(instance)
+  except _TimeUp:
+    raise ValueError(f"task {task.id!r}: reference() did not return within {REFERENCE_TIME_LIMIT_S:g} s on "
+                     f"instance {instance!r} (an endless loop?)") from None
+  finally:
+    signal.setitimer(signal.ITIMER_REAL, *old_timer)
+    signal.signal(signal.SIGALRM, previous)
 
 
 # Keyed by the rule function itself, not its id(): the key keeps the function alive, so a freed rule's id

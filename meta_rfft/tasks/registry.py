@@ -9,10 +9,12 @@ module (an importable name or a .py path) in `META_RFFT_TASK_MODULES` (comma sep
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 import threading
 import types
@@ -28,12 +30,16 @@ _TASKS: dict[str, RuleTask] = {}
 _ORIGIN: dict[str, str] = {}
 _discovery = "new"  # -> "running" -> "done"
 _lock = threading.RLock()
+_ID = re.compile(r"[A-Za-z0-9_]+")
 
 
 def register_task(task: RuleTask, origin: str = "<register_task>") -> RuleTask:
   """Adds `task` to the registry after checking its rule against the tracer's Python subset."""
   if not isinstance(task, RuleTask):
     raise TypeError(f"register_task expects a RuleTask, got {type(task).__name__} from {origin}")
+  if not isinstance(task.id, str) or not _ID.fullmatch(task.id):
+    raise ValueError(f"task id {task.id!r} from {origin}: use letters, digits and '_' only (a task id names "
+                     "files, seqio tasks and dataset splits)")
   analyse(task.rule)  # raises RuleError naming the rule and line if unsupported
   with _lock:
     if task.id in _TASKS and _TASKS[task.id] is not task:
@@ -51,8 +57,17 @@ def unregister_task(task_id: str) -> None:
     del _TASKS[task_id], _ORIGIN[task_id]
 
 
+def module_name(path: str | os.PathLike) -> str:
+  """The sys.modules name a task module file is loaded under: its stem for the shipped tasks, its stem and a
+  digest of its resolved path for any other file (two users' `mine.py` in different folders stay two modules)."""
+  path = pathlib.Path(path).resolve()
+  if path.parent == TASK_DIR.resolve():
+    return f"meta_rfft_rule_tasks.{path.stem}"
+  return f"meta_rfft_rule_tasks.{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+
+
 def _module_from_path(path: pathlib.Path) -> types.ModuleType:
-  name = f"meta_rfft_rule_tasks.{path.stem}"
+  name = module_name(path)
   if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
     return sys.modules[name]
   spec = importlib.util.spec_from_file_location(name, path)

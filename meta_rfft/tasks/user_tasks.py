@@ -96,7 +96,7 @@ def load_user_tasks(spec: str, key: str = DEFAULT_KEY) -> list[RuleTask]:
 
 def _module_name(entry: str) -> str:
   """The sys.modules name a spec entry is loaded under (registry._module_from_path names path modules so)."""
-  return f"meta_rfft_rule_tasks.{pathlib.Path(entry).stem}" if is_path(entry) else entry
+  return registry.module_name(entry) if is_path(entry) else entry
 
 
 def _roll_back(before: set[str], saved: dict[str, Any]) -> None:
@@ -160,7 +160,7 @@ def validate(task: RuleTask, where: str) -> None:
         question = task.question(instance)
       except Exception as e:  # noqa: BLE001
         culprit = _culprit(e, task)
-        if culprit is None and isinstance(e, AssertionError):  # the comparison itself: answers differ
+        if culprit is None and isinstance(e, formats.ReferenceMismatch):  # the comparison itself: answers differ
           raise ValueError(f"{at}: {str(e).removeprefix(f'task {task.id!r}: ')}") from None
         raise ValueError(f"{at}: {culprit or 'checking the instance'} raised {type(e).__name__}: {e} on "
                          f"instance {instance!r}") from e

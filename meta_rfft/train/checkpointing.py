@@ -15,6 +15,7 @@ manager's way: the resumed run saves that step again) and the previous one is us
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -27,6 +28,7 @@ from etils import epath
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.convert.checkpoint import item_metadata
+from meta_rfft.data.indexed_stream import StreamMismatch
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,10 @@ class Restored:
   adapters: Any
   opt_state: Any
   meta: dict
+
+
+class DamagedCheckpoint(Exception):
+  """A step folder that cannot be a finished save: restore_latest sets it aside and tries the one before."""
 
 
 class CheckpointMismatch(ValueError):
@@ -143,15 +149,19 @@ class Checkpoints:
   def restore_latest(self, *, params, adapters, opt_state, iterator) -> Restored | None:
     """Restores the newest readable checkpoint onto the abstract targets (ShapeDtypeStructs with shardings).
 
-    Returns None when there is none. Unreadable checkpoints are skipped with a warning naming them.
+    Returns None when there is none. A damaged checkpoint (unreadable, or missing an item it was saved with) is
+    moved aside with a warning naming it, and the one before it is tried. A checkpoint this config cannot use
+    (other shapes, adapters or data stream) is refused with CheckpointMismatch or StreamMismatch, and nothing is
+    moved: the config, not the checkpoint, is at fault.
     """
     steps = self.all_steps()
-    if steps:
-      self._check_shapes(steps[-1], params=params, adapters=adapters)
     for i, step in enumerate(reversed(steps)):
       try:
+        self._check_shapes(step, params=params, adapters=adapters)
         return self._restore(step, params=params, adapters=adapters, opt_state=opt_state, iterator=iterator)
-      except Exception as e:  # any failure to read is a corrupt checkpoint for our purposes
+      except (CheckpointMismatch, StreamMismatch):
+        raise
+      except Exception as e:  # any other failure to read is a damaged checkpoint for our purposes
         older = steps[-i - 2] if i + 1 < len(steps) else None
         aside = self._set_aside(step)
         self.warn(f"WARNING: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}: "
@@ -162,21 +172,35 @@ class Checkpoints:
                          f"{self.aside_directory}); rerun to start afresh")
     return None
 
+  def _saved_items(self, step: int) -> set[str]:
+    """The items Orbax recorded for a finished step; a step folder without that record is damaged (a save that
+    never finished, or a folder made by hand)."""
+    record = self.layout.step(step).orbax_metadata
+    try:
+      return set(json.loads(record.read_text())["item_handlers"])
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpoint(f"its {record.name} is missing or unreadable ({type(e).__name__})") from None
+
   def _check_shapes(self, step: int, *, params, adapters) -> None:
-    """Raises CheckpointMismatch when the step's stored shapes differ from the targets'. Run before any fallback,
-    so that a config error never sets good checkpoints aside; unreadable metadata is left to the restore."""
+    """Raises CheckpointMismatch when the step's stored shapes, or its adapters, differ from the targets', and
+    DamagedCheckpoint when an item it was saved with is missing; run before its restore, so that a config error
+    never sets good checkpoints aside. Unreadable tensor metadata is left to the restore."""
+    saved = self._saved_items(step)
+    missing = [n for n in sorted(saved) if not self.layout.step(step).item(n).exists()]
+    if missing or "params" not in saved:
+      raise DamagedCheckpoint(f"item(s) {missing or ['params']} missing")
     differences = []
     for name, target in (("params", params), ("adapters", adapters)):
       folder = self.layout.step(step).item(name)
-      if folder.exists():
+      if name in saved:
         try:
           stored = _shapes(item_metadata(folder))
-        except Exception:  # pylint: disable=broad-except  (a damaged step: restore_latest reports and skips it)
+        except Exception:  # pylint: disable=broad-except  (a damaged step: the restore reports and skips it)
           return
         if not stored:  # metadata that lists no tensor: damaged, not another model
           return
       elif target:
-        stored = {}
+        stored = {}  # saved without adapters, restored into a config that has them
       else:
         continue
       wanted = _shapes(target or {})

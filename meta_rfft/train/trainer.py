@@ -25,6 +25,7 @@ from meta_rfft import distributed, io_paths, layouts
 from meta_rfft.config.loader import main_with_config, save_config
 from meta_rfft.convert import sources
 from meta_rfft.convert.checkpoint import flatten
+from meta_rfft.data.indexed_stream import StreamMismatch
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
 from meta_rfft.tasks import user_tasks
@@ -99,20 +100,22 @@ def _keep_chat_date(config: ml_collections.ConfigDict, workdir: str) -> None:
     config.data.chat_date = was
 
 
-def _config_differences(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """The config keys that shape the model (model.*, adapter.*, init.checkpoint) and differ from those of the run
-  that wrote WORKDIR's checkpoints (WORKDIR/config.json)."""
+def _config_differences(config: ml_collections.ConfigDict, workdir: str,
+                        sections: tuple[str, ...] = ("model", "adapter", "init")) -> str:
+  """The config keys of `sections` (by default those that shape the model) that differ from those of the run that
+  wrote WORKDIR's checkpoints (WORKDIR/config.json)."""
   path = layouts.Workdir.at(workdir).config
   if not path.is_file():
     return f"{os.fspath(path)} is missing, so the differing config keys cannot be named; use another workdir"
-  sections = ("model", "adapter", "init")
   before = io_paths.read_json(path).get("config", {})
   now = json.loads(config.to_json_best_effort())
   old = flatten({k: before.get(k) or {} for k in sections})  # a None leaf and an absent key read alike: None
   new = flatten({k: now.get(k) or {} for k in sections})
   keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
   if not keys:
-    return "No model, adapter or init key differs from the run's config.json; use another workdir"
+    return (f"No {', '.join(sections)} key differs from the run's config.json"
+            + (" (the contents of a data.extra file may have changed)" if "data" in sections else "")
+            + "; set it back, or use another workdir")
   return ("Config keys that differ from the run that wrote them (" + os.fspath(path) + "): "
           + "; ".join(f"config.{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
           + ". Set them back, or use another workdir")
@@ -177,6 +180,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
                                     opt_state=setup.opt_abstract, iterator=data.train)
   except CheckpointMismatch as e:
     raise ValueError(f"{e}. {_config_differences(config, workdir)}") from None
+  except StreamMismatch as e:  # the checkpoints are good and stay where they are
+    raise ValueError(f"refused to resume: {e}. {_config_differences(config, workdir, ('data', 'train'))}") from None
   if restored is not None:
     _check_same_prompts(config, workdir)
   # Only now, with the run's checkpoints known to fit this config: WORKDIR's config and HF files describe them.

@@ -191,8 +191,23 @@ def test_bad_entries_are_named(tmp_path):
   same = _write(tmp_path / "other" / "a.jsonl", _pairs(2, "A"))
   with pytest.raises(ValueError, match=r"data.extra: file .*missing.jsonl' does not exist"):
     general_jsonl.parse_entries(str(tmp_path / "missing.jsonl"))
-  with pytest.raises(ValueError, match=r"data.extra: bad rate 'x'"):
+  with pytest.raises(ValueError, match=r"data.extra: '.*a.jsonl=x' is neither an existing file nor PATH=RATE "
+                                       r"\('x' after its last '=' is not a number\)"):
     general_jsonl.parse_entries(f"{a}=x")
+  for rate in ("nan", "inf", "-inf", "0", "-1"):  # each would drop (or swamp) the file without a word
+    with pytest.raises(ValueError, match=rf"data.extra entry '.*a.jsonl={rate}': rate '{rate}' must be a finite"):
+      general_jsonl.parse_entries(f"{a}={rate}")
+  # A file whose name holds '=' is named whole; with a rate after it, split at the last '='.
+  eq = _write(tmp_path / "x=1.jsonl", _pairs(2, "E"))
+  assert [(e.path, e.rate) for e in general_jsonl.parse_entries(eq)] == [(eq, None)]
+  assert [(e.path, e.rate) for e in general_jsonl.parse_entries(f"{eq}=3")] == [(eq, 3.0)]
+  for value, message in (("lc_258=nan", "data.mixing_rates: task 'lc_258': rate 'nan' must be a finite"),
+                         ("lc_258=0", "data.mixing_rates: task 'lc_258': rate '0' must be a finite")):
+    with pytest.raises(ValueError, match=message):
+      seqio_tasks.parse_rates(value)
+  with pytest.raises(ValueError, match=r"data.mixing_cap \(0 = no cap\): rate nan must be a finite"):
+    seqio_tasks.mixing_cap({"mixing_cap": float("nan")})
+  assert seqio_tasks.mixing_cap({"mixing_cap": 0}) == 0.0
   with pytest.raises(ValueError, match=r"both give the task name 'a'"):
     general_jsonl.parse_entries(f"{a},{same}")
   (tmp_path / "empty.jsonl").write_text("\n")

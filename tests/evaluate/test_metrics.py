@@ -82,6 +82,14 @@ def test_reports_and_compare(tmp_path):
   assert rows[0]["acc_longest"] == 0.75 and list(rows[0]["curve"]) == ["2", "10"]
   with pytest.raises(FileNotFoundError, match="has no eval/report.json"):
     compare.compare([str(tmp_path / "nothing")], str(tmp_path / "cmp2"))
+  # The same run twice (as RUN and as its report), one label for two runs, and an --out that is a file.
+  with pytest.raises(ValueError, match=r"compare: '.*vanilla/eval/report.json' is the same run as '.*vanilla'"):
+    compare.compare([vanilla, meta, os.path.join(vanilla, "eval", "report.json")], str(tmp_path / "cmp3"))
+  with pytest.raises(ValueError, match="compare: the label 'x' names several runs"):
+    compare.compare([meta, vanilla], str(tmp_path / "cmp3"), ["x", "x"])
+  (tmp_path / "a_file").write_text("")
+  assert compare.main([meta, vanilla, f"--out={tmp_path / 'a_file'}"]) == 2
+  assert not (tmp_path / "cmp3").exists()
 
 
 def test_a_length_no_instance_can_have_is_refused_naming_the_task():

@@ -182,7 +182,11 @@ def test_evaluations_decode_with_prompt_lookup_unless_told():
 @pytest.mark.parametrize("override, message", [
     ("--config.decoding.method=beam", "config.decoding.method must be one of"),
     ("--config.decoding.draft_tokens=0", "config.decoding.draft_tokens must be >= 1, got 0"),
-    ("--config.decoding.max_ngram=-1", "config.decoding.max_ngram must be >= 1, got -1")])
+    ("--config.decoding.max_ngram=-1", "config.decoding.max_ngram must be >= 1, got -1"),
+    ("--config.decoding.draft_tokens=100000",
+     "config.decoding.draft_tokens=100000 exceeds the shortest generation buffer (config.new_token_buckets), 16"),
+    ("--config.decoding.max_ngram=3000",
+     "config.decoding.max_ngram=3000 exceeds the shortest prompt buffer (config.prompt_buckets), 16")])
 def test_bad_decoding_config_is_named_before_anything_is_written(tmp_path, capsys, override, message):
   from meta_rfft.evaluate.__main__ import main
   run = tmp_path / "run"

@@ -37,23 +37,34 @@ def _rows(path):
 
 
 def _expected(output, reference, pattern):
-  """The test's own reading of the documented rule: last match in the output; the reference's last match or the
-  whole reference; then stripped, commas between digits dropped, a final period dropped, numbers by value."""
+  """The test's own reading of the documented rule: the match that starts last in the output (overlapping
+  matches allowed), its first number (thousands separators only in groups of three) or else its text; the
+  reference's likewise, or the whole reference; then compared by value when both are numbers."""
+  number = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+
   def last(text):
-    found = [m.group(1) for m in re.finditer(pattern, text)]
-    return found[-1].strip() if found and found[-1] is not None else None
+    starts = [i for i in range(len(text)) if re.compile(pattern).match(text, i)]
+    return re.compile(pattern).match(text, starts[-1]).group(1).strip() if starts else None
+
+  def answer(text):
+    for m in re.finditer(number, text):
+      before, after = text[:m.start()][-1:], text[m.end():m.end() + 2]
+      if before not in tuple("0123456789,._") or not before:
+        if not (after[:1] and after[0] in "0123456789,_") and not re.match(r"\.\d", after):
+          return m.group(0)
+    return text.strip()
 
   def norm(text):
-    text = re.sub(r"(\d),(?=\d)", r"\1", text.strip())
-    return text[:-1].strip() if text.endswith(".") else text
+    text = text.strip()
+    text = text[:-1].strip() if text.endswith(".") else text
+    return text
   parsed, ref = last(output), last(reference)
   if parsed is None:
     return False
-  a, b = norm(parsed), norm(reference.strip() if ref is None else ref)
-  try:
-    return decimal.Decimal(a) == decimal.Decimal(b)
-  except decimal.InvalidOperation:
-    return a == b
+  a, b = norm(answer(parsed)), norm(answer(reference.strip() if ref is None else ref))
+  if re.fullmatch(number, a) and re.fullmatch(number, b):
+    return decimal.Decimal(a.replace(",", "")) == decimal.Decimal(b.replace(",", ""))
+  return a == b
 
 
 def test_answers_are_extracted_and_normalised():
@@ -69,6 +80,22 @@ def test_answers_are_extracted_and_normalised():
   assert not qa.answers_match("42", "43") and not qa.answers_match("4 2", "42")
   assert qa.answers_match("Paris.", "Paris") and not qa.answers_match("paris", "Paris")
   assert qa.answers_match("nan", "nan") and not qa.answers_match("Infinity", "1e999")  # not numbers: as strings
+  # The rule: the first number after the last marker; thousands separators only in groups of three.
+  assert qa.last_group(gsm, "#### 7 and #### 9") == "9"
+  assert not qa.answers_match("1,2,3", "123") and not qa.answers_match("1_000", "1000")
+  assert qa.answers_match("The total is 1,234 dollars.", "1234") and qa.answers_match("12,345,678", "12345678")
+  assert not qa.answers_match("12,34", "1234") and qa.answers_match("-5.", "-5")
+  # GSM8K's own answer lines (test set, first three): the number after "####".
+  for line, want in (("Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 "
+                      "every day at the farmer's market.\n#### 18", "18"),
+                     ("It takes 2/2=<<2/2=1>>1 bolt of white fiber\nSo the total amount of fabric is 2+1=<<2+1=3>>3 "
+                      "bolts of fabric\n#### 3", "3"),
+                     ("The cost of the house and repairs came out to 80,000+50,000=$<<80000+50000=130000>>130,000\n"
+                      "He increased the value of the house by 80,000*1.5=<<80000*1.5=120000>>120,000\nSo the new "
+                      "value of the house is 120,000+80,000=$<<120000+80000=200000>>200,000\nSo he made a profit of "
+                      "200,000-130,000=$<<200000-130000=70000>>70,000\n#### 70000", "70000")):
+    assert qa.reference_answer(gsm, line) == want
+    assert qa.answers_match(qa.last_group(gsm, f"so #### {want}."), qa.reference_answer(gsm, line))
   for bad, match in (("(", "not a valid regex"), (r"(\d+) (\d+)", "exactly one group"), (r"\d+", "exactly one")):
     with pytest.raises(ValueError, match=rf"config\.qa_answer_pattern.*{match}"):
       qa.compile_pattern(bad)
@@ -164,3 +191,5 @@ def test_bad_settings_are_named(tmp_path, capsys):
   assert not (tmp_path / "run").exists()
   assert main(_args(str(tmp_path / "no_checkpoint"), tmp_path / "run", str(tmp_path / "missing.jsonl"))) == 2
   assert "config.qa: no such file" in capsys.readouterr().err
+  assert main(_args(str(tmp_path / "no_checkpoint"), tmp_path / "run", str(tmp_path))) == 2
+  assert f"config.qa='{tmp_path}' is a folder; give a JSONL file of questions" in capsys.readouterr().err

@@ -57,6 +57,8 @@ def test_port_and_module_options_and_written_script(tmp_path):
     (["--nodes=2", "--workdir=/s/r", "--dry-run", "--", "--workdir=/elsewhere"], "launcher's --workdir"),
     (["--nodes=0", "--workdir=/s/r", "--dry-run"], "--nodes=0"),
     (["--nodes=2", "--workdir=/s/r", "--env=NOEQUALS", "--dry-run"], "--env"),
+    (["--nodes=2", "--workdir=/s/r", "--port=99999", "--dry-run"], "--port=99999: must be a TCP port, 1-65535"),
+    (["--nodes=2", "--workdir=/s/r", "--port=-1", "--dry-run"], "--port=-1: must be a TCP port"),
 ])
 def test_bad_arguments_name_the_flag(args, message):
   done = launch(*args, ok=False)

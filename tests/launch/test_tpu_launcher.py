@@ -133,6 +133,11 @@ def test_delete_commands():
     (["create", *SLICE, "--dry-run"], "--accelerator-type"),
     (["create", *SLICE, *CREATE, "--queued", "--provisioning=preemptible", "--dry-run"], "queued resources use spot"),
     (["setup", *SLICE, "--dry-run", "--", "--config=a.py"], "only for `run`"),
+    (["run", *SLICE, "--dry-run", "--workdir=gs://b/r", "--run-id=../../etc"], "--run-id='../../etc': use letters"),
+    (["stop", *SLICE, "--dry-run", "--run-id=.hidden"], "--run-id='.hidden'"),
+    (["stop", *SLICE, "--dry-run", "--run-id=a b"], "--run-id='a b'"),
+    (["status", "--name=../x", "--zone=us-east5-b", "--dry-run"], "--name='../x': use lowercase letters"),
+    (["status", "--name=Rfft", "--zone=us-east5-b", "--dry-run"], "--name='Rfft'"),
 ])
 def test_bad_arguments_fail_naming_the_flag(args, message):
   done = launch(*args, ok=False)
@@ -141,9 +146,9 @@ def test_bad_arguments_fail_naming_the_flag(args, message):
 
 
 def test_stop_runs_the_stop_script_on_every_worker():
-  [ssh] = commands(launch("stop", *SLICE, "--dry-run", "--run-id=r 7").stdout)
+  [ssh] = commands(launch("stop", *SLICE, "--dry-run", "--run-id=r-7").stdout)
   assert ssh[3:6] == ["tpu-vm", "ssh", "rfft-7b"] and "--worker=all" in ssh
-  assert "meta_rfft_logs/'r 7'/$(hostname).pid" in remote_script(ssh)
+  assert "meta_rfft_logs/r-7/$(hostname).pid" in remote_script(ssh)
 
 
 def test_no_gcsfuse_passes_the_gs_workdir_through_and_skips_the_install():

@@ -131,3 +131,32 @@ def test_report_totals_count_only_the_reported_seeds_and_arms():
                                  "seed_0/lc_283/meta", "seed_0/lc_283/meta/eval", "seed_0/lc_283/vanilla",
                                  "export_hf", "hf_check"])
   assert sorted(stages_in_report(records, seeds=[0, 1], arms=["meta", "vanilla", "control"])) == sorted(names)
+
+
+def test_sigterm_in_a_training_stage_exits_143_with_one_line(tmp_path, capsys):
+  """The trainer saves on SIGTERM; the pipeline's stage then ends the command as every command ends on SIGTERM
+  (exit 143, one line), not with a traceback the launchers would take for a failure."""
+  import signal
+  import threading
+  import time
+  from meta_rfft.config.defaults import model_section, tiny_arch
+  from meta_rfft.train.config import base_config
+  c = base_config()
+  c.model = model_section(**tiny_arch(64, hidden_size=32, layers=2, heads=4, kv_heads=2, intermediate_size=64))
+  c.train.data_source, c.data.seq_len, c.train.batch_size, c.train.steps = "synthetic", 32, 8, 100_000
+  c.eval.every, c.log_every = 0, 1000
+  workdir = tmp_path / "run"
+
+  def stop_once_training():
+    deadline = time.time() + 300
+    metrics = workdir / "metrics.jsonl"  # a step logged: the trainer is past installing its SIGTERM handler
+    while not (metrics.exists() and metrics.read_text().strip()) and time.time() < deadline:
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+  threading.Thread(target=stop_once_training, daemon=True).start()
+  with pytest.raises(SystemExit) as stopped:
+    stages.run_training(c, str(workdir))
+  assert stopped.value.code == 143
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith(f"[pipeline] stopped by SIGTERM while training in {workdir}") and "resume" in err[-1]
+  assert os.listdir(workdir / "checkpoints")  # the trainer saved before the stage ended the command

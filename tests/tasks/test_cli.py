@@ -1,9 +1,13 @@
 """`python -m meta_rfft.tasks list | show | export`, in-process (one subprocess run checks the -m entry)."""
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+
+import pytest
 
 from meta_rfft import shipped
 from meta_rfft.tasks import formats, registry
@@ -59,16 +63,41 @@ def test_parse_lengths_and_module_entry_point():
   assert proc.returncode == 0 and "So the answer is" in proc.stdout
 
 
-def test_export_stopped_by_sigterm_leaves_no_partial_file(tmp_path):
-  out = tmp_path / "big.jsonl"
-  proc = subprocess.Popen([sys.executable, "-m", "meta_rfft.tasks", "export", "rf_pretrain", "--lengths", "1-30",
+def _start_export(out):
+  return subprocess.Popen([sys.executable, "-m", "meta_rfft.tasks", "export", "rf_pretrain", "--lengths", "1-30",
                            "--num", "200", "--out", str(out)], cwd=str(shipped.REPO_ROOT),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_partial(proc, folder):
   deadline = time.time() + 120
-  while not list(tmp_path.glob("*.partial")):  # stopped while writing, not before
+  while not list(folder.glob(".*.partial")):  # stopped while writing, not before
     assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
     time.sleep(0.02)
-  proc.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_export_stopped_by_a_signal_leaves_no_partial_file(tmp_path, sig):
+  out = tmp_path / "big.jsonl"
+  proc = _start_export(out)
+  _wait_for_partial(proc, tmp_path)
+  proc.send_signal(sig)
   proc.communicate(timeout=60)
-  assert proc.returncode == 143
+  assert proc.returncode == 128 + sig
   assert list(tmp_path.iterdir()) == []  # neither the output nor the temporary file
+
+
+def test_a_killed_exports_partial_file_is_removed_by_the_next_and_outputs_are_ordinary_files(tmp_path):
+  out = tmp_path / "big.jsonl"
+  proc = _start_export(out)
+  _wait_for_partial(proc, tmp_path)
+  proc.kill()  # SIGKILL: nothing can clean up
+  proc.communicate(timeout=60)
+  assert len(list(tmp_path.glob(".*.partial"))) == 1
+  old = os.umask(0o022)
+  try:
+    assert main(["export", "lc_258", "--lengths", "1-2", "--num", "2", "--out", str(out)]) == 0
+  finally:
+    os.umask(old)
+  assert [p.name for p in tmp_path.iterdir()] == ["big.jsonl"]
+  assert stat.S_IMODE(out.stat().st_mode) == 0o644

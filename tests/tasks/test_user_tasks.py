@@ -72,7 +72,7 @@ def test_a_task_whose_rule_disagrees_is_named_and_not_left_registered(tmp_path):
   for task_id in ("user_good_count", "user_buggy_count"):  # the whole call is undone
     with pytest.raises(ValueError, match="unknown task"):
       registry.get_task(task_id)
-  assert registry.ENV_VAR not in os.environ and "meta_rfft_rule_tasks.buggy_count" not in sys.modules
+  assert registry.ENV_VAR not in os.environ and registry.module_name(path) not in sys.modules
   _count_module(path, "user_buggy_count")  # fixed: loads in the same process
   assert [t.id for t in user_tasks.load_user_tasks(str(path))] == ["user_buggy_count"]
 
@@ -94,6 +94,49 @@ def test_bad_modules_are_named_errors(tmp_path, source, message):
   assert "user_bad" not in registry.task_ids() and registry.ENV_VAR not in os.environ
   with pytest.raises(ValueError, match=f"my.key: task module {tmp_path}/absent.py does not exist"):
     user_tasks.load_user_tasks(f"{tmp_path}/absent.py", "my.key")
+
+
+def test_two_modules_of_one_file_name_and_a_module_loaded_twice(tmp_path):
+  for folder, task_id in (("a", "user_count_a"), ("b", "user_count_b")):
+    (tmp_path / folder).mkdir()
+    _count_module(tmp_path / folder / "mine.py", task_id)
+  spec = f"{tmp_path / 'a' / 'mine.py'},{tmp_path / 'b' / 'mine.py'}"
+  tasks = user_tasks.load_user_tasks(spec)
+  assert [t.id for t in tasks] == ["user_count_a", "user_count_b"]
+  assert user_tasks.load_user_tasks(spec) == tasks  # a second load in the same process is a no-op
+
+
+@pytest.mark.parametrize("bad_id", ["a/b", "..", "my task", "x\ny", ""])
+def test_task_ids_that_could_name_paths_are_refused_naming_the_module(tmp_path, bad_id):
+  path = _count_module(tmp_path / "odd_ids.py", task_id=bad_id.replace("\n", "\\n"))
+  with pytest.raises(ValueError, match=r"task id .* from .*odd_ids.py: use letters, digits and '_' only"):
+    user_tasks.load_user_tasks(path)
+  assert registry.ENV_VAR not in os.environ
+
+
+LONG_BUG = "if len(xs) > 30:\n    n += 1"  # the rule disagrees with the reference above length 30 only
+
+
+def test_every_path_that_writes_instances_checks_them_beyond_the_validated_lengths(tmp_path, capsys):
+  path = _count_module(tmp_path / "long_bug.py", "user_long_bug", bug=LONG_BUG)
+  user_tasks.load_user_tasks(path)  # lengths 1-30 agree
+  out = tmp_path / "export.jsonl"
+  assert tasks_main(["export", "user_long_bug", "--lengths", "30-32", "--num", "2", "--out", str(out)]) == 2
+  err = capsys.readouterr().err
+  assert "task 'user_long_bug': rule answer 32 != reference answer 31" in err, err
+  assert not out.exists() and not list(tmp_path.glob("*partial*"))
+  from meta_rfft.evaluate import examples
+  with pytest.raises(ValueError, match="config.tasks: task 'user_long_bug': rule answer 32 != reference answer 31"):
+    examples.make_batches(["rf"], [registry.get_task("user_long_bug")], [31], 1, 4)
+
+
+def test_a_reference_that_never_returns_is_named(tmp_path, capsys, monkeypatch):
+  monkeypatch.setattr(formats, "REFERENCE_TIME_LIMIT_S", 0.3)
+  path = tmp_path / "endless.py"
+  path.write_text("def endless(inst):\n  while True:\n    pass\n\n" + textwrap.dedent(COUNT_MODULE.replace(
+      'reference=lambda inst: len(inst["xs"])', "reference=endless")).format(id="user_endless", bug="n = n"))
+  assert tasks_main(["list", "--user_tasks", str(path)]) == 2
+  assert "task 'user_endless': reference() did not return within 0.3 s" in capsys.readouterr().err
 
 
 def test_cli_shows_and_exports_user_tasks(tmp_path, capsys):
@@ -155,7 +198,7 @@ def test_pipeline_stages_carry_user_tasks(tmp_path, monkeypatch):
   monkeypatch.chdir(shipped.REPO_ROOT)
   cfg = default_config()
   cfg.data.user_tasks = "data/examples/baggage_fees.py"  # relative here, absolute in every stage's config
-  cfg.heldout_tasks, cfg.pretrain_tasks = "baggage_fees", "lc_2057"
+  cfg.heldout_tasks, cfg.pretrain_tasks, cfg.pretrained = "baggage_fees", "lc_2057", "train"
   assert job.check_config(cfg)[3] == ["baggage_fees"]
   train = stages.train_config(cfg, cfg.adapt, init="ckpt", mixture="baggage_fees",
                               build_tasks=["lc_2057", "baggage_fees"], pretrain_lengths="1-2",
@@ -178,6 +221,16 @@ def test_data_build_and_child_processes_see_user_tasks(tmp_path, capsys):
   assert data_main(args) == 0
   path = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(tmp_path)))
   assert tfds_data.num_examples(path, "baggage_fees", "train") == 4
+  # A build that meets an instance the rule gets wrong stops with one line naming it, and leaves no dataset
+  # folder behind.
+  buggy = _count_module(tmp_path / "long_bug.py", "user_long_bug", bug=LONG_BUG)
+  bad = [a.replace(EXAMPLE, buggy).replace("baggage_fees", "user_long_bug").replace("1-2", "31-32") for a in args]
+  data = tmp_path / "bad_build"
+  bad[1] = f"--config.data.data_dir={data}"
+  assert data_main(bad) == 2
+  err = capsys.readouterr().err
+  assert "error: data.build: task 'user_long_bug', split train, length 31, seed" in err and "rule answer" in err
+  assert not (data / "meta_rfft_tfds").exists()
   # A process started afresh (no config handed to it) finds the task through the exported environment.
   script = "from meta_rfft.tasks import registry; print(registry.get_task('baggage_fees').split)"
   out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,

@@ -36,7 +36,7 @@ class _Lazy:
 def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   """Runs (or resumes) the study of `cfg` into WORKDIR/convergence/; returns the report paths and data (process
   0; the others get {}). Call on every process after `meta_rfft.distributed.initialize`."""
-  check_decoding(cfg.decoding)
+  check_decoding(cfg.decoding, tuple(cfg.prompt_buckets), tuple(cfg.new_token_buckets))
   fmt = examples_lib.parse_formats(cfg.format, "format")
   if len(fmt) != 1:
     raise ValueError(f"config.format names one zero-shot format, got {cfg.format!r}")
