@@ -2,7 +2,8 @@
 
 - A converted checkpoint CKPT/ (written by meta_rfft.convert's importer): `meta_rfft.json` (what converted it, the
   stored dtype), `params/` (an Orbax PyTree of the decoder's params), `hf/` (the HF config and tokenizer files).
-- A trainer WORKDIR/: `config.json` (the resolved config and command), `hf/` (the HF files the run started from,
+- A trainer WORKDIR/: `config.json` (the resolved config and command), `run.json` (how its examples became
+  tokens: meta_rfft/data/run_record.py), `hf/` (the HF files the run started from,
   or the config.json of a from-scratch architecture), `checkpoints/<step>/` (one Orbax step, see `Step`),
   `checkpoints_unreadable/<step>-<time>/` (steps that failed to restore, set aside), `metrics.jsonl`,
   `tensorboard/`, and `eval/` (see `EvalDir`).
@@ -111,6 +112,7 @@ class ConvergenceDir:
 class Workdir:
   root: epath.Path
   config = _entry("config.json")
+  run_record = _entry("run.json")
   hf = _entry("hf")
   checkpoints = _entry("checkpoints")
   checkpoints_unreadable = _entry("checkpoints_unreadable")

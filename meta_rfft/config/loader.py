@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import ml_collections
 
-from meta_rfft import io_paths
+from meta_rfft import cli, io_paths
 
 
 class ConfigError(ValueError):
@@ -184,5 +184,4 @@ def main_with_config(argv: Sequence[str], default: str | None = None):
   try:
     return load_config(argv, default)
   except ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(cli.fail(str(e)))

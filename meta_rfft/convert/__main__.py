@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from meta_rfft import io_paths
+from meta_rfft import cli, io_paths
 from meta_rfft.convert.errors import ConversionError
 
 
@@ -63,10 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                         "passed": ok}, indent=2))
       return 0 if ok else 1
   except (ConversionError, ValueError, FileNotFoundError) as e:  # bad input, named in the message
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0
+    return cli.fail(str(e))
+  return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.entry(main)

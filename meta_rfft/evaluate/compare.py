@@ -5,7 +5,7 @@ becomes one row and one curve (mean accuracy over the run's tasks at each length
 RFFT vs scratchpad vs direct. Writes DIR/compare.md, compare.json and compare.png; prints the table.
 
 The question-answer sets the runs scored (eval/qa/<stem>/) get a table of their own, each run against the first
-(qa_compare.py): before and after RF-pretraining, for instance. It goes into compare.md and compare_qa.json. A run
+(qa/compare.py): before and after RF-pretraining, for instance. It goes into compare.md and compare_qa.json. A run
 may hold only question-answer results.
 """
 from __future__ import annotations
@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from typing import Any, Mapping, Sequence
 
-from meta_rfft import io_paths, layouts
-from meta_rfft.evaluate import qa_compare, report
+from meta_rfft import cli, io_paths, layouts
+from meta_rfft.evaluate.examples import lengths_of
+from meta_rfft.evaluate.length import report
+from meta_rfft.evaluate.qa import compare as qa_compare
 
 
 def find_report(run: str) -> str | None:
@@ -138,7 +139,6 @@ def compare(runs: Sequence[str], out_dir: str, labels: Sequence[str] | None = No
   curves = {(f"{r['run']} ({r['format']})" if multi_fmt else r["run"]): {str(k): v for k, v in r["curve"].items()}
             for r in rows}
   train = next((r["train_lengths"] for r in rows if r["train_lengths"]), "")
-  from meta_rfft.evaluate.examples import lengths_of
   report.write_plot(paths["png"], curves, lengths_of(train) if train else [], "mean accuracy vs length")
   return {**paths, "table": text}
 
@@ -167,8 +167,7 @@ def main(argv: Sequence[str]) -> int:
   try:
     result = compare(args.runs, args.out, labels)
   except (OSError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.fail(str(e))
   print(result["table"])
   print("wrote " + ", ".join(result[k] for k in ("md", "json", "png", "qa_json") if k in result))
   return 0

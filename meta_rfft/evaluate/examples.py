@@ -13,10 +13,11 @@ which batches are already in samples.jsonl.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from meta_rfft.data import materialize
 from meta_rfft.tasks import formats, tracer, user_tasks
+from meta_rfft.tasks.answers import extract_answer
 from meta_rfft.tasks.cli import parse_lengths, resolve_tasks
 from meta_rfft.tasks.spec import RuleTask
 
@@ -49,14 +50,13 @@ def parse_formats(text: str, key: str = "formats") -> list[str]:
   return out
 
 
-def load_user_tasks(own: str, run_data: Mapping[str, Any]) -> list[RuleTask]:
+def load_user_tasks(own: str, trained: str) -> list[RuleTask]:
   """The user's own tasks (meta_rfft/tasks/user_tasks.py) of an evaluation, loaded before `select_tasks`:
-  config.user_tasks if set (a converted checkpoint has no run config), else the trained run's data.user_tasks
-  (`run_data`), so that a run trained on user tasks is evaluated on them without naming them again."""
+  config.user_tasks if set (a converted checkpoint has no run record), else the trained run's (`trained`: its
+  record's user_tasks), so that a run trained on user tasks is evaluated on them without naming them again."""
   if str(own or "").strip():
     return user_tasks.load_user_tasks(str(own), "config.user_tasks")
-  spec = str(run_data.get("user_tasks") or "")
-  return user_tasks.load_user_tasks(spec, "the trained run's data.user_tasks")
+  return user_tasks.load_user_tasks(str(trained or ""), "the trained run's data.user_tasks")
 
 
 def select_tasks(text: str) -> list[RuleTask]:
@@ -128,3 +128,19 @@ def traced_loops(output: str) -> int:
   """Loop iterations a model's rf output traced: its "enter the loop" decisions (in rf_index followed by the
   iteration's marker)."""
   return sum(1 for line in output.split("\n") if line.strip().split(" ")[:3] == tracer.ENTER.split(" "))
+
+
+def score(batch: Batch, outputs: list[str], new_tokens: list[int], forwards: list[int]) -> list[dict]:
+  """The rule tasks' scorer: exact match of the answer after the last `So the answer is` with the reference's
+  rendering, and the loop count the output traced."""
+  rows = []
+  for item, text, n, calls in zip(batch.items, outputs, new_tokens, forwards):
+    parsed = extract_answer(text)
+    rows.append({
+        "batch": batch.id, "format": item.fmt, "task": item.task_id, "length": item.length, "seed": item.seed,
+        "prompt": item.inputs, "output": text, "parsed": parsed, "reference": item.answer,
+        "correct": parsed is not None and parsed == item.answer, "new_tokens": n, "forwards": calls,
+        "ref_loops": item.ref_loops,
+        "traced_loops": traced_loops(text) if item.ref_loops is not None else None,
+    })
+  return rows

@@ -17,12 +17,14 @@ from typing import Any, Callable, TypeVar
 import jax
 import numpy as np
 
+from meta_rfft import cli
+
 T = TypeVar("T")
 # Bytes of process 0's error message sent to the others (the rest is cut; process 0's own log has it all).
 _MESSAGE_BYTES = 2048
 
 
-class LeaderFailed(RuntimeError):
+class LeaderFailed(cli.UserFacing):
   """Raised on processes 1..N-1 when process 0 failed at a step all processes take together."""
 
 

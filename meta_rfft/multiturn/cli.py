@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from meta_rfft import cli
 from meta_rfft.multiturn.conversation import read_jsonl, write_jsonl
 from meta_rfft.multiturn.generate import generate
 from meta_rfft.tasks import formats, registry
@@ -57,9 +58,6 @@ def main(argv: list[str] | None = None) -> int:
       parser.error(f"--format {args.format!r} is unknown; formats: {', '.join(formats.format_names())}")
     if args.num < 1:
       parser.error("--num must be at least 1")
-  try:
-    {"generate": _generate, "validate": _validate}[args.command](args)
-  except (ValueError, FileNotFoundError) as e:  # includes ConversationError: one clear line, no traceback
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0
+  # ConversationError is a ValueError: one clear line, no traceback
+  return cli.run_or_report(lambda: {"generate": _generate, "validate": _validate}[args.command](args),
+                           "meta_rfft.multiturn")[1]

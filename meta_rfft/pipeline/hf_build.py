@@ -25,8 +25,8 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 512, m
   one token: the shortest sequences). "words": GPT-2's pre-tokenizing split first (words, runs of
   punctuation, whitespace), as real tokenizers do, so tasks share the tokens of the words they share."""
   import tokenizers
+  import transformers  # the test extra (torch, transformers): only locally built models need it
   from tokenizers import decoders, models, pre_tokenizers, trainers
-  import transformers
 
   if vocab_size < 300:
     raise ValueError(f"tokenizer vocab_size {vocab_size} is too small: the byte alphabet alone needs 256 + 1")
@@ -55,7 +55,7 @@ def build_qwen2(out_dir: str, *, vocab_size: int, eos_token_id: int, hidden_size
   `init_std` overrides the initialiser's std for every weight (norms stay near 1): a larger std makes the
   random model's logits peaked, which parity tests need (near-ties would make argmax fragile).
   """
-  import torch
+  import torch  # the test extra (torch, transformers): only locally built models need it
   import transformers
 
   torch.manual_seed(seed)

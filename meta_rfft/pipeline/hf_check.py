@@ -10,9 +10,14 @@ from typing import Sequence
 
 import numpy as np
 
+from meta_rfft.convert.sources import load_model
+from meta_rfft.data.positions import sequence_positions
+from meta_rfft.data.vocab import encode_texts
+from meta_rfft.evaluate.decode import GreedyDecoder
+
 
 def _hf_generate(hf, ids: list[int], max_new_tokens: int, eos_id: int, pad_id: int) -> list[int]:
-  import torch
+  import torch  # the test extra (torch, transformers): only this check needs it
   with torch.no_grad():  # one prompt at a time: no padding, the plainest use of generate
     return hf.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                        max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos_id,
@@ -21,7 +26,7 @@ def _hf_generate(hf, ids: list[int], max_new_tokens: int, eos_id: int, pad_id: i
 
 def _hf_greedy_at(hf, ids: list[int], position_ids: np.ndarray, max_new_tokens: int, eos_id: int) -> list[int]:
   """Greedy decoding in transformers with explicit position ids (prompt, then each generated token)."""
-  import torch
+  import torch  # the test extra (torch, transformers): only this check needs it
   out, past = [], None
   tokens, pos = list(ids), position_ids[:len(ids)]
   with torch.no_grad():
@@ -39,13 +44,9 @@ def _hf_greedy_at(hf, ids: list[int], position_ids: np.ndarray, max_new_tokens: 
 
 def check_export(export_dir: str, ckpt, prompts: Sequence[str], max_new_tokens: int, mesh, rules,
                  vocab, positions: str = "contiguous", position_range: int = 0) -> dict:
-  import torch
+  import torch  # the test extra (torch, transformers): only this check needs it
   import transformers
 
-  from meta_rfft.convert.sources import load_model
-  from meta_rfft.data.positions import sequence_positions
-  from meta_rfft.data.vocab import encode_texts
-  from meta_rfft.evaluate.decode import GreedyDecoder
 
   bos = [] if vocab.bos_id is None else [vocab.bos_id]
   ours_prompts = [bos + ids for ids in encode_texts(vocab, list(prompts))]

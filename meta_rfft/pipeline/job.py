@@ -7,10 +7,22 @@ import os
 import shutil
 
 from meta_rfft import io_paths, layouts
+from meta_rfft.convert import orbax_to_hf
+from meta_rfft.convert.sources import resolve
+from meta_rfft.data import positions
+from meta_rfft.evaluate.examples import lengths_of
+from meta_rfft.evaluate.length.run import evaluate
+from meta_rfft.evaluate.run_settings import eval_positions, eval_vocabulary
+from meta_rfft.evaluate.samples import read_samples
 from meta_rfft.pipeline import config as config_lib
-from meta_rfft.pipeline import models_job, shipped_models, stages
+from meta_rfft.pipeline import models_job, report, shipped_models, stages
+from meta_rfft.pipeline.hf_check import check_export
 from meta_rfft.pipeline.layout import ARM_INIT, Layout
 from meta_rfft.pipeline.stage_runner import StageRunner
+from meta_rfft.sharding.mesh import mesh_from_config
+from meta_rfft.sharding.rules import normalize_rules
+from meta_rfft.tasks.formats import format_names
+from meta_rfft.tasks.user_tasks import load_user_tasks
 
 
 def _eval_config(cfg, label: str, task: str):
@@ -19,15 +31,12 @@ def _eval_config(cfg, label: str, task: str):
 
 def check_config(cfg) -> tuple[list[int], list[str], list[str], list[str]]:
   seeds, arms = config_lib.seeds_of(cfg), config_lib.arms_of(cfg)
-  from meta_rfft.tasks.user_tasks import load_user_tasks
   load_user_tasks(cfg.data.get("user_tasks", ""))  # before any task id is read
   heldout = stages.task_list(cfg.heldout_tasks, "heldout", "heldout_tasks")
   if not str(cfg.heldout_tasks).strip():
     raise ValueError("config.heldout_tasks must name at least one held-out task")
-  from meta_rfft.tasks.formats import format_names
   if cfg.format not in format_names():
     raise ValueError(f"config.format={cfg.format!r} unknown; known formats: {', '.join(format_names())}")
-  from meta_rfft.data import positions
   positions.check(cfg.data.positions, int(cfg.data.position_range))
   if cfg.pretrained not in config_lib.PRETRAINED:
     raise ValueError(f"config.pretrained={cfg.pretrained!r}: choose from {config_lib.PRETRAINED}")
@@ -43,7 +52,6 @@ def check_config(cfg) -> tuple[list[int], list[str], list[str], list[str]]:
 
 def run(cfg, workdir: str) -> str:
   """Runs (or resumes) every stage; returns the path of DIR/report.md."""
-  from meta_rfft.evaluate.runner import evaluate
   seeds, arms, pretrain, heldout = check_config(cfg)
   shipped = cfg.pretrained == "shipped"
   lay = Layout(workdir, base_recall=not shipped and int(cfg.base_pretrain.steps) > 0, shipped=shipped)
@@ -97,7 +105,6 @@ def run(cfg, workdir: str) -> str:
     check = _export_and_check(cfg, runner, lay, seeds[0], heldout[0])
 
   # ---- the report --------------------------------------------------------------------------------------------
-  from meta_rfft.pipeline import report
   facts = {"heldout": heldout, "pretrain": pretrain, "base": base_desc, "seeds": seeds, "arms": arms,
            "pretrained": str(cfg.pretrained)}
   result = report.write(lay, cfg, facts, hf_check=check, stage_records=runner.records())
@@ -109,19 +116,12 @@ def _export_and_check(cfg, runner: StageRunner, lay: Layout, seed: int, task: st
   source = lay.arm(seed, task, "meta")
 
   def export():
-    from meta_rfft.convert import orbax_to_hf
     shutil.rmtree(lay.export, ignore_errors=True)  # a half-written export from an interrupted run
     return {"export_dir": orbax_to_hf(source, lay.export, dtype="float32")}
   stage = f"seed_{seed}/{task}/meta"
   runner.run("export_hf", export, settings={"source": source, "dtype": "float32"}, after=[stage], clear=[lay.export])
 
   def hf_check():
-    from meta_rfft.convert.sources import resolve
-    from meta_rfft.evaluate.examples import lengths_of
-    from meta_rfft.evaluate.runner import eval_positions, eval_vocabulary, read_samples
-    from meta_rfft.pipeline.hf_check import check_export
-    from meta_rfft.sharding.mesh import mesh_from_config
-    from meta_rfft.sharding.rules import normalize_rules
     rows = read_samples(lay.eval_samples(seed, task, "meta"), header=None)
     # Prompts spread over the adaptation lengths: long, meaningful outputs rather than the first few shortest.
     in_dist = [r for r in rows if r["length"] in lengths_of(cfg.data.adapt_lengths)] or rows

@@ -11,10 +11,14 @@ import shutil
 import numpy as np
 
 from meta_rfft import io_paths, layouts
+from meta_rfft.convert import hf_to_orbax, orbax_to_hf
+from meta_rfft.evaluate.length.run import evaluate
+from meta_rfft.evaluate.samples import read_samples
+from meta_rfft.pipeline import card as card_lib
 from meta_rfft.pipeline import config as config_lib
 from meta_rfft.pipeline import stages
-from meta_rfft.pipeline.stage_runner import StageRunner
 from meta_rfft.pipeline.layout import Layout
+from meta_rfft.pipeline.stage_runner import StageRunner
 
 
 def check_config(cfg) -> tuple[list[str], list[str], list[str]]:
@@ -59,7 +63,6 @@ def base_models(cfg, lay: Layout, runner: StageRunner, *, seed: int, tokenizer_t
     after = [f"seed_{seed}/hf_base"]
 
   def convert():
-    from meta_rfft.convert import hf_to_orbax
     shutil.rmtree(lay.base_ckpt(seed), ignore_errors=True)  # a half-written conversion from an interrupted run
     return {"ckpt": hf_to_orbax(hf_dir, lay.base_ckpt(seed), dtype=cfg.convert_dtype or None)}
   runner.run(f"seed_{seed}/convert", convert, settings={"hf_dir": hf_dir, "dtype": cfg.convert_dtype}, after=after,
@@ -113,7 +116,6 @@ def _command(argv: list[str] | None) -> str:
 
 def run(cfg, workdir: str, argv: list[str] | None = None) -> str:
   """Runs (or resumes) every stage of the models in config.models; returns DIR/models."""
-  from meta_rfft.evaluate.runner import evaluate
   models, pretrain, heldout = check_config(cfg)
   lay = Layout(workdir, base_recall=True)
   os.makedirs(lay.root, exist_ok=True)
@@ -129,13 +131,11 @@ def run(cfg, workdir: str, argv: list[str] | None = None) -> str:
     source = lay.base(seed) if kind == "base" else lay.pretrain(seed, kind)
 
     def export(source=source, out=out):
-      from meta_rfft.convert import orbax_to_hf
       shutil.rmtree(out, ignore_errors=True)  # a half-written export from an interrupted run
       return {"export_dir": orbax_to_hf(source, out, dtype=str(cfg.ship_dtype))}
     runner.run(f"{stage}/export", export, settings={"dtype": cfg.ship_dtype}, after=[trained[kind]], clear=[out])
 
     def convert_back(out=out, name=name):  # the card measures the shipped files, not the float32 checkpoint
-      from meta_rfft.convert import hf_to_orbax
       shutil.rmtree(lay.model_check_ckpt(name), ignore_errors=True)
       return {"ckpt": hf_to_orbax(out, lay.model_check_ckpt(name), dtype="float32")}
     runner.run(f"{stage}/convert", convert_back, after=[f"{stage}/export"], clear=[lay.model_check_ckpt(name)])
@@ -159,8 +159,6 @@ def _card_settings(cfg) -> dict:
 
 def _write_card(cfg, lay: Layout, name: str, kind: str, out: str, pretrain: list[str], command: str,
                 trained_lengths: str) -> dict:
-  from meta_rfft.evaluate.runner import read_samples
-  from meta_rfft.pipeline import card as card_lib
   evaluation = layouts.Workdir.at(lay.model_check(name)).eval
   summary = io_paths.read_json(evaluation.report_json)
   samples = read_samples(os.fspath(evaluation.samples), header=None)

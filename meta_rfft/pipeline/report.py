@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from meta_rfft.evaluate.examples import lengths_of  # noqa: E402
-from meta_rfft.evaluate.report import shade_training  # noqa: E402
+from meta_rfft.evaluate.length.report import shade_training  # noqa: E402
 from meta_rfft.pipeline import summary as summary_lib  # noqa: E402
 from meta_rfft.pipeline.config import ARM_LABELS  # noqa: E402
 from meta_rfft.pipeline.layout import Layout  # noqa: E402

@@ -6,6 +6,7 @@ import os
 import shutil
 
 from meta_rfft import shipped
+from meta_rfft.convert import hf_to_orbax
 from meta_rfft.pipeline import card as card_lib
 from meta_rfft.pipeline.layout import ARM_INIT, SHIPPED_NAMES, Layout
 from meta_rfft.pipeline.stage_runner import StageRunner
@@ -47,7 +48,6 @@ def check(cfg, arms: list[str]) -> list[str]:
 def convert_all(cfg, lay: Layout, runner: StageRunner, arms: list[str]) -> tuple[str, dict[str, str]]:
   """Converts each needed shipped model into DIR/shipped/<name>/ (float32, the trainer's master weights). Returns
   how the report names them, and each kind's stage (Layout's `base`, `long`, `short`)."""
-  from meta_rfft.convert import hf_to_orbax
   stages = {}
   for name in needed(arms):
     src = shipped.pretrained_model(name, cfg.pretrained_dir)

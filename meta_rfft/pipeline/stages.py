@@ -7,7 +7,13 @@ import sys
 
 import ml_collections
 
+from meta_rfft.data.vocab import HfTokenizerVocabulary
+from meta_rfft.evaluate.config import default_eval_config
+from meta_rfft.evaluate.examples import lengths_of
+from meta_rfft.pipeline import hf_build
 from meta_rfft.tasks import formats, registry, user_tasks
+from meta_rfft.train.config import base_config
+from meta_rfft.train.trainer import train
 
 
 def user_tasks_of(cfg) -> str:
@@ -37,7 +43,6 @@ def task_list(text: str, split: str, key: str) -> list[str]:
 
 def check_task_lengths(cfg, tasks_by_key: list[tuple[str, list[str]]]) -> None:
   """Every task named for a config.data.<key> lengths setting has instances at those lengths."""
-  from meta_rfft.evaluate.examples import lengths_of
   for key, tasks in tasks_by_key:
     lengths = lengths_of(cfg.data[key])
     for t in map(registry.get_task, tasks):
@@ -62,9 +67,6 @@ def tokenizer_texts(task_ids: list[str], lengths: list[int], per_length: int, fm
 
 def build_tokenizer(cfg, out_dir: str, tasks: list[str]) -> dict:
   """The BPE tokenizer of the locally built models, trained on every pipeline task's text."""
-  from meta_rfft.data.vocab import HfTokenizerVocabulary
-  from meta_rfft.evaluate.examples import lengths_of
-  from meta_rfft.pipeline import hf_build
   b = cfg.base
   tmp = out_dir + ".tmp"
   shutil.rmtree(tmp, ignore_errors=True)
@@ -77,7 +79,6 @@ def build_tokenizer(cfg, out_dir: str, tasks: list[str]) -> dict:
 
 def build_base(cfg, out_dir: str, tokenizer: dict, seed: int) -> dict:
   """One seed's starting model: a random-initialised Qwen2 (transformers' own init) beside the tokenizer."""
-  from meta_rfft.pipeline import hf_build
   b = cfg.base
   tmp = out_dir + ".tmp"
   shutil.rmtree(tmp, ignore_errors=True)
@@ -97,7 +98,6 @@ def train_config(cfg, stage: ml_collections.ConfigDict, *, init: str, mixture: s
 
   `pretrain_lengths`: the rf_pretrain tasks' train lengths of this stage's data build (the long or the short
   RF-pretraining; a build holds one set of lengths per kind of task)."""
-  from meta_rfft.train.config import base_config
   c = base_config()
   for key in ("param_dtype", "dtype", "scan_layers", "remat_policy"):
     c.model[key] = cfg.model[key]
@@ -160,7 +160,6 @@ def eval_config(cfg, section: ml_collections.ConfigDict, *, label: str, tasks: s
   """The evaluation config (meta_rfft/evaluate/config.py) of a pipeline stage: `section` (the experiment's `eval`,
   the models job's `card_eval`) gives lengths, samples_per_length, batch_size, max_new_factor, max_new_extra and,
   if it has one, decoding."""
-  from meta_rfft.evaluate.config import default_eval_config
   e = default_eval_config()
   e.label = label
   e.tasks = tasks
@@ -182,7 +181,6 @@ def eval_config(cfg, section: ml_collections.ConfigDict, *, label: str, tasks: s
 
 
 def run_training(train_cfg: ml_collections.ConfigDict, workdir: str) -> dict:
-  from meta_rfft.train.trainer import train
   result = train(train_cfg, workdir, ["meta_rfft.pipeline", f"--workdir={workdir}"])
   if result.stop_reason == "preempted":  # SIGTERM: the trainer saved; exit as every command does on SIGTERM
     print(f"[pipeline] stopped by SIGTERM while training in {workdir} (its checkpoint is saved); rerun the same "

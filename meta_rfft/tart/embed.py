@@ -26,7 +26,7 @@ from flax import nnx
 from meta_rfft import io_paths
 from meta_rfft.convert.sources import load_model, resolve
 from meta_rfft.data.vocab import encode_texts
-from meta_rfft.evaluate.runner import eval_vocabulary
+from meta_rfft.evaluate.run_settings import eval_vocabulary
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.model.visibility import Visibility
 from meta_rfft.tart.head import QUERY_RULE

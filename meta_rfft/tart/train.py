@@ -23,6 +23,7 @@ from jax.sharding import NamedSharding
 
 from meta_rfft import distributed, io_paths, layouts
 from meta_rfft.config.loader import save_config
+from meta_rfft.data import run_record
 from meta_rfft.sharding.placement import create_sharded
 from meta_rfft.sharding.rules import logical_to_spec, normalize_rules, use_sharding
 from meta_rfft.tart.head import ReasoningHead, bce_loss
@@ -103,17 +104,10 @@ def _check_stream(config, workdir: str) -> None:
   path = layouts.Workdir.at(workdir).config
   if not path.is_file() or not layouts.Workdir.at(workdir).complete_steps():
     return
-  before = io_paths.read_json(path).get("config", {})
-  now = json.loads(config.to_json_best_effort())
-
-  def pick(tree, dotted):
-    for part in dotted.split("."):
-      tree = (tree or {}).get(part)
-    return tree
-  differ = [k for k in STREAM_SECTIONS if pick(before, k) != pick(now, k)]
+  differ = run_record.differences(io_paths.read_json(path).get("config", {}),
+                                  json.loads(config.to_json_best_effort()), STREAM_SECTIONS)
   if differ:
-    raise ValueError(f"{os.fspath(path)}: its checkpoints were trained with other "
-                     + "; ".join(f"config.{k} ({pick(before, k)!r} there, {pick(now, k)!r} now)" for k in differ)
+    raise ValueError(f"{os.fspath(path)}: its checkpoints were trained with other settings: " + "; ".join(differ)
                      + ". Set them back, or use another workdir")
 
 

@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 
-from meta_rfft import io_paths
+from meta_rfft import cli, io_paths
 from meta_rfft.tasks import formats, registry, user_tasks
 from meta_rfft.tasks.spec import SPLITS
 
@@ -123,10 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.error(f"--format {args.format!r} is unknown; formats: {', '.join(formats.format_names())}")
   if getattr(args, "num", 1) < 1:
     parser.error("--num must be at least 1")
-  try:
+  def run():  # an unknown task, impossible length, bad --lengths or bad user task: one clear line
     user_tasks.load_user_tasks(args.user_tasks, "--user_tasks")
     {"list": _list, "show": _show, "export": _export}[args.command](args)
-  except ValueError as e:  # unknown task, impossible length, bad --lengths, bad user task: one clear line
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0
+  return cli.run_or_report(run, "meta_rfft.tasks")[1]

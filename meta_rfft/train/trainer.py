@@ -21,10 +21,11 @@ from typing import Any
 import jax
 import ml_collections
 
-from meta_rfft import distributed, io_paths, layouts
+from meta_rfft import cli, distributed, io_paths, layouts
 from meta_rfft.config.loader import main_with_config, save_config
 from meta_rfft.convert import sources
 from meta_rfft.convert.checkpoint import flatten
+from meta_rfft.data import run_record
 from meta_rfft.data.indexed_stream import StreamMismatch
 from meta_rfft.model.config import from_run_config, load_hf_config
 from meta_rfft.sharding.rules import normalize_rules
@@ -71,35 +72,6 @@ def _copy_hf_files(config, hf_dir: str, workdir: str, arch: dict) -> None:
     io_paths.write_text(dest / "config.json", json.dumps(arch, indent=2, sort_keys=True))
 
 
-def _check_same_prompts(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """A resumed run renders its examples as its checkpoints were trained: data.chat_template and data.system_prompt
-  as WORKDIR/config.json records them (a config without them predates chat templates: plain prompts)."""
-  path = layouts.Workdir.at(workdir).config
-  if not path.is_file():
-    return
-  before = io_paths.read_json(path).get("config", {}).get("data", {})
-  for key, default in (("chat_template", "none"), ("system_prompt", "")):
-    was, now = str(before.get(key, default)), str(config.data.get(key, default))
-    if was != "auto" and was != now:
-      raise ValueError(f"config.data.{key}={now!r}, but the checkpoints in {workdir} were trained with {was!r} "
-                       f"({os.fspath(path)}); resume with --config.data.{key}={was!r} or use another workdir")
-
-
-def _keep_chat_date(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """A resumed run renders the date its checkpoints were trained with (a template that writes the date):
-  data.chat_date "" takes the date WORKDIR/config.json records; another date is refused, naming the key."""
-  path = layouts.Workdir.at(workdir).config
-  if "chat_date" not in config.data or not path.is_file():
-    return
-  was = str(io_paths.read_json(path).get("config", {}).get("data", {}).get("chat_date") or "")
-  now = str(config.data.chat_date or "")
-  if was and now and now != was:
-    raise ValueError(f"config.data.chat_date={now!r}, but the checkpoints in {workdir} were trained with the date "
-                     f"{was!r} ({os.fspath(path)}); resume with --config.data.chat_date={was!r} or use another workdir")
-  if was:
-    config.data.chat_date = was
-
-
 def _config_differences(config: ml_collections.ConfigDict, workdir: str,
                         sections: tuple[str, ...] = ("model", "adapter", "init")) -> str:
   """The config keys of `sections` (by default those that shape the model) that differ from those of the run that
@@ -109,15 +81,14 @@ def _config_differences(config: ml_collections.ConfigDict, workdir: str,
     return f"{os.fspath(path)} is missing, so the differing config keys cannot be named; use another workdir"
   before = io_paths.read_json(path).get("config", {})
   now = json.loads(config.to_json_best_effort())
-  old = flatten({k: before.get(k) or {} for k in sections})  # a None leaf and an absent key read alike: None
-  new = flatten({k: now.get(k) or {} for k in sections})
-  keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-  if not keys:
+  keys = sorted(set(flatten({k: before.get(k) or {} for k in sections})) | set(flatten({k: now.get(k) or {}
+                                                                                       for k in sections})))
+  differ = run_record.differences(before, now, keys)
+  if not differ:
     return (f"No {', '.join(sections)} key differs from the run's config.json"
             + (" (the contents of a data.extra file may have changed)" if "data" in sections else "")
             + "; set it back, or use another workdir")
-  return ("Config keys that differ from the run that wrote them (" + os.fspath(path) + "): "
-          + "; ".join(f"config.{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
+  return ("Config keys that differ from the run that wrote them (" + os.fspath(path) + "): " + "; ".join(differ)
           + ". Set them back, or use another workdir")
 
 
@@ -165,8 +136,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     code = distributed.compile_only(setup.fns.train, setup.abstract_state(), setup.frozen_abstract, batch,
                                     budget=config.device_memory_budget or None)
     return Result(0, "compile_only" if code == 0 else "does_not_fit", {}, {}, None, None, setup.fns.traces)
-  _keep_chat_date(config, workdir)
-  data = data_source.make(config, model_cfg, host_batch, hf_dir)
+  recorded = run_record.read(workdir)  # the record of the run being resumed, if any
+  run_record.keep_date(config.data, recorded, workdir)
+  data = data_source.make(config, model_cfg, host_batch, hf_dir)  # resolves data.chat_template "auto"
+  record = run_record.RunRecord.from_data_config(config.data)
   seq_len = data.seq_len
   # ---- model, optimizer, shardings, jitted steps ---------------------------------------------------------
   setup = run_state.build(config, model_cfg, mesh, rules, global_batch=global_batch, seq_len=seq_len)
@@ -183,10 +156,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
   except StreamMismatch as e:  # the checkpoints are good and stay where they are
     raise ValueError(f"refused to resume: {e}. {_config_differences(config, workdir, ('data', 'train'))}") from None
   if restored is not None:
-    _check_same_prompts(config, workdir)
-  # Only now, with the run's checkpoints known to fit this config: WORKDIR's config and HF files describe them.
+    run_record.check_same_prompts(recorded, record, workdir)
+  # Only now, with the run's checkpoints known to fit this config: WORKDIR's config, run record and HF files
+  # describe them.
   if jax.process_index() == 0:
     save_config(config, workdir, argv)
+    run_record.write(workdir, record)
   _copy_hf_files(config, hf_dir, workdir, hf)
   meta = {"adapter": config.adapter.to_dict(), "best_val_loss": None, "evals_since_best": 0}
   if restored is not None:
@@ -296,7 +271,10 @@ def _validate(fns: step_lib.StepFunctions, trainable, frozen, data: data_source.
   return loss_sum / tokens
 
 
-def main(argv: list[str]) -> None:
+EXIT_NON_FINITE_LOSS, EXIT_PREEMPTED = 3, 143  # 143 = 128 + SIGTERM: the same command resumes the run
+
+
+def main(argv: list[str]) -> int:
   config, rest = main_with_config(argv)
   parser = argparse.ArgumentParser(prog="python -m meta_rfft.train",
                                    usage="python -m meta_rfft.train --config=FILE[:arg] --workdir=DIR "
@@ -304,22 +282,12 @@ def main(argv: list[str]) -> None:
   parser.add_argument("--workdir", required=True, help="WORKDIR: checkpoints, metrics and hf/ go under it")
   workdir = parser.parse_args(rest).workdir
   try:
-    result = train(config, workdir, ["python", "-m", "meta_rfft.train", *argv])
-  except Exception as e:  # pylint: disable=broad-except  (re-raised below unless it is a full disk)
-    io_paths.exit_if_out_of_space(e, "meta_rfft.train")
-    _exit_for(e)
+    result, code = cli.run_or_report(lambda: train(config, workdir, ["python", "-m", "meta_rfft.train", *argv]),
+                                     "meta_rfft.train")
+  except NonFiniteLoss as e:  # the last good checkpoint stays; the message names the step
+    return cli.fail(str(e), EXIT_NON_FINITE_LOSS)
+  if code:
+    return code
   if result.stop_reason == "does_not_fit":
-    sys.exit(1)
-  if result.stop_reason == "preempted":
-    sys.exit(143)  # 128 + SIGTERM: the run did not finish; the same command resumes it
-
-
-def _exit_for(e: Exception) -> None:
-  """The exit for a run that raised: a named one-line error for what the user can fix, the traceback otherwise."""
-  if isinstance(e, NonFiniteLoss):
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(3)
-  if isinstance(e, ValueError):  # a config or input the run cannot use: named in the message, nothing written
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
-  raise e
+    return cli.EXIT_CHECK_FAILED
+  return EXIT_PREEMPTED if result.stop_reason == "preempted" else cli.EXIT_OK

@@ -8,7 +8,7 @@ import pytest
 
 import chat_families
 from meta_rfft.data import example_codec
-from meta_rfft.evaluate import runner
+from meta_rfft.evaluate import run_settings, session
 from meta_rfft.evaluate.__main__ import main
 from meta_rfft.evaluate.config import default_eval_config
 from meta_rfft.evaluate.decode import strip_eos
@@ -46,7 +46,7 @@ def _session(ckpt):
   cfg = default_eval_config()
   cfg.update(dict(checkpoint=ckpt, batch_size=4, system_prompt=SYSTEM))
   cfg.decoding.method = "greedy"
-  return runner.open_session(cfg, ckpt)
+  return session.open_session(cfg, ckpt)
 
 
 def test_prompts_are_the_chat_and_decoding_stops_at_its_end_of_turn(chat_ckpt, tmp_path):
@@ -84,7 +84,7 @@ def test_export_keeps_the_template(chat_ckpt, tmp_path):
   import transformers
   from meta_rfft.convert import orbax_to_hf
   out = orbax_to_hf(chat_ckpt, str(tmp_path / "exported"))
-  codec = runner.eval_codec(default_eval_config(), chat_ckpt, runner.eval_vocabulary("", chat_ckpt,
+  codec = run_settings.eval_codec(default_eval_config(), chat_ckpt, run_settings.eval_vocabulary("", chat_ckpt,
                                                                                     os.path.join(chat_ckpt, "hf")))
   chat = example_codec.user_turn("How many digits does 9051 have?")
   # AutoTokenizer picks Qwen2's tokenizer class for this Qwen2 folder, and that class replaces the pre-tokenizer
@@ -105,23 +105,23 @@ def test_the_template_date_is_the_runs_or_the_resumed_evaluations(tmp_path):
   (run / "config.json").write_text(json.dumps({"config": {"data": {"chat_template": "hf",
                                                                    "chat_date": "2024-07-26"}}}))
   cfg = default_eval_config()
-  assert runner.eval_codec(cfg, str(run), vocab).describe()["date"] == "2024-07-26"  # as the run trained
+  assert run_settings.eval_codec(cfg, str(run), vocab).describe()["date"] == "2024-07-26"  # as the run trained
   cfg.chat_date = "2025-03-01"
-  codec = runner.eval_codec(cfg, str(run), vocab)
+  codec = run_settings.eval_codec(cfg, str(run), vocab)
   assert codec.describe()["date"] == "2025-03-01" and '"year": "2025"' in codec.render_prompt(
       example_codec.user_turn("12"))
 
   # An evaluation resumed on a later day takes the date its samples file began with; a set date is kept.
   samples = tmp_path / "eval" / "samples.jsonl"
   resumed = default_eval_config()
-  runner.keep_chat_date(resumed, str(samples))  # nothing to resume
+  run_settings.keep_chat_date(resumed, str(samples))  # nothing to resume
   assert resumed.chat_date == ""
   samples.parent.mkdir()
   samples.write_text(json.dumps({"header": {"chat": {"template": "abc", "system": "", "date": "2023-01-02"}}}) + "\n")
-  runner.keep_chat_date(resumed, str(samples))
-  assert runner.eval_codec(resumed, str(tmp_path / "converted"), vocab).describe()["date"] == "2023-01-02"
-  runner.keep_chat_date(cfg, str(samples))
+  run_settings.keep_chat_date(resumed, str(samples))
+  assert run_settings.eval_codec(resumed, str(tmp_path / "converted"), vocab).describe()["date"] == "2023-01-02"
+  run_settings.keep_chat_date(cfg, str(samples))
   assert cfg.chat_date == "2025-03-01"
   cfg.chat_date = "July 2025"
   with pytest.raises(ValueError, match=r"config.chat_date must be a date written YYYY-MM-DD"):
-    runner.eval_codec(cfg, str(run), vocab)
+    run_settings.eval_codec(cfg, str(run), vocab)

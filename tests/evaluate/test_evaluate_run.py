@@ -136,7 +136,7 @@ def test_evaluate_decodes_with_the_runs_random_position_ids(ckpt, tmp_path, caps
   from meta_rfft.data.vocab import make_vocabulary
   from meta_rfft.evaluate import examples
   from meta_rfft.evaluate.decode import GreedyDecoder
-  from meta_rfft.evaluate.runner import item_key
+  from meta_rfft.evaluate.samples import item_key
   from meta_rfft.sharding.mesh import make_mesh
   from meta_rfft.sharding.rules import DEFAULT_RULES
   import jax

@@ -6,7 +6,10 @@ import os
 import pytest
 
 from meta_rfft import layouts
-from meta_rfft.evaluate import compare, metrics, qa_compare, qa_report, report
+from meta_rfft.evaluate import compare
+from meta_rfft.evaluate.length import metrics, report
+from meta_rfft.evaluate.qa import compare as qa_compare
+from meta_rfft.evaluate.qa import report as qa_report
 
 # Answers of three runs to the same ten questions (line 1..10): True = right.
 BEFORE = [True] * 6 + [False] * 4

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from meta_rfft.evaluate import qa
+from meta_rfft.evaluate.qa import run as qa
 from meta_rfft.evaluate.__main__ import main
 
 GSM8K_STYLE = [

@@ -119,7 +119,8 @@ def test_card_accuracy_is_regenerated_on_a_sample_by_its_command(tmp_path):
   """The card's evaluation (models_job.card_eval_config of the config its command resolves to), rerun on the first
   instances of two tasks at a trained and an untrained length, gives each instance the card's result."""
   from meta_rfft.convert import hf_to_orbax
-  from meta_rfft.evaluate.runner import evaluate, read_samples
+  from meta_rfft.evaluate.length.run import evaluate
+  from meta_rfft.evaluate.samples import read_samples
   from meta_rfft.pipeline import models_job
   folder = shipped.pretrained_model("rf_pretrained")
   card = card_lib.read(folder)

@@ -50,7 +50,7 @@ def test_built_base_carries_rope_theta(tmp_path):
 def _fake_report(path, task, accs):
   lengths = {str(n): {"accuracy": a, "count": 10, "loop_error_mean": 1.0 - a, "loop_error_rate": 1.0 - a}
              for n, a in enumerate(accs, start=1)}
-  from meta_rfft.evaluate.metrics import max_len_at
+  from meta_rfft.evaluate.length.metrics import max_len_at
   block = {"lengths": lengths, "acc_longest": accs[-1], "max_len_90": max_len_at(dict(enumerate(accs, 1))),
            "longest_length": len(accs)}
   os.makedirs(os.path.dirname(path), exist_ok=True)

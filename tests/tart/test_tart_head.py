@@ -119,7 +119,7 @@ def test_resume_under_another_stream_is_a_named_error(tmp_path):
   c = tiny_config(**{"train.steps": 2, "train.checkpoint_every": 2})
   train(c, str(tmp_path), log=_quiet)
   before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-  with pytest.raises(ValueError, match=r"config\.seed \(0 there, 5 now\)"):
+  with pytest.raises(ValueError, match=r"config\.seed: 0 there, 5 now"):
     train(tiny_config(**{"seed": 5, "train.steps": 4}), str(tmp_path), log=_quiet)
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
 

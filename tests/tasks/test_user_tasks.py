@@ -180,16 +180,19 @@ def test_defaults_are_off():
 
 
 def test_evaluation_finds_the_runs_user_tasks(tmp_path):
-  from meta_rfft.evaluate import examples, runner
+  from meta_rfft.data import run_record
+  from meta_rfft.evaluate import examples, run_settings
   run = tmp_path / "run"
   run.mkdir()
-  (run / "config.json").write_text(json.dumps({"config": {"data": {"user_tasks": EXAMPLE}}}))
-  assert [t.id for t in examples.load_user_tasks("", runner.run_data_section(str(run)))] == ["baggage_fees"]
+  (run / "config.json").write_text(json.dumps({"config": {"data": {"user_tasks": EXAMPLE}}}))  # an older run
+  assert [t.id for t in examples.load_user_tasks("", run_settings.user_tasks_of(str(run)))] == ["baggage_fees"]
+  run_record.write(run, run_record.RunRecord(user_tasks=EXAMPLE))  # a run with its record
+  assert run_settings.user_tasks_of(str(run)) == EXAMPLE
   assert [t.id for t in examples.select_tasks("baggage_fees")] == ["baggage_fees"]
   with pytest.raises(ValueError, match="^config.user_tasks: task module .*absent.py does not exist"):
-    examples.load_user_tasks(str(tmp_path / "absent.py"), {"user_tasks": EXAMPLE})
+    examples.load_user_tasks(str(tmp_path / "absent.py"), EXAMPLE)
   with pytest.raises(ValueError, match="^the trained run's data.user_tasks: task module .*absent.py"):
-    examples.load_user_tasks("", {"user_tasks": str(tmp_path / "absent.py")})
+    examples.load_user_tasks("", str(tmp_path / "absent.py"))
 
 
 def test_pipeline_stages_carry_user_tasks(tmp_path, monkeypatch):

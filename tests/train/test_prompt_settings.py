@@ -1,5 +1,6 @@
-"""How a training run records and keeps its prompt rendering: "auto" resolved before WORKDIR/config.json is
-written, a resume that would render otherwise refused, and sources with formats of their own kept plain."""
+"""How a training run records and keeps its prompt rendering: "auto" resolved before its run record
+(WORKDIR/run.json, meta_rfft/data/run_record.py) is written, a resume that would render otherwise refused (an
+older run's config.json read in its place), and sources with formats of their own kept plain."""
 import json
 import types
 
@@ -7,7 +8,8 @@ import pytest
 
 import chat_families
 from meta_rfft import layouts
-from meta_rfft.train import data_source, trainer
+from meta_rfft.data import run_record
+from meta_rfft.train import data_source
 from meta_rfft.train.config import base_config, tiny_run
 
 
@@ -58,11 +60,16 @@ def test_a_resume_keeps_the_prompt_rendering(tmp_path, saved, now, refused):
   path.write_text(json.dumps({"config": {"data": saved}}))
   config = base_config()
   config.data.update(now)
+  old, new = run_record.read(str(tmp_path)), run_record.RunRecord.from_data_config(config.data)
   if refused:
-    with pytest.raises(ValueError, match=r"config.data.\w+=.*but the checkpoints in .* were trained with"):
-      trainer._check_same_prompts(config, str(tmp_path))  # pylint: disable=protected-access
+    with pytest.raises(ValueError, match=r"the checkpoints in .* were rendered otherwise: config.data.\w+: .* there, "
+                                         r".* now"):
+      run_record.check_same_prompts(old, new, str(tmp_path))
   else:
-    trainer._check_same_prompts(config, str(tmp_path))  # pylint: disable=protected-access
+    run_record.check_same_prompts(old, new, str(tmp_path))
+  # The record a run writes reads back as itself.
+  run_record.write(str(tmp_path), new)
+  assert run_record.read(str(tmp_path)) == new
 
 
 def _year(config, vocab) -> str:
@@ -94,7 +101,7 @@ def test_a_template_date_is_recorded_and_kept_by_a_resume(tmp_path):
   expected = [next(it) for _ in range(2)]
   layouts.Workdir.at(str(workdir)).config.write_text(json.dumps({"config": json.loads(first.to_json())}))
   resumed = _config(tmp_path, str(folder))
-  trainer._keep_chat_date(resumed, str(workdir))  # pylint: disable=protected-access
+  run_record.keep_date(resumed.data, run_record.read(str(workdir)), str(workdir))
   assert resumed.data.chat_date == "2024-07-26" and _year(resumed, vocab) == "2024"
   again = data_source.make(resumed, MODEL, host_batch=1).train
   again.restore(workdir / "iterator")
@@ -109,6 +116,6 @@ def test_a_template_date_is_recorded_and_kept_by_a_resume(tmp_path):
   other = _config(tmp_path, str(folder), chat_date="2025-01-01")
   with pytest.raises(ValueError, match=r"config.data.chat_date='2025-01-01', but the checkpoints in .* were "
                                        r"trained with the date '2024-07-26'"):
-    trainer._keep_chat_date(other, str(workdir))  # pylint: disable=protected-access
+    run_record.keep_date(other.data, run_record.read(str(workdir)), str(workdir))
   with pytest.raises(ValueError, match=r"config.data.chat_date must be a date written YYYY-MM-DD, got '26 Jul'"):
     data_source.make(_config(tmp_path, str(folder), chat_date="26 Jul"), MODEL, host_batch=1)

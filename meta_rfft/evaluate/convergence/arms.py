@@ -8,7 +8,7 @@
   answers.
 Every arm's items are the zero-shot items with another prompt: the same format, task, length, instance seed and
 reference answer (and so the same sample keys and position ids), each arm in a samples.jsonl of its own, so
-every arm is scored on identical questions by the evaluator's one scorer (meta_rfft/evaluate/runner.py).
+every arm is scored on identical questions by the evaluator's one scorer (meta_rfft/evaluate/examples.py: score).
 """
 from __future__ import annotations
 

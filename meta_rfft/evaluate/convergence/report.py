@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from meta_rfft import io_paths, layouts  # noqa: E402
-from meta_rfft.evaluate import report as eval_report  # noqa: E402
+from meta_rfft.evaluate.length import report as eval_report  # noqa: E402
 from meta_rfft.evaluate.convergence import arms, stats  # noqa: E402
 
 GROUP_TITLES = {"all": "all tasks", "seen": "tasks seen in RF-pretraining", "heldout": "held-out tasks"}

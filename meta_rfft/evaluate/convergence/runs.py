@@ -14,6 +14,10 @@ from typing import Sequence
 
 from meta_rfft import io_paths
 from meta_rfft.convert.errors import ConversionError
+from meta_rfft.convert.sources import resolve
+from meta_rfft.data.vocab import fingerprint
+from meta_rfft.evaluate import run_settings
+from meta_rfft.tasks.cli import resolve_tasks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +29,6 @@ class TunedRun:
 
 def checkpoint(path: str, key: str) -> str:
   """`path` made absolute after checking it holds a checkpoint; the error names the config key."""
-  from meta_rfft.convert.sources import resolve
   if not str(path).strip():
     raise ValueError(f"config.{key} is empty: name a converted checkpoint, trainer WORKDIR or step folder")
   full = os.fspath(io_paths.resolve(str(path).strip()))
@@ -72,19 +75,17 @@ def tuned_runs(text: str, task_ids: Sequence[str]) -> list[TunedRun]:
 
 
 def vocabulary(cfg, ckpt: str):
-  from meta_rfft.convert.sources import resolve
-  from meta_rfft.evaluate.runner import eval_vocabulary
-  return eval_vocabulary(cfg.vocab, ckpt, resolve(ckpt).hf_dir)
+  return run_settings.eval_vocabulary(cfg.vocab, ckpt, resolve(ckpt).hf_dir)
 
 
 def keep_chat_date(cfg, runs: Sequence[TunedRun], base_samples: str) -> None:
   """One date for every arm (a template that writes the date): config.chat_date, else the one a resumed study
   began with (its Base-D samples), else the date the tuned runs trained with, else today."""
-  from meta_rfft.evaluate.runner import keep_chat_date as kept_by_samples, run_data_section
-  kept_by_samples(cfg, base_samples)
+  run_settings.keep_chat_date(cfg, base_samples)
   if cfg.chat_date:
     return
-  dates = sorted({str(run_data_section(r.path).get("chat_date") or "") for r in runs} - {""})
+  records = [run_settings.record_of(r.path) for r in runs]
+  dates = sorted({r.chat_date for r in records if r is not None} - {""})
   if len(dates) > 1:
     raise ValueError(f"config.tuned: the tuned runs were trained with chat template dates {dates}; the arms need "
                      "one, so set config.chat_date")
@@ -94,8 +95,7 @@ def keep_chat_date(cfg, runs: Sequence[TunedRun], base_samples: str) -> None:
 def check_vocabularies(cfg, base: str, runs: Sequence[TunedRun]) -> None:
   """Every tuned run's vocabulary and prompt rendering (chat template or plain) must be the base model's: the arms
   compare answers to the same prompts."""
-  from meta_rfft.data.vocab import fingerprint
-  from meta_rfft.evaluate.runner import eval_codec
+  eval_codec = run_settings.eval_codec
   base_vocab = vocabulary(cfg, base)
   want, want_codec = fingerprint(base_vocab), eval_codec(cfg, base, base_vocab).describe()
   for run in runs:
@@ -110,8 +110,7 @@ def check_vocabularies(cfg, base: str, runs: Sequence[TunedRun]) -> None:
 
 
 def seen_tasks(spec: str, base: str) -> set[str]:
-  """The task ids the base model was RF-pretrained on (config.seen_tasks)."""
-  from meta_rfft.tasks.cli import resolve_tasks
+  """The task ids the base model was RF-pretrained on (config.seen_tasks, else the base run's record)."""
   spec = str(spec).strip()
   if spec == "none":
     return set()
@@ -120,15 +119,14 @@ def seen_tasks(spec: str, base: str) -> set[str]:
       return {t.id for t, _ in resolve_tasks(spec)}
     except ValueError as e:
       raise ValueError(f"config.seen_tasks: {e}") from None
-  from meta_rfft.evaluate.runner import run_data_section, run_of
-  data = run_data_section(base)
-  mixture = str(data.get("mixture") or "")
+  record = run_settings.record_of(base)
+  if record is None:
+    return set()
   try:
-    tasks = {t.id for t, _ in resolve_tasks(mixture)} if mixture else set()
-    built = str((data.get("build") or {}).get("tasks") or "")
-    if built:  # a split name in the mixture reads only the tasks the run's data build holds
-      tasks &= {t.id for t, _ in resolve_tasks(built)}
+    tasks = {t.id for t, _ in resolve_tasks(record.mixture)} if record.mixture else set()
+    if record.build_tasks:  # a split name in the mixture reads only the tasks the run's data build holds
+      tasks &= {t.id for t, _ in resolve_tasks(record.build_tasks)}
   except ValueError as e:
-    raise ValueError(f"config.seen_tasks is empty and {os.fspath(run_of(base).config)} names tasks this project "
+    raise ValueError(f"config.seen_tasks is empty and the base run's record ({base}) names tasks this project "
                      f"does not know ({e}); set config.seen_tasks") from None
   return tasks

@@ -4,7 +4,7 @@ Order of work: every input is checked first (config keys, tasks, lengths, the ba
 its vocabulary, and every arm's samples.jsonl already in DIR/convergence/arms/ against this run's settings), so a
 refused run writes nothing. Then each tuned model answers Direct's questions and the demonstrations (one load
 per tuned run), and the base model answers Base-D, Gold and SampleGen (one load). Each arm's samples.jsonl is
-the evaluator's (meta_rfft/evaluate/runner.py: same decoding, scorer and resume), under a header that adds what
+the evaluator's (meta_rfft/evaluate/decode_loop.py: same decoding, scorer and resume), under a header that adds what
 fixes the arm's prompts.
 """
 from __future__ import annotations
@@ -14,11 +14,14 @@ from typing import Any, Callable
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import examples as examples_lib
-from meta_rfft.evaluate import hosts, runner
+from meta_rfft.evaluate import hosts, run_settings
+from meta_rfft.evaluate.decode_loop import decode_samples
 from meta_rfft.evaluate.config import check_decoding
 from meta_rfft.evaluate.convergence import arms, runs
 from meta_rfft.evaluate.convergence import report as report_lib
 from meta_rfft.evaluate.convergence import tables
+from meta_rfft.evaluate.samples import check_prompts, read_samples
+from meta_rfft.evaluate.session import ModelSession, open_session, output_header
 
 
 class _Lazy:
@@ -27,9 +30,9 @@ class _Lazy:
   def __init__(self, cfg, ckpt: str):
     self.cfg, self.ckpt, self.session = cfg, ckpt, None
 
-  def __call__(self) -> runner.ModelSession:
+  def __call__(self) -> ModelSession:
     if self.session is None:
-      self.session = runner.open_session(self.cfg, self.ckpt)
+      self.session = open_session(self.cfg, self.ckpt)
     return self.session
 
 
@@ -42,7 +45,7 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     raise ValueError(f"config.format names one zero-shot format, got {cfg.format!r}")
   fmt = fmt[0]
   base = runs.checkpoint(cfg.base, "base")
-  examples_lib.load_user_tasks(cfg.user_tasks, runner.run_data_section(base))
+  examples_lib.load_user_tasks(cfg.user_tasks, run_settings.user_tasks_of(base))
   tasks = examples_lib.select_tasks(cfg.tasks)
   task_ids = [t.id for t in tasks]
   lengths = examples_lib.lengths_of(cfg.lengths)
@@ -60,8 +63,8 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     raise ValueError(f"config.lengths={cfg.lengths!r}: no task of config.tasks has an instance at these lengths")
   plan = arms.make_plan(questions, fmt, ks, int(cfg.demo_seed))
 
-  base_header = runner.output_header(cfg, base)
-  tuned_headers = {r.label: runner.output_header(cfg, r.path) for r in tuned}
+  base_header = output_header(cfg, base)
+  tuned_headers = {r.label: output_header(cfg, r.path) for r in tuned}
   # SampleGen's prompts hold text the tuned models wrote: the checkpoints (steps) that wrote it are its settings.
   writers = sorted({h["checkpoint"] for h in tuned_headers.values()})
 
@@ -69,7 +72,7 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     return {"format": fmt, "arm": arm, **({"k": k} if k else {})}
   # Every samples.jsonl this run reads or writes: its header, and its items where they are known before decoding
   # (SampleGen's are built from the demonstrations' outputs). The stored prompts are checked too
-  # (runner.check_prompts), so demonstrations drawn otherwise are never mixed in.
+  # (samples.check_prompts), so demonstrations drawn otherwise are never mixed in.
   work: dict[str, tuple[dict, list]] = {}
   for r in tuned:
     work[os.fspath(layout.samples(arms.DIRECT, r.label))] = ({**tuned_headers[r.label], **spec(arms.DIRECT)},
@@ -85,7 +88,7 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
 
   def check_resume():  # every existing file against this run, before anything is decoded or written
     for path, (header, items) in work.items():
-      runner.check_prompts(path, runner.read_samples(path, header, repair=False), items)
+      check_prompts(path, read_samples(path, header, repair=False), items)
   hosts.on_leader(check_resume, f"reading {layout.arms}")
   if on_checked is not None:
     hosts.on_leader(on_checked, f"writing in {layout.root}")
@@ -93,8 +96,8 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   def decode(path, session, label, items=None):
     path = os.fspath(path)
     header, known = work[path]
-    return runner.decode_samples(cfg, examples_lib.batched(known if items is None else items, int(cfg.batch_size)),
-                                 path=path, header=header, session=session, label=label)[0]
+    return decode_samples(cfg, examples_lib.batched(known if items is None else items, int(cfg.batch_size)),
+                          path=path, header=header, session=session, label=label, score=examples_lib.score)[0]
 
   records: dict[str, list[dict]] = {arms.DIRECT: []}
   demo_records: list[dict] = []

@@ -6,7 +6,7 @@ template, else [BOS] + question); the model's answer is the first number of the 
 config.qa_answer_pattern in its output (else that match's text), compared with the reference's as
 `answers_match` states.
 
-Decoding is the evaluator's (runner.decode_samples): same batching, decoding methods, several hosts, and a
+Decoding is the evaluator's (decode_loop.decode_samples): same batching, decoding methods, several hosts, and a
 resumable RUN/eval/qa/<file stem>/samples.jsonl whose header adds the file's content digest, the pattern and the
 generation limit, so that a resume with another file or setting is refused by name. The file is read and checked
 whole (by process 0, which shares it) before anything is loaded or written.
@@ -21,8 +21,12 @@ from typing import Any, Callable, Mapping
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate import examples as examples_lib
-from meta_rfft.evaluate import hosts, qa_report, runner
+from meta_rfft.evaluate import hosts
 from meta_rfft.evaluate.config import check_decoding
+from meta_rfft.evaluate.decode_loop import decode_samples
+from meta_rfft.evaluate.qa import report as qa_report
+from meta_rfft.evaluate.run_settings import keep_chat_date
+from meta_rfft.evaluate.session import open_session, output_header
 
 FORMAT = "qa"  # the `format` of every QA sample (samples.jsonl rows are keyed format/task/length/seed)
 # Settings of output_header that only shape the rule tasks' generation limits (QA's is qa_max_new_tokens).
@@ -144,15 +148,15 @@ def make_items(stem: str, rows, pattern: re.Pattern) -> list[examples_lib.Item]:
 
 
 def header_of(cfg, ckpt: str, sha1: str) -> dict:
-  """Every setting that changes a QA sample's row: the model's (runner.output_header, without the rule tasks'
+  """Every setting that changes a QA sample's row: the model's (session.output_header, without the rule tasks'
   limits), the file's content, the pattern and the generation limit."""
-  header = {k: v for k, v in runner.output_header(cfg, ckpt).items() if k not in _RULE_LIMITS}
+  header = {k: v for k, v in output_header(cfg, ckpt).items() if k not in _RULE_LIMITS}
   return {**header, "qa_sha1": sha1, "qa_answer_pattern": str(cfg.qa_answer_pattern),
           "qa_max_new_tokens": int(cfg.qa_max_new_tokens)}
 
 
 def scorer(pattern: re.Pattern, ids: Mapping[int, Any]) -> Callable[..., list[dict]]:
-  """runner.decode_samples's `score` for QA rows (`ids`: the file's "id" of a line, where it has one)."""
+  """decode_samples's `score` for QA rows (`ids`: the file's "id" of a line, where it has one)."""
   def score(batch: examples_lib.Batch, outputs, new_tokens, forwards) -> list[dict]:
     rows = []
     for item, text, n, calls in zip(batch.items, outputs, new_tokens, forwards):
@@ -171,7 +175,7 @@ def scorer(pattern: re.Pattern, ids: Mapping[int, Any]) -> Callable[..., list[di
 def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
              on_checked: Callable[[], Any] | None = None) -> dict:
   """Runs (or resumes) the scoring of config.qa into RUN/eval/qa/<file stem>/; returns {"paths", "report",
-  "decoded"} ("decoded": whether this run decoded anything). As runner.evaluate: `model`, `mesh`, `rules` an
+  "decoded"} ("decoded": whether this run decoded anything). As length.run.evaluate: `model`, `mesh`, `rules` an
   already-loaded model; `on_checked` runs on process 0 once samples.jsonl is known to match; call on every
   process; only process 0 writes and gets the report (the others get `paths` {} and `report` None)."""
   check_decoding(cfg.decoding, tuple(cfg.prompt_buckets), tuple(cfg.new_token_buckets))
@@ -184,16 +188,16 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   # Process 0 reads the file (hosts need not share a filesystem); every process builds the same work list.
   questions = hosts.share_json(lambda: read_questions(path), f"reading {path}")
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
-  runner.keep_chat_date(cfg, os.fspath(layout.samples))
+  keep_chat_date(cfg, os.fspath(layout.samples))
   header = header_of(cfg, ckpt, questions["sha1"])
   items = make_items(stem, questions["rows"], pattern)
   # Questions of similar length share a batch: less padding (rows are keyed per question, not per batch).
   batches = examples_lib.batched(sorted(items, key=lambda it: len(it.inputs)), int(cfg.batch_size))
   ids = {int(r["line"]): r["id"] for r in questions["rows"] if "id" in r}
   max_new = int(cfg.qa_max_new_tokens)
-  records, decoding = runner.decode_samples(
+  records, decoding = decode_samples(
       cfg, batches, path=os.fspath(layout.samples), header=header, on_checked=on_checked, label=f"qa {stem}",
-      session=lambda: runner.open_session(cfg, ckpt, model=model, mesh=mesh, rules=rules),
+      session=lambda: open_session(cfg, ckpt, model=model, mesh=mesh, rules=rules),
       score=scorer(pattern, ids), limit=lambda _: max_new)
   meta = {"file": os.fspath(io_paths.resolve(path)), "sha1": questions["sha1"], "pattern": str(cfg.qa_answer_pattern),
           "max_new_tokens": max_new, "checkpoint": ckpt, "decoding": decoding or str(cfg.decoding.method),

@@ -14,6 +14,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from meta_rfft import io_paths, layouts
+from meta_rfft.evaluate.samples import read_samples
 
 
 def eval_roots(run: str) -> list:
@@ -36,7 +37,6 @@ def qa_sets(run: str) -> dict[str, layouts.QaEvalDir]:
 
 def _answers(d: layouts.QaEvalDir) -> dict[int, bool]:
   """{line of the file: answered correctly} of one evaluation's samples."""
-  from meta_rfft.evaluate.runner import read_samples
   return {int(r["line"]): bool(r["correct"]) for r in read_samples(os.fspath(d.samples), None, repair=False)}
 
 

@@ -1,0 +1,1 @@
+"""The length study: accuracy of rule-following traces against input length."""

@@ -1,0 +1,64 @@
+"""One loaded model with the vocabulary, prompt rendering and decoder it answers with, and the header of the
+settings that change its outputs (samples.jsonl's first line)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from meta_rfft import distributed
+from meta_rfft.convert.sources import load_model, resolve
+from meta_rfft.evaluate.config import decode_scan_layers
+from meta_rfft.evaluate.decode import GreedyDecoder
+from meta_rfft.evaluate.run_settings import eval_codec, eval_positions, eval_vocabulary
+from meta_rfft.sharding.rules import normalize_rules
+
+
+@dataclasses.dataclass
+class ModelSession:
+  """One loaded model with the vocabulary and decoder it decodes with; reused for every list of samples it
+  answers (a decoder compiles its programs once)."""
+  vocab: Any
+  decoder: GreedyDecoder
+  label: str  # the decoding method with its settings, for reports
+  codec: Any  # meta_rfft/data/example_codec.py: how prompts are rendered and where generation stops
+
+
+def output_header(cfg, ckpt: str) -> dict:
+  """Every setting that changes a sample's output for the model at `ckpt`. Batch size, buckets, mesh and decoding
+  method only change how samples are grouped, laid out and computed (every decoding method gives the greedy
+  tokens), so a resume may change them."""
+  pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
+  src = resolve(ckpt)
+  chat = eval_codec(cfg, ckpt, eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)).describe()
+  header = {"checkpoint": src.params_dir, "seed": int(cfg.seed),
+          "max_new_factor": float(cfg.max_new_factor), "max_new_extra": int(cfg.max_new_extra),
+          "max_new_tokens": int(cfg.max_new_tokens), "positions": {"mode": pos_mode, "range": pos_range},
+          "dtype": str(cfg.model.dtype), "param_dtype": str(cfg.model.param_dtype or "stored"),
+          "vocab": str(cfg.vocab or "run")}
+  if chat is not None:  # plain prompts keep the header they always had, so earlier evaluations resume
+    header["chat"] = chat
+  return header
+
+
+def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelSession:
+  """Loads the model at `ckpt` (unless `model` is given) onto `mesh` (default: cfg.mesh over every process's
+  devices) and builds its decoder from cfg's decoding keys."""
+  src = resolve(ckpt)
+  if mesh is None:
+    mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
+    rules = normalize_rules(dict(cfg.sharding.rules))
+  if model is None:
+    run_options = {"dtype": cfg.model.dtype,
+                   "scan_layers": decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat)}
+    if cfg.model.param_dtype:
+      run_options["param_dtype"] = cfg.model.param_dtype
+    model = load_model(src, mesh, rules, **run_options)
+  vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
+  codec = eval_codec(cfg, ckpt, vocab)
+  method = str(cfg.decoding.method)
+  decoder = GreedyDecoder(model, eos_ids=codec.stop_ids, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
+                          prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
+                          mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
+                          max_ngram=int(cfg.decoding.max_ngram))
+  label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
+  return ModelSession(vocab, decoder, label, codec)
