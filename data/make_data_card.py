@@ -17,9 +17,9 @@ import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from meta_rfft.tasks import formats, registry, synthetic  # noqa: E402
+from meta_rfft.tasks import formats, registry, snippet_tasks  # noqa: E402
 from meta_rfft.tasks.nl_rules import nl_task_ids  # noqa: E402
-from meta_rfft.tasks.synthetic_snippets import SNIPPETS  # noqa: E402
+from meta_rfft.tasks.snippets import SNIPPETS  # noqa: E402
 
 LENGTHS = (5, 15, 30)
 
@@ -69,9 +69,9 @@ def card(samples: int) -> str:
       "- Formats: `rf`, `rf_1shot`, `scratchpad`, `direct` for every task; `rf_nl` (the rule as numbered "
       f"English steps, `meta_rfft/tasks/nl_rules.py`) for the held-out tasks ({', '.join(nl_task_ids())}); "
       "build it with `data.build.heldout_formats` including `rf_nl`, train with `data.format=rf_nl`.",
-      "- One-shot synthetic set (`meta_rfft/tasks/synthetic.py`): random compositions of "
+      "- One-shot synthetic set (`meta_rfft/tasks/snippet_tasks.py`): random compositions of "
       f"{len(SNIPPETS)} list-editing snippets in a `while a and b:` loop with random names, "
-      f"{synthetic.NUM_PROGRAMS} programs, always in the `rf_1shot` format; length = length of the first "
+      f"{snippet_tasks.NUM_PROGRAMS} programs, always in the `rf_1shot` format; length = length of the first "
       "list. seqio Task `meta_rfft.synthetic.rf_1shot` (100k train examples by default, `data.synthetic`); "
       "mixed into RF-pretraining by `data.mixture=meta_rfft.rf_pretrain_with_synthetic.<fmt>`.",
       f"- Trace length: mean characters of the `rf` targets over {samples} instances (seeds "
@@ -88,7 +88,7 @@ def card(samples: int) -> str:
                + " | ".join(means) + " |")
   syn = []
   for n in LENGTHS:
-    syn.append(str(round(statistics.mean(len(synthetic.make_example(n, s).targets) for s in range(samples)))))
+    syn.append(str(round(statistics.mean(len(snippet_tasks.make_example(n, s).targets) for s in range(samples)))))
   out.append("| synthetic | One-shot synthetic list editing | synthetic | rf_pretrain_with_synthetic | "
              "length of the first list | 1.. | " + " | ".join(syn) + " |")
   return "\n".join(out) + "\n\n" + HOW_TO_ADD

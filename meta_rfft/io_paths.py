@@ -50,13 +50,14 @@ def read_json(path: PathLike):
 
 def jsonl_values(data: bytes, name: str) -> Iterator[tuple[int, str, Any]]:
   """(line number, "NAME:LINE", decoded value) of every non-blank line of a JSON-lines file's bytes; a line that is
-  not UTF-8 or not JSON is a ValueError naming the file and the line (callers check the values the same way)."""
+  not UTF-8 or not JSON is a ValueError naming the file and the line (callers check the values the same way).
+  The one JSONL reader: general data files, question-answer sets, conversations and TART's text examples."""
   for number, raw in enumerate(data.split(b"\n"), start=1):
     where = f"{name}:{number}"
     try:
       text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-      raise ValueError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+      raise ValueError(f"{where}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
     text = text.lstrip("\ufeff") if number == 1 else text
     if not text.strip():
       continue
@@ -65,6 +66,17 @@ def jsonl_values(data: bytes, name: str) -> Iterator[tuple[int, str, Any]]:
     except json.JSONDecodeError as e:
       raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
     yield number, where, value
+
+
+def read_jsonl(path: PathLike, what: str) -> Iterator[tuple[int, str, Any]]:
+  """jsonl_values of the file at `path` (local or a URL); a missing file or a folder is a ValueError naming
+  `what` (e.g. "conversations file") and the path."""
+  source = resolve(path)
+  if source.is_dir():
+    raise ValueError(f"{what} {path} is a directory")
+  if not source.is_file():
+    raise ValueError(f"{what} {path} does not exist")
+  return jsonl_values(source.read_bytes(), os.fspath(path))
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:

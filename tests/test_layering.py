@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "meta_rfft"
 # Bottom first. A package may import packages of a lower rank, never of its own rank or a higher one.
 LAYERS = [
     {"io_paths", "scratch", "shipped"},
-    {"layouts", "cli"},
+    {"layouts", "cli", "progress_bar"},
     {"sharding"},
     {"config", "model", "distributed", "tasks"},
     {"data", "convert"},

@@ -6,6 +6,9 @@ import json
 
 from meta_rfft import cli, io_paths
 from meta_rfft.convert.errors import ConversionError
+from meta_rfft.convert.exporter import orbax_to_hf
+from meta_rfft.convert.importer import hf_to_orbax
+from meta_rfft.convert.verify import verify
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,13 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"(the safetensors and HF files are handled with local file I/O); copy it to "
                               f"local disk first (gcloud storage cp -r)")
     if args.command == "hf_to_orbax":
-      from meta_rfft.convert.importer import hf_to_orbax
       print(hf_to_orbax(args.hf_dir, args.out, dtype=args.dtype))
     elif args.command == "orbax_to_hf":
-      from meta_rfft.convert.exporter import orbax_to_hf
       print(orbax_to_hf(args.ckpt, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size))
     else:
-      from meta_rfft.convert.verify import verify
       result = verify(args.hf_dir, args.ckpt, prompts=args.prompts, num_random=args.num_random,
                       length=args.length, dtype=args.dtype)
       ok = result.passed(args.atol, args.min_top1)

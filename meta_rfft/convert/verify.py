@@ -10,9 +10,16 @@ import dataclasses
 import os
 from typing import Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from meta_rfft.convert.errors import ConversionError
+from meta_rfft.convert.sources import load_model, resolve
+from meta_rfft.model.config import load_hf_config
+from meta_rfft.sharding.mesh import make_mesh
+from meta_rfft.sharding.rules import DEFAULT_RULES, use_sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +38,7 @@ def _token_rows(hf_dir: str, prompts: Sequence[str] | None, num_random: int, len
                 seed: int) -> list[list[int]]:
   if prompts:
     try:
-      import transformers
+      import transformers  # the test extra (torch, transformers): only `verify` needs it
       tok = transformers.AutoTokenizer.from_pretrained(hf_dir)
     except Exception as e:  # noqa: BLE001 (any tokenizer failure means: this folder cannot tokenize text)
       raise ConversionError(f"{hf_dir}: cannot load the tokenizer to encode --prompts ({e}); "
@@ -64,16 +71,9 @@ def _check_same_architecture(hf_dir: str, hf_config: dict, ckpt: str, src) -> No
 def verify(hf_dir: str, ckpt: str, *, prompts: Sequence[str] | None = None, num_random: int = 4,
            length: int = 32, seed: int = 0, dtype: str = "float32") -> VerifyResult:
   """Runs both models on the prompts and compares their logits at every real position."""
-  import jax
-  import jax.numpy as jnp
-  import torch
+  import torch  # the test extra (torch, transformers): only `verify` needs it
   import transformers
-  from flax import nnx
 
-  from meta_rfft.convert.sources import load_model, resolve
-  from meta_rfft.model.config import load_hf_config
-  from meta_rfft.sharding.mesh import make_mesh
-  from meta_rfft.sharding.rules import DEFAULT_RULES, use_sharding
 
   if not os.path.exists(os.path.join(hf_dir, "config.json")):
     raise ConversionError(f"--hf_dir {hf_dir}: no config.json")

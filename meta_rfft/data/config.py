@@ -55,7 +55,7 @@ Keys:
     splits.<split>.<kind>.lengths ("1-15") and .per_length (examples per length), kind = rf_pretrain or
     heldout. Defaults are the paper's: RF-pretraining 1-15 x 300, adaptation 1-5 x 1000, test 1-30 x 100.
   synthetic: the one-shot synthetic set, used only by the meta_rfft.rf_pretrain_with_synthetic.* mixtures:
-    num_train, num_validation, lengths, seed (meta_rfft/data/synthetic_tfds.py).
+    num_train, num_validation, lengths, seed (meta_rfft/data/snippet_tfds.py).
   synthetic_rate: its mixing rate in those mixtures; "" = its number of train examples.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ from __future__ import annotations
 import ml_collections
 
 ALL_FORMATS = "rf,rf_1shot,scratchpad,direct"
-# The paper's one-shot synthetic set: 100k training samples (meta_rfft/data/synthetic_tfds.py).
+# The paper's one-shot synthetic set: 100k training samples (meta_rfft/data/snippet_tfds.py).
 SYNTHETIC_DEFAULTS = {"num_train": 100_000, "num_validation": 1_000, "lengths": "1-15", "seed": 0}
 
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import example_codec, general_jsonl, general_tfds, seqio_tasks
+from meta_rfft.data import example_codec, general_jsonl, general_tfds, seqio_tasks, tfds_build
 
 PASSTHROUGH = ("task", "length", "seed", "answer")
 
@@ -32,17 +32,11 @@ def extra_task_name(name: str) -> str:
 
 
 def _select_and_tokenize(dataset: tf.data.Dataset, codec) -> tf.data.Dataset:
-  chat = isinstance(codec, example_codec.ChatCodec)
-
-  def fn(ex):
-    if chat:
-      inputs, targets = codec.encode_chat_tf(ex["context"], ex["response"])
-    else:
-      inputs, targets = codec.encode_tf(ex["prompt"], ex["response"])
-    out = {"inputs": inputs, "targets": targets}
-    out.update({k: ex[k] for k in PASSTHROUGH})
-    return out
-  return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if isinstance(codec, example_codec.ChatCodec):  # the context's messages through the chat template
+    encode = lambda ex: codec.encode_chat_tf(ex["context"], ex["response"])  # noqa: E731
+  else:
+    encode = lambda ex: codec.encode_tf(ex["prompt"], ex["response"])  # noqa: E731
+  return tfds_build.select_and_tokenize(dataset, encode, PASSTHROUGH)
 
 
 def _read(path: str, split: str, shuffle_files: bool, seed: int | None = None):

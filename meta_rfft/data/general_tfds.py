@@ -11,9 +11,7 @@ message of a single-turn context, else ""), context (the messages before the ans
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
@@ -26,7 +24,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from meta_rfft.data import general_jsonl
-from meta_rfft.data.tfds_data import resolve_data_dir
+from meta_rfft.data import tfds_build
 
 DATASET_NAME = "meta_rfft_general_tfds"
 VERSION = "1.0.0"
@@ -120,27 +118,15 @@ def ensure_built(entry: general_jsonl.Entry, data_cfg: Mapping[str, Any], check=
   fraction = validation_fraction(data_cfg)
   settings = GeneralSettings(entry, digest, fraction, int(data_cfg["build"]["seed"]), turns)
   splits = split_of(records, fraction, settings.seed)
-  data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
-  path = data_dir / DATASET_NAME / settings.name / VERSION
-  if not (path / "dataset_info.json").exists():
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # An object store (gs://) has no file lock: build there ahead from one host (`python -m meta_rfft.data`).
-    remote = isinstance(data_dir, epath.Path) and "://" in str(data_dir)
-    with contextlib.nullcontext() if remote else open(data_dir / ".meta_rfft_general_build.lock", "w") as lock:
-      if lock is not None:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-      if not (path / "dataset_info.json").exists():
-        builder = MetaRfftGeneralTfds(config=GeneralConfig(settings, splits), data_dir=str(data_dir))
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            compute_stats=tfds.download.ComputeStatsMode.SKIP))
-        log.info("built %s (%s) into %s", entry.path, entry.name, path)
+  data_dir = tfds_build.resolve_data_dir(str(data_cfg["data_dir"]))
+  path = tfds_build.dataset_dir(data_dir, DATASET_NAME, settings.name, VERSION)
+  tfds_build.ensure_built(path, data_dir, lambda: MetaRfftGeneralTfds(config=GeneralConfig(settings, splits),
+                                                                       data_dir=str(data_dir)),
+                          f"{entry.path} ({entry.name})")
   counts = {s: len(r) for s, r in splits.items() if r}
   return Built(settings, path, counts)
 
 
 def read_split(path: str, split: str, shuffle_files: bool = False, seed: int | None = None) -> tf.data.Dataset:
-  reader = tfds.builder_from_directory(path)
-  if split not in reader.info.splits:
-    raise ValueError(f"the general data in {path} has no {split!r} split")
-  return reader.as_dataset(split=split, shuffle_files=shuffle_files,
-                           read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False))
+  return tfds_build.read_split(path, split, f"the general data in {path} has no {split!r} split", shuffle_files,
+                               seed)

@@ -35,7 +35,7 @@ import seqio
 import tensorflow as tf
 
 from meta_rfft import io_paths
-from meta_rfft.data import general_task, packing, seqio_tasks, tfds_data, synthetic_task
+from meta_rfft.data import general_task, packing, seqio_tasks, tfds_data, snippet_task
 from meta_rfft.data.indexed_stream import StreamMismatch
 
 
@@ -227,7 +227,7 @@ def make_batch_iterator(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary, *,
   _check_config(data_cfg)
   _check(process_index, process_count, host_batch_size)
   reg = seqio_tasks.register(data_cfg, vocab)
-  synthetic_task.maybe_register(data_cfg, vocab, reg)  # meta_rfft.rf_pretrain_with_synthetic.*, on demand
+  snippet_task.maybe_register(data_cfg, vocab, reg)  # meta_rfft.rf_pretrain_with_synthetic.*, on demand
   name = general_task.with_extra(data_cfg, vocab, reg, seqio_tasks.mixture_name(data_cfg, reg))
   provider = seqio.get_mixture_or_task(name)
   logging.getLogger("absl").addFilter(_NO_UNCACHED_SHUFFLE_WARNING)  # adding the same filter twice adds it once

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import example_codec, general_jsonl, materialize, tfds_data
+from meta_rfft.data import example_codec, general_jsonl, materialize, tfds_build, tfds_data
 from meta_rfft.tasks import registry
 
 PREFIX = "meta_rfft"
@@ -95,15 +95,9 @@ def default_rate(parts: Mapping[str, materialize.Part]) -> float:
 
 
 def _select_and_tokenize(dataset: tf.data.Dataset, fmt: str, codec) -> tf.data.Dataset:
-  """Picks the format's texts and tokenises them through the run's codec (plain or chat template): one map (one
-  traced function) per task, not two."""
-
-  def fn(ex):
-    inputs, targets = codec.encode_tf(ex[f"{fmt}_inputs"], ex[f"{fmt}_targets"])
-    out = {"inputs": inputs, "targets": targets}
-    out.update({k: ex[k] for k in PASSTHROUGH})
-    return out
-  return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  """The format's texts through the run's codec (plain or chat template)."""
+  return tfds_build.select_and_tokenize(
+      dataset, lambda ex: codec.encode_tf(ex[f"{fmt}_inputs"], ex[f"{fmt}_targets"]), PASSTHROUGH)
 
 
 def _read(path: str, task_id: str, fmt: str, split: str, shuffle_files: bool, seed: int | None = None):

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 
 from meta_rfft.distributed import settings as settings_lib
 
@@ -101,7 +102,6 @@ def preemption_sync_point(step: int) -> bool:
   """
   if _info is None or not jax.distributed.is_initialized():
     return False
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return bool(multihost_utils.reached_preemption_sync_point(step))
 
 

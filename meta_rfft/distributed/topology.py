@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax
+from jax.experimental import topologies
 
 GIB = 2**30
 # HBM per device as published per generation (JAX's device_kind); compile-only devices cannot report memory.
@@ -25,7 +26,6 @@ EXAMPLES = "v5e:16x16 (a v5e-256), v5e:4x4 (v5e-16), v5p:2x4x4 (v5p-64), v4:2x2x
 
 def target_devices(topology: str, num_slices: int = 1) -> list[jax.Device]:
   """The compile-only devices of `num_slices` slices of TPU `topology` ('<generation>:<chips per dimension>')."""
-  from jax.experimental import topologies  # pylint: disable=g-import-not-at-top
   if ":" not in topology:
     raise ValueError(f"TPU topology {topology!r} must be '<generation>:<shape>', e.g. {EXAMPLES}")
   if num_slices < 1:

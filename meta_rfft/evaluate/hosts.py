@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from meta_rfft import cli
 
@@ -33,7 +34,6 @@ def is_leader() -> bool:
 
 
 def _broadcast(tree):
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return multihost_utils.broadcast_one_to_all(tree)
 
 

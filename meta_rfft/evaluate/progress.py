@@ -1,14 +1,14 @@
 """The evaluator's progress line: samples done, percent, rate, elapsed time and ETA (in logs, a plain line
 every `log_every_s` seconds).
 
-The counting, terminal and log handling are meta_rfft/distributed/progress.py's, shared with the trainer.
+The counting, terminal and log handling are meta_rfft/progress_bar.py's, shared with the trainer.
 """
 from __future__ import annotations
 
 import math
 from typing import TextIO
 
-from meta_rfft.distributed.progress import ProgressBar
+from meta_rfft.progress_bar import ProgressBar
 
 
 def _clock(seconds: float) -> str:

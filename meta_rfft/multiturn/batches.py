@@ -21,8 +21,10 @@ from typing import Sequence
 import numpy as np
 
 from meta_rfft.data.indexed_stream import StreamMismatch
-from meta_rfft.multiturn import layout
+from meta_rfft.multiturn import token_layout as layout
+from meta_rfft.multiturn.conversation import read_jsonl
 from meta_rfft.multiturn.packing import RowPacker
+from meta_rfft.multiturn.tokenize import tokenize_conversation
 
 METHODS = ("single_pass", "n_pass")
 STATE_FILE = "multiturn_iterator.json"
@@ -132,8 +134,6 @@ class MultiTurnBatches:
 
 def read_conversations(path: str, encoder) -> list[list[layout.TokenTurn]]:
   """Reads, validates and tokenizes a conversations JSONL file (see conversation.py)."""
-  from meta_rfft.multiturn.conversation import read_jsonl
-  from meta_rfft.multiturn.tokenize import tokenize_conversation
   return [tokenize_conversation(c, encoder) for c in read_jsonl(path)]
 
 

@@ -85,25 +85,13 @@ def read_jsonl(path: str | os.PathLike) -> list[Conversation]:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[Conversation]:
-  path = os.fspath(path)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"conversations file {path} does not exist")
-  if os.path.isdir(path):
-    raise ConversationError(f"conversations file {path} is a directory")
-  with open(path, "rb") as f:
-    for number, raw in enumerate(f, start=1):
-      where = f"{path}:{number}"
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError as e:
-        raise ConversationError(f"{where}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
-      if not line.strip():
-        continue
-      try:
-        obj = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ConversationError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+  try:
+    for _, where, obj in io_paths.read_jsonl(path, "conversations file"):
       yield parse_conversation(obj, where)
+  except ConversationError:
+    raise
+  except ValueError as e:  # a missing file, a folder, a line that is not UTF-8 or JSON: named the same way
+    raise ConversationError(str(e)) from None
 
 
 def write_jsonl(conversations: Iterable[Conversation], path: str | os.PathLike) -> int:

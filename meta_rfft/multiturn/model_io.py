@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from meta_rfft.model.visibility import Visibility
-from meta_rfft.multiturn import layout  # registers the rule
+from meta_rfft.multiturn import token_layout as layout  # registers the rule
 
 
 def visibility_from_batch(batch: Mapping[str, jax.Array]) -> Visibility | None:

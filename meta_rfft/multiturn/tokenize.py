@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from meta_rfft.multiturn import layout
+from meta_rfft.multiturn import token_layout as layout
 from meta_rfft.multiturn.conversation import Conversation
 
 

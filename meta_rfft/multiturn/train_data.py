@@ -12,7 +12,8 @@ import logging
 
 import jax
 
-from meta_rfft.multiturn import layout
+from meta_rfft.data.model_vocab import model_vocabulary
+from meta_rfft.multiturn import token_layout as layout
 from meta_rfft.multiturn.batches import METHODS, MultiTurnBatches, from_data_config, read_conversations
 from meta_rfft.multiturn.tokenize import TextEncoder
 
@@ -37,7 +38,6 @@ def make(config, model_cfg, host_batch: int, hf_dir: str, data_cls):
     raise ValueError(f"config.data.multi_turn={dc.multi_turn!r}: choose from {METHODS} "
                      "(or '' for the mixture)")
   check_visibility_rule(config)
-  from meta_rfft.data.model_vocab import model_vocabulary  # pylint: disable=g-import-not-at-top
   encoder = TextEncoder.from_vocabulary(model_vocabulary(dc.vocab, hf_dir, model_cfg.vocab_size))
   seq_len, seed = int(dc.seq_len), int(dc.seed)
   train = from_data_config(dc, encoder, host_batch, seq_len, seed=seed, process_index=jax.process_index(),

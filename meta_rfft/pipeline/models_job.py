@@ -9,6 +9,7 @@ import os
 import shutil
 
 import numpy as np
+from safetensors import safe_open
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.convert import hf_to_orbax, orbax_to_hf
@@ -197,7 +198,6 @@ def _write_card(cfg, lay: Layout, name: str, kind: str, out: str, pretrain: list
 
 
 def _parameters(model_dir: str) -> int:
-  from safetensors import safe_open
   total = 0
   for f in sorted(os.listdir(model_dir)):
     if f.endswith(".safetensors"):

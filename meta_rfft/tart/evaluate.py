@@ -25,6 +25,8 @@ from meta_rfft import distributed, io_paths, layouts
 from meta_rfft.config.loader import save_config
 from meta_rfft.sharding.rules import normalize_rules, use_sharding
 from meta_rfft.tart import report as report_lib
+from meta_rfft.tart import text_data
+from meta_rfft.tart.embed import LMEmbedder, PromptTooLong, load_lm
 from meta_rfft.tart.feature_data import draw_split, load_feature_dataset
 from meta_rfft.tart.features import Whitener
 from meta_rfft.tart.head import query_logits
@@ -109,7 +111,6 @@ def feature_rows(predict: HeadPredictor, name: str, x: np.ndarray, y: np.ndarray
 
 def text_rows(predict: HeadPredictor, embedder, name: str, examples: list, dim: int, k: int, seed: int,
               test_size: int, modes) -> list[dict]:
-  from meta_rfft.tart.embed import PromptTooLong  # pylint: disable=g-import-not-at-top
   labels = np.array([e.label for e in examples], np.int64)
   train, test = draw_split(labels, k, test_size, seed)
   texts = [examples[i].text for i in train]
@@ -163,7 +164,6 @@ def _check_eval_config(config, max_k: int) -> None:
 
 def _text_datasets(config) -> dict[str, tuple[list, tuple[str, str]]]:
   """{name: (examples, label words)}, every file and task checked before any work."""
-  from meta_rfft.tart import text_data  # pylint: disable=g-import-not-at-top
   ev, out = config.eval, {}
   if ev.rf_tasks:
     for task_id, examples in text_data.rule_task_examples(str(ev.rf_tasks), int(ev.rf_length), int(ev.rf_pool),
@@ -196,7 +196,6 @@ def evaluate(config, workdir: str, argv: list[str] | None = None, log=print) -> 
   predict = HeadPredictor(head, mesh, rules, int(ev.test_size))
   embedders = {}
   if text_sets:
-    from meta_rfft.tart.embed import LMEmbedder, load_lm  # pylint: disable=g-import-not-at-top
     lm, vocab = load_lm(str(ev.checkpoint), mesh, rules)
     for name, (_, words) in text_sets.items():
       embedders[name] = LMEmbedder(lm, vocab, label_words=words, max_chars=int(ev.max_chars),

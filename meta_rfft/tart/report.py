@@ -8,6 +8,10 @@ import json
 import os
 
 import numpy as np
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt  # noqa: E402
 
 from meta_rfft import io_paths, layouts
 
@@ -61,7 +65,7 @@ def _cell(entry: dict) -> str:
 def markdown(result: dict) -> str:
   meta, summary = result["meta"], result["summary"]
   ks = meta["ks"]
-  lines = [f"# TART evaluation", "",
+  lines = ["# TART evaluation", "",
            f"Head: step {meta['head_step']}, {meta['head']['layers']} layers, width {meta['head']['width']}, "
            f"{meta['head']['heads']} heads, d = {meta['head']['input_dim']}. Accuracy (%) on up to "
            f"{meta['test_size']} queries per draw, mean ± sd over seeds {meta['seeds']}.", ""]
@@ -89,9 +93,6 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   datasets = list(dict.fromkeys(e["dataset"] for e in result["summary"]))
   cols = min(3, len(datasets))
   rows = -(-len(datasets) // cols)

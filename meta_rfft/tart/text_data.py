@@ -7,7 +7,6 @@ A rule task's example is its question (`task.question(instance)`, which ends wit
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 
 from meta_rfft import io_paths
@@ -25,11 +24,7 @@ class TextExample:
   label: int
 
 
-def _parse_line(line: str, where: str) -> TextExample:
-  try:
-    obj = json.loads(line)
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{where}: not a JSON object ({e.msg} at column {e.colno})") from None
+def _parse(obj, where: str) -> TextExample:
   if not isinstance(obj, dict):
     raise ValueError(f"{where}: expected a JSON object {{\"text\": ..., \"label\": 0 or 1}}, got "
                      f"{type(obj).__name__}")
@@ -51,17 +46,9 @@ def read_jsonl(path: str) -> list[TextExample]:
   """The examples of a JSONL file: one {"text": <non-empty string>, "label": 0 or 1} per line, blank lines
   skipped. A bad line raises a ValueError starting "PATH:LINE: "; so do a missing file, a file with no examples
   and one whose examples all carry the same label."""
-  resolved = io_paths.resolve(path)
-  if not resolved.is_file():
+  if not io_paths.resolve(path).exists():
     raise ValueError(f"{path}: no such file (expected JSONL lines {{\"text\": ..., \"label\": 0 or 1}})")
-  try:
-    lines = resolved.read_text(encoding="utf-8").splitlines()
-  except UnicodeDecodeError as e:
-    raise ValueError(f"{path}: not UTF-8 text (byte {e.start})") from None
-  examples = []
-  for lineno, line in enumerate(lines, start=1):
-    if line.strip():
-      examples.append(_parse_line(line, f"{path}:{lineno}"))
+  examples = [_parse(obj, where) for _, where, obj in io_paths.read_jsonl(path, "TART text file")]
   if not examples:
     raise ValueError(f"{path}: no examples (every line is blank)")
   labels = {e.label for e in examples}

@@ -27,7 +27,7 @@ from meta_rfft.data import run_record
 from meta_rfft.sharding.placement import create_sharded
 from meta_rfft.sharding.rules import logical_to_spec, normalize_rules, use_sharding
 from meta_rfft.tart.head import ReasoningHead, bce_loss
-from meta_rfft.tart.synthetic import Curriculum, SamplerState, batch_key, sample_tasks
+from meta_rfft.tart.logistic_tasks import Curriculum, SamplerState, batch_key, sample_tasks
 from meta_rfft.train.checkpointing import Checkpoints
 from meta_rfft.train.metrics import MetricsWriter, Progress
 

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+from jax.experimental import multihost_utils
 
 from meta_rfft import io_paths, layouts
 from meta_rfft.convert.checkpoint import item_metadata
@@ -141,7 +142,6 @@ class Checkpoints:
     need += need // 100 + _METADATA_SLACK
     free = io_paths.free_bytes(self.directory) if jax.process_index() == 0 else 0
     if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       # In KiB as a float32: without jax_enable_x64 an int64 would arrive as a wrapped int32.
       free = int(multihost_utils.broadcast_one_to_all(np.float32(free / 1024))) * 1024
     io_paths.check_room(self.directory, need, f"checkpoint {step}", free=free)
@@ -217,7 +217,6 @@ class Checkpoints:
       dest.parent.mkdir(parents=True, exist_ok=True)
       self.layout.step(step).root.rename(dest)
     if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       multihost_utils.sync_global_devices(f"meta_rfft checkpoint {step} set aside")
     self.manager.reload()
     return os.fspath(dest)

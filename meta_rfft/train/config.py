@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import ml_collections
 
-from meta_rfft.config.defaults import mesh_section, model_section, sharding_section
+from meta_rfft.config.defaults import mesh_section, model_section, sharding_section, tiny_arch
+from meta_rfft.data.config import default_data_config
+from meta_rfft.data.vocab import CharVocabulary
 from meta_rfft.distributed import default_config as distributed_section
 from meta_rfft.model import adapters
 from meta_rfft.train import optimizer
 
 
 def data_section() -> ml_collections.ConfigDict:
-  from meta_rfft.data.config import default_data_config  # pylint: disable=g-import-not-at-top
   return default_data_config()
 
 
@@ -63,8 +64,6 @@ def tiny_run(c: ml_collections.ConfigDict) -> None:
   """In place: a ~2.3M-parameter Qwen2-architecture model from scratch (hidden 256, 3 layers, 8 heads / 2 KV heads)
   with the character vocabulary, float32, 2048-token rows (RF traces of short instances run to ~1-3k characters),
   batch 2, 12 steps: about a minute and a half on a 2-core CPU, most of it attention over the 2048 positions."""
-  from meta_rfft.config.defaults import tiny_arch  # pylint: disable=g-import-not-at-top
-  from meta_rfft.data.vocab import CharVocabulary  # pylint: disable=g-import-not-at-top
   c.model = model_section(**tiny_arch(CharVocabulary().vocab_size, hidden_size=256, layers=3, heads=8,
                                       kv_heads=2, intermediate_size=768))
   c.init.checkpoint = ""

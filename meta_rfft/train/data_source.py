@@ -16,7 +16,12 @@ from typing import Any, Callable, Iterator
 import jax
 import numpy as np
 
+from meta_rfft.data import pipeline
+from meta_rfft.data.example_codec import codec_of
+from meta_rfft.data.model_vocab import model_vocabulary
+from meta_rfft.data.recall import RecallBatches
 from meta_rfft.model.config import ModelConfig
+from meta_rfft.multiturn import train_data
 from meta_rfft.train.random_tokens import RandomTokenBatches
 
 SOURCES = ("pipeline", "synthetic", "recall")
@@ -56,7 +61,6 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
   if source == "recall":
     return _recall(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
   if config.data.get("multi_turn"):  # multi-turn conversations: meta_rfft/multiturn/train_data.py
-    from meta_rfft.multiturn import train_data  # pylint: disable=g-import-not-at-top
     return train_data.make(config, model_cfg, host_batch, hf_dir, Data)
   return _pipeline(config, model_cfg, host_batch, hf_dir, seq_len, n_val)
 
@@ -84,7 +88,6 @@ def _plain_prompts(config, why: str) -> None:
 
 def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):
   """config.data.vocab (or the checkpoint's tokenizer), checked against the model's embedding and positions."""
-  from meta_rfft.data.model_vocab import model_vocabulary  # pylint: disable=g-import-not-at-top
   vocab = model_vocabulary(config.data.vocab, hf_dir, model_cfg.vocab_size)
   if config.data.get("positions") == "random" and int(config.data.position_range) > model_cfg.max_position_embeddings:
     raise ValueError(f"config.data.position_range={config.data.position_range} exceeds the model's "
@@ -93,7 +96,6 @@ def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):
 
 
 def _recall(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
-  from meta_rfft.data.recall import RecallBatches  # pylint: disable=g-import-not-at-top
   vocab = _vocabulary(config, model_cfg, hf_dir)
   kwargs = dict(max_length=int(config.data.recall_max_length), positions=str(config.data.positions),
                 position_range=int(config.data.position_range))
@@ -104,8 +106,6 @@ def _recall(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_le
 
 
 def _pipeline(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str, seq_len: int, n_val: int) -> Data:
-  from meta_rfft.data import pipeline  # pylint: disable=g-import-not-at-top
-  from meta_rfft.data.example_codec import codec_of  # pylint: disable=g-import-not-at-top
   vocab = _vocabulary(config, model_cfg, hf_dir)
   if "chat_template" in config.data:
     # "auto" resolved and kept so in WORKDIR/config.json: what the run trained with, whatever its files become;

@@ -10,9 +10,10 @@ import time
 from typing import Any, Mapping, TextIO
 
 import jax
+from tensorboardX import SummaryWriter
 
 from meta_rfft import io_paths, layouts
-from meta_rfft.distributed.progress import ProgressBar
+from meta_rfft.progress_bar import ProgressBar
 from meta_rfft.model.config import ModelConfig
 
 # Dense bf16 peak FLOP/s per device (vendor datasheets; no sparsity). Matched by substring of device_kind.
@@ -96,7 +97,6 @@ class MetricsWriter:
     if kept is not None:
       io_paths.write_text(local, "".join(kept))
     self.jsonl = open(local, "a")
-    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self.tb = SummaryWriter(os.path.join(self.mirror.local, layout.tensorboard.name),
                             purge_step=None if resume_step is None else int(resume_step) + 1)
 

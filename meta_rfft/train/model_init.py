@@ -14,11 +14,12 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from meta_rfft.convert.sources import restore_params
+from meta_rfft.model import adapters as adapters_lib
 from meta_rfft.model.config import ModelConfig
 from meta_rfft.model.decoder import Decoder
 from meta_rfft.sharding.placement import abstract_with_shardings
 from meta_rfft.sharding.rules import Rules
-from meta_rfft.model import adapters as adapters_lib
 
 
 @dataclasses.dataclass
@@ -61,7 +62,6 @@ def converted_params(parts: ModelParts, src) -> dict:
   """The base params of `config.init.checkpoint`, already resolved to `src` (a meta_rfft.convert.Source: a
   converted checkpoint, or a trainer step whose adapters are folded in), restored straight onto their
   shardings."""
-  from meta_rfft.convert.sources import restore_params  # pylint: disable=g-import-not-at-top
   return restore_params(src, parts.abstract_params)
 
 

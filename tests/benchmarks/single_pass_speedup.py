@@ -35,7 +35,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
 
 from meta_rfft.config.defaults import tiny_arch  # noqa: E402
 from meta_rfft.model import Decoder, from_hf_config  # noqa: E402
-from meta_rfft.multiturn import layout  # noqa: E402
+from meta_rfft.multiturn import token_layout as layout  # noqa: E402
 from meta_rfft.multiturn.batches import examples_of  # noqa: E402
 from meta_rfft.multiturn.generate import generate  # noqa: E402
 from meta_rfft.multiturn.model_io import weighted_nll  # noqa: E402

@@ -5,7 +5,7 @@ import pytest
 import seqio
 
 from meta_rfft import shipped
-from meta_rfft.data import materialize, pipeline, seqio_tasks, tfds_data
+from meta_rfft.data import materialize, pipeline, seqio_tasks, tfds_build, tfds_data
 from meta_rfft.data import vocab as vocab_lib
 from meta_rfft.tasks import formats, registry
 
@@ -136,7 +136,7 @@ def test_default_build_is_the_papers_data():
 
 def test_data_dir_resolution(monkeypatch, tmp_path):
   monkeypatch.setenv("META_RFFT_DATA_DIR", str(tmp_path))
-  assert tfds_data.resolve_data_dir("") == tmp_path
-  assert str(tfds_data.resolve_data_dir("gs://bucket/tfds")) == "gs://bucket/tfds"  # not mangled to gs:/
+  assert tfds_build.resolve_data_dir("") == tmp_path
+  assert str(tfds_build.resolve_data_dir("gs://bucket/tfds")) == "gs://bucket/tfds"  # not mangled to gs:/
   monkeypatch.delenv("META_RFFT_DATA_DIR")
-  assert str(tfds_data.resolve_data_dir("")).endswith(".cache/meta_rfft/tfds")
+  assert str(tfds_build.resolve_data_dir("")).endswith(".cache/meta_rfft/tfds")

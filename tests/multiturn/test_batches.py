@@ -3,7 +3,7 @@ disjoint hosts, config errors. (One training step under both methods: test_train
 import numpy as np
 import pytest
 
-from meta_rfft.multiturn import layout
+from meta_rfft.multiturn import token_layout as layout
 from meta_rfft.multiturn.batches import MultiTurnBatches, from_data_config
 from meta_rfft.multiturn.tokenize import tokenize_conversation
 

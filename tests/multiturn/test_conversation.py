@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from meta_rfft.multiturn import layout
+from meta_rfft.multiturn import token_layout as layout
 from meta_rfft.multiturn.cli import main
 from meta_rfft.multiturn.conversation import ConversationError, read_jsonl, write_jsonl
 from meta_rfft.multiturn.tokenize import tokenize_conversation

@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from meta_rfft.model import Decoder, from_hf_config
-from meta_rfft.multiturn import layout
+from meta_rfft.multiturn import token_layout as layout
 from meta_rfft.multiturn.model_io import token_log_probs
 from meta_rfft.multiturn.packing import pack
 

@@ -7,7 +7,7 @@ import pytest
 
 from meta_rfft.config.defaults import model_section, tiny_arch
 from meta_rfft.data.vocab import CharVocabulary
-from meta_rfft.multiturn import layout
+from meta_rfft.multiturn import token_layout as layout
 from meta_rfft.multiturn.conversation import write_jsonl
 from meta_rfft.multiturn.generate import generate
 from meta_rfft.tasks import registry

@@ -17,7 +17,7 @@ from flax import nnx
 from meta_rfft.tart.evaluate import HeadPredictor, evaluate, synthetic_rows
 from meta_rfft.tart.features import Whitener
 from meta_rfft.tart.head import ReasoningHead, interleave, query_logits
-from meta_rfft.tart.synthetic import Curriculum
+from meta_rfft.tart.logistic_tasks import Curriculum
 from meta_rfft.tart.train import load_head, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -189,8 +189,8 @@ def test_read_jsonl(tmp_path):
 
 
 @pytest.mark.parametrize("line,says", [
-    ('{"text": "a", "label": 1', "not a JSON object"),
-    ('{"text": "a", "label": 1} junk', "not a JSON object"),
+    ('{"text": "a", "label": 1', "not valid JSON"),
+    ('{"text": "a", "label": 1} junk', "not valid JSON"),
     ('["a", 1]', "expected a JSON object"),
     ('{"label": 1}', "missing key 'text'"),
     ('{"text": "a"}', "missing key 'label'"),
@@ -216,7 +216,7 @@ def test_read_jsonl_bad_files(tmp_path):
   with pytest.raises(ValueError, match="blank.jsonl: no examples"):
     read_jsonl(str(tmp_path / "blank.jsonl"))
   (tmp_path / "latin1.jsonl").write_bytes('{"text": "caf\u00e9", "label": 1}\n'.encode("latin-1"))
-  with pytest.raises(ValueError, match="latin1.jsonl: not UTF-8"):
+  with pytest.raises(ValueError, match="latin1.jsonl:1: not UTF-8"):
     read_jsonl(str(tmp_path / "latin1.jsonl"))
   (tmp_path / "one.jsonl").write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n')
   with pytest.raises(ValueError, match="one.jsonl: all 2 examples have label 1"):

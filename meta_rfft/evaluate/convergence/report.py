@@ -12,8 +12,9 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from meta_rfft import io_paths, layouts  # noqa: E402
-from meta_rfft.evaluate.length import report as eval_report  # noqa: E402
 from meta_rfft.evaluate.convergence import arms, stats  # noqa: E402
+from meta_rfft.evaluate.examples import lengths_of
+from meta_rfft.evaluate.length import report as eval_report  # noqa: E402
 
 GROUP_TITLES = {"all": "all tasks", "seen": "tasks seen in RF-pretraining", "heldout": "held-out tasks"}
 
@@ -143,7 +144,6 @@ def accuracy_curves(data: Mapping[str, Any], group: str) -> dict[str, dict[str, 
 
 
 def write(layout: layouts.ConvergenceDir, data: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, str]:
-  from meta_rfft.evaluate.examples import lengths_of
   io_paths.resolve(layout.root).mkdir(parents=True, exist_ok=True)
   paths = {"report.json": os.fspath(layout.report_json), "report.md": os.fspath(layout.report_md)}
   seen = set(meta["seen_tasks"])

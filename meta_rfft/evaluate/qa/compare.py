@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any, Mapping, Sequence
 
+from scipy.stats import binomtest
+
 from meta_rfft import io_paths, layouts
 from meta_rfft.evaluate.samples import read_samples
 
@@ -42,7 +44,6 @@ def _answers(d: layouts.QaEvalDir) -> dict[int, bool]:
 
 def paired(first: Mapping[int, bool], other: Mapping[int, bool]) -> dict[str, Any]:
   """The change from `first` to `other` on the questions both answered, with the exact McNemar test."""
-  from scipy.stats import binomtest
   common = sorted(set(first) & set(other))
   lost = sum(first[q] and not other[q] for q in common)
   gained = sum(other[q] and not first[q] for q in common)

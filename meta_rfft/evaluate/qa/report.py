@@ -5,6 +5,8 @@ import json
 import os
 from typing import Any, Mapping, Sequence
 
+from scipy.stats import binomtest
+
 from meta_rfft import io_paths, layouts
 
 WRONG_SHOWN = 5       # wrong answers listed in report.md, in file order
@@ -14,7 +16,6 @@ QUESTION_CHARS = 120  # a listed question's text is cut to this many characters
 def summarize(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> dict:
   """report.json's content: the counts, the accuracy and its 95% Wilson score interval, and `meta` (file, sha1,
   pattern, max_new_tokens, checkpoint, decoding, label)."""
-  from scipy.stats import binomtest
   n = len(records)
   correct = sum(bool(r["correct"]) for r in records)
   ci = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")

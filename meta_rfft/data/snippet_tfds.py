@@ -16,13 +16,10 @@ works on the command line.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import pathlib
-import time
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -31,8 +28,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from meta_rfft.data.config import SYNTHETIC_DEFAULTS
-from meta_rfft.data.tfds_data import resolve_data_dir
-from meta_rfft.tasks import synthetic
+from meta_rfft.data import tfds_build
+from meta_rfft.tasks import snippet_tasks
 from meta_rfft.tasks.cli import parse_lengths
 
 DATASET_NAME = "meta_rfft_synthetic_tfds"
@@ -41,7 +38,7 @@ SPLITS = ("train", "validation")
 SEED_OFFSET = {"train": 0, "validation": 4_000_000}
 MAX_EXAMPLES = 4_000_000  # per split: keeps the seed ranges of the splits disjoint
 DEFAULTS = SYNTHETIC_DEFAULTS
-FMT = synthetic.FORMAT
+FMT = snippet_tasks.FORMAT
 RENDER_VERSION = 1  # bump when the rendered text changes, so that an old build is not reused
 log = logging.getLogger(__name__)
 
@@ -54,7 +51,7 @@ class SyntheticSettings:
 
   @property
   def name(self) -> str:
-    blob = json.dumps({"v": RENDER_VERSION, "programs": synthetic.NUM_PROGRAMS, "seed": self.seed,
+    blob = json.dumps({"v": RENDER_VERSION, "programs": snippet_tasks.NUM_PROGRAMS, "seed": self.seed,
                        "lengths": self.lengths, "counts": self.counts})
     return "s" + hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -87,7 +84,7 @@ def generate(settings: SyntheticSettings, split: str, n: int) -> Iterator[tuple[
   for k in range(n):
     length = settings.lengths[k % len(settings.lengths)]
     seed = settings.seed * 10_000_000 + SEED_OFFSET[split] + k
-    e = synthetic.make_example(length, seed)
+    e = snippet_tasks.make_example(length, seed)
     yield f"{split}/{k}", {"task": "synthetic", "length": length, "seed": seed, "answer": e.answer,
                           f"{FMT}_inputs": e.inputs, f"{FMT}_targets": e.targets}
 
@@ -122,29 +119,18 @@ class MetaRfftSyntheticTfds(tfds.core.GeneratorBasedBuilder):
     yield from generate(self.builder_config.settings, split, n)
 
 
-def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[SyntheticSettings, pathlib.Path]:
-  """Builds the synthetic set of this setting unless it exists (file-locked, like the task data)."""
+def ensure_built(data_cfg: Mapping[str, Any]) -> tuple[SyntheticSettings, Any]:
+  """Builds the snippet set of this setting unless it exists (tfds_build's lock rule)."""
   settings = resolve(data_cfg)
-  data_dir = resolve_data_dir(str(data_cfg["data_dir"]))
-  path = data_dir / DATASET_NAME / settings.name / VERSION
-  if (path / "dataset_info.json").exists():
-    return settings, path
-  data_dir.mkdir(parents=True, exist_ok=True)
-  with open(data_dir / ".meta_rfft_synthetic_build.lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if not (path / "dataset_info.json").exists():
-      start = time.time()
-      builder = MetaRfftSyntheticTfds(config=SyntheticConfig(settings), data_dir=str(data_dir))
-      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-          compute_stats=tfds.download.ComputeStatsMode.SKIP))
-      log.info("built the synthetic set %s in %.1fs", path, time.time() - start)
+  data_dir = tfds_build.resolve_data_dir(str(data_cfg["data_dir"]))
+  path = tfds_build.dataset_dir(data_dir, DATASET_NAME, settings.name, VERSION)
+  tfds_build.ensure_built(path, data_dir, lambda: MetaRfftSyntheticTfds(config=SyntheticConfig(settings),
+                                                                         data_dir=str(data_dir)),
+                          "the one-shot snippet set")
   return settings, path
 
 
 def read_split(path: str, split: str, shuffle_files: bool = False,
                seed: int | None = None) -> tf.data.Dataset:
-  reader = tfds.builder_from_directory(path)
-  if split not in reader.info.splits:
-    raise ValueError(f"the synthetic set in {path} has no {split!r} split (data.synthetic.num_{split} = 0)")
-  return reader.as_dataset(split=split, shuffle_files=shuffle_files,
-                           read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False))
+  return tfds_build.read_split(path, split, f"the snippet set in {path} has no {split!r} split "
+                               f"(data.synthetic.num_{split} = 0)", shuffle_files, seed)

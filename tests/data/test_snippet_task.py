@@ -4,9 +4,9 @@ import copy
 import pytest
 import seqio
 
-from meta_rfft.data import pipeline, seqio_tasks, synthetic_task, synthetic_tfds
+from meta_rfft.data import pipeline, seqio_tasks, snippet_task, snippet_tfds
 from meta_rfft.data import vocab as vocab_lib
-from meta_rfft.tasks import synthetic
+from meta_rfft.tasks import snippet_tasks
 
 MIXTURE = "meta_rfft.rf_pretrain_with_synthetic.rf_1shot"
 
@@ -18,7 +18,7 @@ def setup(data_cfg):
   cfg.mixture = MIXTURE
   vocab = vocab_lib.CharVocabulary()
   reg = seqio_tasks.register(cfg, vocab)
-  names = synthetic_task.maybe_register(cfg, vocab, reg)
+  names = snippet_task.maybe_register(cfg, vocab, reg)
   return cfg, vocab, reg, names
 
 
@@ -29,8 +29,8 @@ def _texts(dataset, vocab, key):
 def test_task_holds_the_rendered_synthetic_examples(setup):
   cfg, vocab, _, names = setup
   # One with-synthetic mixture per format the RF-pretraining mixture is built in (rf and rf_1shot here).
-  assert names == (synthetic_task.SYNTHETIC_TASK, "meta_rfft.rf_pretrain_with_synthetic.rf", MIXTURE)
-  task = seqio.get_mixture_or_task(synthetic_task.SYNTHETIC_TASK)
+  assert names == (snippet_task.SYNTHETIC_TASK, "meta_rfft.rf_pretrain_with_synthetic.rf", MIXTURE)
+  task = seqio.get_mixture_or_task(snippet_task.SYNTHETIC_TASK)
   ds = task.get_dataset(sequence_length=None, split="train", shuffle=False, num_epochs=1)
   rows = list(ds.as_numpy_iterator())
   assert len(rows) == 10
@@ -38,7 +38,7 @@ def test_task_holds_the_rendered_synthetic_examples(setup):
   assert sorted(by_seed) == [10_000_000 + k for k in range(10)]
   for k in (0, 4, 9):
     row = by_seed[10_000_000 + k]
-    expected = synthetic.make_example(1 + k % 3, 10_000_000 + k)
+    expected = snippet_tasks.make_example(1 + k % 3, 10_000_000 + k)
     assert vocab.decode(list(row["inputs"])) == expected.inputs
     assert vocab.decode(list(row["targets"])) == expected.targets
     assert row["answer"].decode() == expected.answer and row["task"] == b"synthetic"
@@ -51,10 +51,10 @@ def test_mixture_keeps_rf_pretrain_rates_and_adds_the_synthetic_set(setup):
   assert seqio_tasks.mixture_name(cfg, reg) == MIXTURE
   mix = seqio.get_mixture_or_task(MIXTURE)
   base = seqio.get_mixture_or_task(seqio_tasks.rf_pretrain_mixture("rf_1shot"))
-  assert {t.name for t in mix.tasks} == {t.name for t in base.tasks} | {synthetic_task.SYNTHETIC_TASK}
+  assert {t.name for t in mix.tasks} == {t.name for t in base.tasks} | {snippet_task.SYNTHETIC_TASK}
   for t in base.tasks:
     assert mix.get_rate(t) == pytest.approx(base.get_rate(t))
-  assert mix.get_rate(seqio.get_mixture_or_task(synthetic_task.SYNTHETIC_TASK)) == 10
+  assert mix.get_rate(seqio.get_mixture_or_task(snippet_task.SYNTHETIC_TASK)) == 10
   ds = mix.get_dataset(sequence_length=None, split="train", shuffle=True, seed=0,
                        passthrough_features=["task"])
   seen = {r["task"].decode() for r in ds.take(40).as_numpy_iterator()}
@@ -76,34 +76,34 @@ def test_training_batches_from_the_with_synthetic_mixture(setup):
 
 def test_build_is_reused_and_bad_settings_name_the_key(setup, data_cfg):
   cfg = setup[0]
-  settings, path = synthetic_tfds.ensure_built(cfg)
-  assert synthetic_tfds.ensure_built(cfg) == (settings, path)
+  settings, path = snippet_tfds.ensure_built(cfg)
+  assert snippet_tfds.ensure_built(cfg) == (settings, path)
   assert len(list(path.parent.parent.iterdir())) == 1
   bad = copy.deepcopy(data_cfg)
   bad.synthetic = {"num_trian": 5}
   with pytest.raises(ValueError, match="data.synthetic: unknown keys"):
-    synthetic_tfds.resolve(bad)
+    snippet_tfds.resolve(bad)
   bad.synthetic = {"lengths": "1-x"}
   with pytest.raises(ValueError, match="data.synthetic.lengths"):
-    synthetic_tfds.resolve(bad)
+    snippet_tfds.resolve(bad)
   bad.synthetic = {"num_train": 0, "num_validation": 0}
   with pytest.raises(ValueError, match="both 0"):
-    synthetic_tfds.resolve(bad)
+    snippet_tfds.resolve(bad)
 
 
 def test_other_mixtures_never_build_the_synthetic_set(data_cfg):
-  assert synthetic_task.maybe_register(data_cfg, vocab_lib.CharVocabulary(), None) == ()
+  assert snippet_task.maybe_register(data_cfg, vocab_lib.CharVocabulary(), None) == ()
 
 
 def test_settings_are_command_line_overridable():
   from meta_rfft.config.loader import load_config
   cfg, _ = load_config(["--config=configs/rf_pretrain.py", "--config.data.synthetic.num_train=7",
                         "--config.data.synthetic.lengths=2-4", "--config.data.synthetic_rate=0.25"])
-  settings = synthetic_tfds.resolve(cfg.data)
+  settings = snippet_tfds.resolve(cfg.data)
   assert dict(settings.counts)["train"] == 7 and settings.lengths == (2, 3, 4)
-  assert synthetic_task._rate(cfg.data, default=123.0) == 0.25
+  assert snippet_task._rate(cfg.data, default=123.0) == 0.25
   untouched, _ = load_config(["--config=configs/rf_pretrain.py"])
-  assert dict(synthetic_tfds.resolve(untouched.data).counts)["train"] == 100_000
-  assert synthetic_task._rate(untouched.data, default=123.0) == 123.0
+  assert dict(snippet_tfds.resolve(untouched.data).counts)["train"] == 100_000
+  assert snippet_task._rate(untouched.data, default=123.0) == 123.0
   with pytest.raises(ValueError, match="config.data.synthetic.num_train"):  # the typo's nearest key is named
     load_config(["--config=configs/rf_pretrain.py", "--config.data.synthetic.num_trian=7"])

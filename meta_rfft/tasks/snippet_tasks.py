@@ -6,7 +6,7 @@ A synthetic program is a rule like
     def merge_lists(left, right):
       res = []
       while left and right:
-        res.append(left[0] + right[0])      <- 1 to 3 KEEP snippets (synthetic_snippets.py)
+        res.append(left[0] + right[0])      <- 1 to 3 KEEP snippets (snippets.py)
         if left[0] < right[0]:              <- exactly one SHRINK snippet, so the loop terminates
           res.append(left.pop(0))
         else:
@@ -35,7 +35,7 @@ from typing import Any, Mapping
 from meta_rfft.tasks import formats
 from meta_rfft.tasks.question_text import with_instance
 from meta_rfft.tasks.spec import RuleTask
-from meta_rfft.tasks.synthetic_snippets import KEEP, SHRINK, Lists, Snippet
+from meta_rfft.tasks.snippets import KEEP, SHRINK, Lists, Snippet
 
 NUM_PROGRAMS = 4096
 FORMAT = "rf_1shot"

@@ -14,7 +14,7 @@ RF-pretraining sub-mixture weighs its total rate (its number of train examples b
 Use: train with `data.mixture = "meta_rfft.rf_pretrain_with_synthetic.rf_1shot"` (or `.rf`); the batch
 iterator (pipeline.make_batch_iterator) calls `maybe_register`, which builds and registers all this only
 when `data.mixture` asks for the synthetic set, so other runs never build it. Optional settings:
-`data.synthetic` (synthetic_tfds.py) and `data.synthetic_rate`.
+`data.synthetic` (snippet_tfds.py) and `data.synthetic_rate`.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from typing import Any, Mapping
 import seqio
 import tensorflow as tf
 
-from meta_rfft.data import seqio_tasks, synthetic_tfds
+from meta_rfft.data import seqio_tasks, snippet_tfds, tfds_build
 
-SYNTHETIC_TASK = f"{seqio_tasks.PREFIX}.synthetic.{synthetic_tfds.FMT}"
+SYNTHETIC_TASK = f"{seqio_tasks.PREFIX}.synthetic.{snippet_tfds.FMT}"
 PASSTHROUGH = ("task", "length", "seed", "answer")
 
 
@@ -35,12 +35,9 @@ def with_synthetic_mixture(fmt: str) -> str:
 
 
 def _select_and_tokenize(dataset: tf.data.Dataset, codec) -> tf.data.Dataset:
-  def fn(ex):
-    inputs, targets = codec.encode_tf(ex[f"{synthetic_tfds.FMT}_inputs"], ex[f"{synthetic_tfds.FMT}_targets"])
-    out = {"inputs": inputs, "targets": targets}
-    out.update({k: ex[k] for k in PASSTHROUGH})
-    return out
-  return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  fmt = snippet_tfds.FMT
+  return tfds_build.select_and_tokenize(
+      dataset, lambda ex: codec.encode_tf(ex[f"{fmt}_inputs"], ex[f"{fmt}_targets"]), PASSTHROUGH)
 
 
 def _rate(data_cfg: Mapping[str, Any], default: float) -> float:
@@ -59,7 +56,7 @@ def _rate(data_cfg: Mapping[str, Any], default: float) -> float:
 def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary,
              reg: seqio_tasks.Registration) -> tuple[str, ...]:
   """Builds the synthetic set if needed; registers its Task and the with-synthetic mixtures. Returns names."""
-  settings, path = synthetic_tfds.ensure_built(data_cfg)
+  settings, path = snippet_tfds.ensure_built(data_cfg)
   counts = dict(settings.counts)
   features = {k: seqio.Feature(vocabulary=vocab, add_eos=False, dtype=tf.int32)
               for k in ("inputs", "targets")}
@@ -67,7 +64,7 @@ def register(data_cfg: Mapping[str, Any], vocab: seqio.Vocabulary,
     seqio.TaskRegistry.remove(SYNTHETIC_TASK)
   seqio.TaskRegistry.add(
       SYNTHETIC_TASK,
-      source=seqio.FunctionDataSource(functools.partial(synthetic_tfds.read_split, str(path)),
+      source=seqio.FunctionDataSource(functools.partial(snippet_tfds.read_split, str(path)),
                                       splits=list(counts), num_input_examples=counts,
                                       caching_permitted=False),
       preprocessors=[functools.partial(_select_and_tokenize, codec=reg.codec)],

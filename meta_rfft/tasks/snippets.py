@@ -1,4 +1,4 @@
-"""The small list-editing code snippets that the one-shot synthetic set (synthetic.py) composes.
+"""The small list-editing code snippets that the one-shot synthetic set (snippet_tasks.py) composes.
 
 Each snippet is a few lines of rule code over two lists `{a}`, `{b}` and an output list `{o}` (placeholders
 that the composer fills with random variable names), together with an independent Python implementation of
