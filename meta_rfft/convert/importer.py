@@ -46,17 +46,17 @@ def check_tensors(entries: dict[str, TensorEntry], rows: list[mapping.Row], cfg:
   """Missing, extra and misshapen tensors, each named (all of one kind reported together)."""
   expected = {name: r for r in rows for name in mapping.hf_names(r, cfg)}
   ignorable = {n for n in entries if n.endswith(mapping.IGNORED_SUFFIXES)}
-  if cfg.tie_word_embeddings:
+  if cfg.arch.tie_word_embeddings:
     ignorable.add("lm_head.weight")  # some tied checkpoints still store the (identical) head; it is unused
   missing = sorted(set(expected) - set(entries))
   if missing:
     raise ConversionError(f"{hf_dir}: missing tensors {missing[:8]}{' ...' if len(missing) > 8 else ''} "
-                          f"({len(missing)} missing) for a {cfg.model_type} model with this config.json")
+                          f"({len(missing)} missing) for a {cfg.arch.model_type} model with this config.json")
   extra = sorted(set(entries) - set(expected) - ignorable)
   if extra:
     raise ConversionError(f"{hf_dir}: unexpected tensors {extra[:8]}{' ...' if len(extra) > 8 else ''} "
                           f"(in {sorted({os.path.basename(entries[n].path) for n in extra})}); "
-                          f"not part of a {cfg.model_type} model with this config.json")
+                          f"not part of a {cfg.arch.model_type} model with this config.json")
   for name, r in expected.items():
     want = mapping.hf_shape(r, cfg)
     if entries[name].shape != want:
@@ -139,5 +139,5 @@ def hf_to_orbax(hf_dir: str, out: str, dtype: str | None = None) -> str:
     _copy_side_files(hf_dir, os.fspath(staged.hf))
     with open(staged.meta, "w") as f:
       json.dump({"format": FORMAT, "dtype": dtype, "source": os.path.abspath(hf_dir),
-                 "model_type": cfg.model_type}, f, indent=2)
+                 "model_type": cfg.arch.model_type}, f, indent=2)
   return os.path.abspath(out)

@@ -82,10 +82,10 @@ TABLES: dict[str, tuple[Row, ...]] = {"llama": LLAMA, "qwen2": QWEN2, "mistral":
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
 _PREDICATES = {
-    "qkv_bias": lambda c: c.qkv_bias,
-    "o_bias": lambda c: c.o_bias,
-    "mlp_bias": lambda c: c.mlp_bias,
-    "untied": lambda c: not c.tie_word_embeddings,
+    "qkv_bias": lambda c: c.arch.qkv_bias,
+    "o_bias": lambda c: c.arch.o_bias,
+    "mlp_bias": lambda c: c.arch.mlp_bias,
+    "untied": lambda c: not c.arch.tie_word_embeddings,
 }
 
 
@@ -98,19 +98,19 @@ def table_for(model_type: str) -> tuple[Row, ...]:
 
 def rows_for(cfg: ModelConfig) -> list[Row]:
   """The rows of `cfg`'s family that apply to this configuration."""
-  return [r for r in table_for(cfg.model_type) if r.when is None or _PREDICATES[r.when](cfg)]
+  return [r for r in table_for(cfg.arch.model_type) if r.when is None or _PREDICATES[r.when](cfg)]
 
 
 def hf_shape(row: Row, cfg: ModelConfig) -> tuple[int, ...]:
-  dims = {"V": cfg.vocab_size, "E": cfg.hidden_size, "F": cfg.intermediate_size,
-          "ND": cfg.num_heads * cfg.head_dim, "KD": cfg.num_kv_heads * cfg.head_dim}
+  dims = {"V": cfg.arch.vocab_size, "E": cfg.arch.hidden_size, "F": cfg.arch.intermediate_size,
+          "ND": cfg.arch.num_heads * cfg.arch.head_dim, "KD": cfg.arch.num_kv_heads * cfg.arch.head_dim}
   return tuple(dims[s] for s in row.hf_shape)
 
 
 def hf_names(row: Row, cfg: ModelConfig) -> list[str]:
   """The HF tensor names of a row: one per layer for stacked rows (in layer order), else one."""
   if row.stacked:
-    return [row.hf.format(i=i) for i in range(cfg.num_layers)]
+    return [row.hf.format(i=i) for i in range(cfg.arch.num_layers)]
   return [row.hf]
 
 
@@ -132,18 +132,18 @@ def check_rows_cover(rows: Sequence[Row], our_shapes: dict[str, tuple[int, ...]]
   by_ours = {}
   for r in rows:
     if r.ours in by_ours:
-      raise ConversionError(f"mapping table {cfg.model_type}: two rows map to {r.ours}")
+      raise ConversionError(f"mapping table {cfg.arch.model_type}: two rows map to {r.ours}")
     by_ours[r.ours] = r
   unmapped = sorted(set(our_shapes) - set(by_ours))
   if unmapped:
-    raise ConversionError(f"mapping table {cfg.model_type}: no HF tensor maps to our parameters {unmapped} "
-                     f"(a config flag the {cfg.model_type} family does not support?)")
+    raise ConversionError(f"mapping table {cfg.arch.model_type}: no HF tensor maps to our parameters {unmapped} "
+                     f"(a config flag the {cfg.arch.model_type} family does not support?)")
   unknown = sorted(set(by_ours) - set(our_shapes))
   if unknown:
-    raise ConversionError(f"mapping table {cfg.model_type}: rows map to parameters the model lacks: "
+    raise ConversionError(f"mapping table {cfg.arch.model_type}: rows map to parameters the model lacks: "
                           f"{unknown}")
   for path, r in by_ours.items():
     shape = our_shapes[path][1:] if r.stacked else our_shapes[path]
     if math.prod(shape) != math.prod(hf_shape(r, cfg)):
-      raise ConversionError(f"mapping table {cfg.model_type}: {r.hf} {hf_shape(r, cfg)} does not fit "
+      raise ConversionError(f"mapping table {cfg.arch.model_type}: {r.hf} {hf_shape(r, cfg)} does not fit "
                             f"{path} {shape}")

@@ -168,7 +168,7 @@ class GreedyDecoder:
                new_token_buckets: Sequence[int] | None = None, mesh: Mesh | None = None,
                rules: Rules | None = None, method: str = "greedy", draft_tokens: int = 8, max_ngram: int = 4):
     cfg = model.config
-    self.eos_ids = eos_ids_of(eos_ids if eos_ids is not None else cfg.eos_token_id)
+    self.eos_ids = eos_ids_of(eos_ids if eos_ids is not None else cfg.arch.eos_token_id)
     if not self.eos_ids:
       raise ValueError("GreedyDecoder: no EOS id (neither eos_ids nor the model config's eos_token_id)")
     if batch_size < 1:
@@ -184,7 +184,7 @@ class GreedyDecoder:
     self.batch_size = int(batch_size)
     self.prompt_buckets = tuple(prompt_buckets or ())
     self.new_token_buckets = tuple(new_token_buckets or ())
-    self.max_positions = cfg.max_position_embeddings
+    self.max_positions = cfg.arch.max_position_embeddings
     self.mesh, self.rules = mesh, (dict(rules) if rules is not None else (dict(DEFAULT_RULES) if mesh else None))
     self.graphdef, self.state = nnx.split(model)
     self.stats = DecodeStats()
@@ -197,7 +197,7 @@ class GreedyDecoder:
                                                                self.rules))
       replicated = NamedSharding(mesh, PartitionSpec())
       out_shardings = (replicated, replicated)
-    slice_once = not cfg.scan_layers and cpu_only(mesh.devices.flat if mesh is not None else jax.devices())
+    slice_once = not cfg.run.scan_layers and cpu_only(mesh.devices.flat if mesh is not None else jax.devices())
     program = _generate
     if method == "prompt_lookup":
       program = functools.partial(prompt_lookup.generate, draft_tokens=self.draft_tokens, max_ngram=self.max_ngram)

@@ -10,6 +10,7 @@ from meta_rfft.convert.sources import load_model, resolve
 from meta_rfft.evaluate.config import decode_scan_layers
 from meta_rfft.evaluate.decode import GreedyDecoder
 from meta_rfft.evaluate.run_settings import eval_codec, eval_positions, eval_vocabulary
+from meta_rfft.model.config import run_options
 from meta_rfft.sharding.rules import normalize_rules
 
 
@@ -48,11 +49,10 @@ def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelS
     mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
     rules = normalize_rules(dict(cfg.sharding.rules))
   if model is None:
-    run_options = {"dtype": cfg.model.dtype,
-                   "scan_layers": decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat)}
-    if cfg.model.param_dtype:
-      run_options["param_dtype"] = cfg.model.param_dtype
-    model = load_model(src, mesh, rules, **run_options)
+    opts = run_options(cfg.model, scan_layers=decode_scan_layers(cfg.model.scan_layers, mesh.devices.flat),
+                       platform=mesh.devices.flat[0].platform,
+                       param_dtype=cfg.model.param_dtype or src.dtype or "float32")  # "": as stored
+    model = load_model(src, mesh, rules, **dataclasses.asdict(opts))
   vocab = eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)
   codec = eval_codec(cfg, ckpt, vocab)
   method = str(cfg.decoding.method)

@@ -104,7 +104,7 @@ def attach(model: Decoder, cfg, *, seed: int = 0) -> Decoder:
   for target in cfg.targets:
     proj = _module_at(model, TARGETS[target])
     # `adapter` starts as None (static in NNX's eyes): nnx.data marks the module as part of the state.
-    proj.adapter = nnx.data(LoRA(proj.in_shape, proj.out_shape, num_layers=model.config.num_layers,
+    proj.adapter = nnx.data(LoRA(proj.in_shape, proj.out_shape, num_layers=model.config.arch.num_layers,
                                  rank=int(cfg.rank), scale=scale_of(cfg), dtype=proj.dtype, rngs=rngs))
   return model
 

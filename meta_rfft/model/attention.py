@@ -47,12 +47,12 @@ class KVCache:
 
   @classmethod
   def empty(cls, cfg: ModelConfig, batch: int, max_len: int, dtype=None) -> "KVCache":
-    dtype = dtype or jnp.dtype(cfg.dtype)
-    layer_shape = (batch, cfg.num_kv_heads, max_len, cfg.head_dim)
-    if cfg.scan_layers:
-      k, v = (jnp.zeros((cfg.num_layers, *layer_shape), dtype) for _ in range(2))
+    dtype = dtype or jnp.dtype(cfg.run.dtype)
+    layer_shape = (batch, cfg.arch.num_kv_heads, max_len, cfg.arch.head_dim)
+    if cfg.run.scan_layers:
+      k, v = (jnp.zeros((cfg.arch.num_layers, *layer_shape), dtype) for _ in range(2))
     else:
-      k, v = (tuple(jnp.zeros(layer_shape, dtype) for _ in range(cfg.num_layers)) for _ in range(2))
+      k, v = (tuple(jnp.zeros(layer_shape, dtype) for _ in range(cfg.arch.num_layers)) for _ in range(2))
     return cls(k=k, v=v, segment_ids=jnp.zeros((batch, max_len), jnp.int32),
                positions=jnp.zeros((batch, max_len), jnp.int32), end=jnp.zeros((), jnp.int32))
 
@@ -71,18 +71,18 @@ def constrain_cache(cache: KVCache) -> KVCache:
 class Attention(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    e, n, k, d = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    e, n, k, d = cfg.arch.hidden_size, cfg.arch.num_heads, cfg.arch.num_kv_heads, cfg.arch.head_dim
     self.ops = Ops.of(cfg)
-    common = dict(num_layers=cfg.num_layers, std=cfg.initializer_range, param_dtype=jnp.dtype(cfg.param_dtype),
-                  dtype=jnp.dtype(cfg.dtype), rngs=rngs, ops=self.ops)
-    self.q_proj = Projection((e,), (n, d), ("embed",), ("q_heads", "head_dim"), use_bias=cfg.qkv_bias, **common)
-    self.k_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.qkv_bias, **common)
-    self.v_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.qkv_bias, **common)
-    self.o_proj = Projection((n, d), (e,), ("q_heads", "head_dim"), ("embed",), use_bias=cfg.o_bias, **common)
+    common = dict(num_layers=cfg.arch.num_layers, std=cfg.arch.initializer_range, param_dtype=jnp.dtype(cfg.run.param_dtype),
+                  dtype=jnp.dtype(cfg.run.dtype), rngs=rngs, ops=self.ops)
+    self.q_proj = Projection((e,), (n, d), ("embed",), ("q_heads", "head_dim"), use_bias=cfg.arch.qkv_bias, **common)
+    self.k_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.arch.qkv_bias, **common)
+    self.v_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.arch.qkv_bias, **common)
+    self.o_proj = Projection((n, d), (e,), ("q_heads", "head_dim"), ("embed",), use_bias=cfg.arch.o_bias, **common)
     self.num_heads, self.num_kv_heads, self.head_dim = n, k, d
-    self.sliding_window = cfg.sliding_window
+    self.sliding_window = cfg.arch.sliding_window
     # A tuple of floats (exact float32 values): static module data, hashable for the graph definition.
-    self.inv_freq = tuple(float(f) for f in inverse_frequencies(cfg.rope, d))
+    self.inv_freq = tuple(float(f) for f in inverse_frequencies(cfg.arch.rope, d))
 
   def __call__(self, x, positions, mask, layer_cache: tuple[jax.Array, jax.Array, jax.Array] | None = None,
                write_slot: jax.Array | None = None):

@@ -103,18 +103,11 @@ _RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunOptions))
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  """The architecture (from HF) and the run options, kept apart. Fields of either read as `cfg.hidden_size`,
-  `cfg.dtype`: the model code needs both and never writes them."""
+  """The architecture (from HF: `cfg.arch.hidden_size`) and the run options (`run_options`: `cfg.run.dtype`), kept
+  apart: a checkpoint's config.json gives the first, a run's config the second."""
 
   arch: Architecture
   run: RunOptions = dataclasses.field(default_factory=RunOptions)
-
-  def __getattr__(self, name: str):
-    if name in _ARCH_FIELDS or name == "num_params":
-      return getattr(self.arch, name)
-    if name in _RUN_FIELDS:
-      return getattr(self.run, name)
-    raise AttributeError(f"ModelConfig has no field {name!r}")
 
   def replace(self, **kwargs) -> "ModelConfig":
     """A copy with fields of the architecture or of the run options changed."""
@@ -213,10 +206,15 @@ def load_hf_config(path: str | os.PathLike) -> dict:
   return config
 
 
-def run_options(model_cfg) -> RunOptions:
-  """The RunOptions of a config's `model` section: the one place they are read from a config."""
-  return RunOptions(param_dtype=model_cfg.param_dtype, dtype=model_cfg.dtype, scan_layers=bool(model_cfg.scan_layers),
-                    remat_policy=model_cfg.remat_policy, custom_grads=bool(model_cfg.get("custom_grads", True)))
+def run_options(model_cfg, **overrides) -> RunOptions:
+  """The RunOptions of a config's `model` section: the one place they are read from a config. `overrides`: fields
+  the caller decides itself (an evaluation: the layer stack as decoding runs it, its mesh's platform, the
+  checkpoint's stored dtype where model.param_dtype is "")."""
+  fields = dict(param_dtype=model_cfg.param_dtype, dtype=model_cfg.dtype, scan_layers=model_cfg.scan_layers,
+                remat_policy=model_cfg.remat_policy, custom_grads=bool(model_cfg.get("custom_grads", True)))
+  fields.update(overrides)
+  fields["scan_layers"] = bool(fields["scan_layers"])
+  return RunOptions(**fields)
 
 
 def from_run_config(model_cfg, hf_config: Mapping[str, Any] | None = None) -> ModelConfig:

@@ -32,14 +32,14 @@ class DecoderLayer(nnx.Module):
   """All layers' parameters, stacked; `__call__` runs one layer given that layer's slice."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    pdt, dt, ops = jnp.dtype(cfg.param_dtype), jnp.dtype(cfg.dtype), Ops.of(cfg)
-    self.input_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=cfg.num_layers, param_dtype=pdt,
+    pdt, dt, ops = jnp.dtype(cfg.run.param_dtype), jnp.dtype(cfg.run.dtype), Ops.of(cfg)
+    self.input_norm = RMSNorm(cfg.arch.hidden_size, cfg.arch.rms_norm_eps, num_layers=cfg.arch.num_layers, param_dtype=pdt,
                               dtype=dt, ops=ops)
     self.attn = Attention(cfg, rngs=rngs)
-    self.post_attention_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=cfg.num_layers,
+    self.post_attention_norm = RMSNorm(cfg.arch.hidden_size, cfg.arch.rms_norm_eps, num_layers=cfg.arch.num_layers,
                                        param_dtype=pdt, dtype=dt, ops=ops)
-    self.mlp = MLP(cfg.hidden_size, cfg.intermediate_size, num_layers=cfg.num_layers, use_bias=cfg.mlp_bias,
-                   std=cfg.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs, ops=ops)
+    self.mlp = MLP(cfg.arch.hidden_size, cfg.arch.intermediate_size, num_layers=cfg.arch.num_layers, use_bias=cfg.arch.mlp_bias,
+                   std=cfg.arch.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs, ops=ops)
 
   def __call__(self, x, positions, mask, layer_cache, write_slot):
     h, new_layer_cache = self.attn(self.input_norm(x), positions, mask, layer_cache, write_slot)
@@ -51,19 +51,19 @@ class DecoderLayer(nnx.Module):
 class Decoder(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    if cfg.remat_policy not in REMAT_POLICIES:
-      raise ValueError(f"model.remat_policy {cfg.remat_policy!r} unknown; choose from {sorted(REMAT_POLICIES)}")
+    if cfg.run.remat_policy not in REMAT_POLICIES:
+      raise ValueError(f"model.remat_policy {cfg.run.remat_policy!r} unknown; choose from {sorted(REMAT_POLICIES)}")
     self.config = cfg
-    pdt = jnp.dtype(cfg.param_dtype)
-    self.embed = param(rngs, (cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), pdt,
-                       std=cfg.initializer_range)
+    pdt = jnp.dtype(cfg.run.param_dtype)
+    self.embed = param(rngs, (cfg.arch.vocab_size, cfg.arch.hidden_size), ("vocab", "embed"), pdt,
+                       std=cfg.arch.initializer_range)
     self.layers = DecoderLayer(cfg, rngs=rngs)
     self.ops = Ops.of(cfg)
-    self.final_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, num_layers=None, param_dtype=pdt,
-                              dtype=jnp.dtype(cfg.dtype), ops=self.ops)
-    self.lm_head = (None if cfg.tie_word_embeddings else
-                    param(rngs, (cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), pdt,
-                          std=cfg.initializer_range))
+    self.final_norm = RMSNorm(cfg.arch.hidden_size, cfg.arch.rms_norm_eps, num_layers=None, param_dtype=pdt,
+                              dtype=jnp.dtype(cfg.run.dtype), ops=self.ops)
+    self.lm_head = (None if cfg.arch.tie_word_embeddings else
+                    param(rngs, (cfg.arch.hidden_size, cfg.arch.vocab_size), ("embed", "vocab"), pdt,
+                          std=cfg.arch.initializer_range))
 
   def __call__(self, tokens, positions=None, segment_ids=None, visibility: Visibility | None = None,
                cache: KVCache | None = None, layer_params: tuple | None = None):
@@ -81,14 +81,14 @@ class Decoder(nnx.Module):
     loop that called the model with its stacked parameters copied every layer's weights out at every step (on
     XLA:CPU a sizeable share of it: tests/benchmarks/decode_throughput.py). Sliced once before the loop, they
     are loop constants."""
-    if self.config.scan_layers:
+    if self.config.run.scan_layers:
       raise ValueError("per_layer_params: the model scans its layers (model.scan_layers=True), which reads the "
                        "stacked parameters; slicing them serves only an unrolled model")
     _, stacked = nnx.split(self.layers)
-    return tuple(jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(self.config.num_layers))
+    return tuple(jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(self.config.arch.num_layers))
 
   def logits(self, hidden: jax.Array) -> jax.Array:
-    dt = jnp.dtype(self.config.dtype)
+    dt = jnp.dtype(self.config.run.dtype)
     # ops.contract, not einsum: its backward computes the head's gradient without transposing [tokens, vocab].
     head = self.embed[...].astype(dt).T if self.lm_head is None else self.lm_head[...].astype(dt)
     out = self.ops.contract(hidden, head, 1)
@@ -109,12 +109,12 @@ class Decoder(nnx.Module):
     mask, write_slot, cache = self._mask_and_cache(positions, segment_ids, visibility, cache)
 
     x = jnp.take(self.embed[...], tokens, axis=0) if embeds is None else embeds
-    x = x.astype(jnp.dtype(cfg.dtype))
+    x = x.astype(jnp.dtype(cfg.run.dtype))
     x = constrain(x, ("act_batch", "act_length", "act_embed"))
 
     graphdef, stacked = nnx.split(self.layers)
-    if layer_params is not None and (cfg.scan_layers or len(layer_params) != cfg.num_layers):
-      raise ValueError(f"layer_params must be per_layer_params() of an unrolled model ({cfg.num_layers} layers)")
+    if layer_params is not None and (cfg.run.scan_layers or len(layer_params) != cfg.arch.num_layers):
+      raise ValueError(f"layer_params must be per_layer_params() of an unrolled model ({cfg.arch.num_layers} layers)")
 
     def layer_slice(i):
       return layer_params[i] if layer_params is not None else jax.tree.map(lambda a: a[i], stacked)
@@ -123,15 +123,15 @@ class Decoder(nnx.Module):
       layer = nnx.merge(graphdef, layer_state)
       return layer(x, positions, mask, layer_cache, write_slot)
 
-    policy = REMAT_POLICIES[cfg.remat_policy]
-    if cfg.remat_policy != "none":
-      one_layer = jax.checkpoint(one_layer, policy=policy, prevent_cse=not cfg.scan_layers)
+    policy = REMAT_POLICIES[cfg.run.remat_policy]
+    if cfg.run.remat_policy != "none":
+      one_layer = jax.checkpoint(one_layer, policy=policy, prevent_cse=not cfg.run.scan_layers)
 
     if cache is None:
-      if cfg.scan_layers:
+      if cfg.run.scan_layers:
         x, _ = jax.lax.scan(lambda x, layer_state: one_layer(x, layer_state, None), x, stacked)
       else:
-        for i in range(cfg.num_layers):
+        for i in range(cfg.arch.num_layers):
           x, _ = one_layer(x, layer_slice(i), None)
       return self.final_norm(x), None
 
@@ -139,19 +139,19 @@ class Decoder(nnx.Module):
     # writes its new slots into them in place (KVCache says why). As scan inputs/outputs instead, every step
     # would slice each layer's cache out and restack the whole cache.
     k, v = cache.k, cache.v
-    if not (isinstance(k, tuple) == isinstance(v, tuple) == (not cfg.scan_layers)):
+    if not (isinstance(k, tuple) == isinstance(v, tuple) == (not cfg.run.scan_layers)):
       raise ValueError("KVCache k/v must be [layers, ...] stacks for a model that scans its layers and tuples of "
                        "per-layer arrays for an unrolled one (KVCache.empty builds the right one for the config)")
-    if cfg.scan_layers:
+    if cfg.run.scan_layers:
       def body(carry, xs):
         x, k, v = carry
         layer_state, i = xs
         x, (k, v) = one_layer(x, layer_state, (k, v, i))
         return (x, k, v), None
-      (x, k, v), _ = jax.lax.scan(body, (x, k, v), (stacked, jnp.arange(cfg.num_layers, dtype=jnp.int32)))
+      (x, k, v), _ = jax.lax.scan(body, (x, k, v), (stacked, jnp.arange(cfg.arch.num_layers, dtype=jnp.int32)))
     else:
       k, v = list(k), list(v)
-      for i in range(cfg.num_layers):
+      for i in range(cfg.arch.num_layers):
         x, (k[i], v[i]) = one_layer(x, layer_slice(i), (k[i], v[i], None))
       k, v = tuple(k), tuple(v)
     cache = cache.replace(k=k, v=v)
@@ -161,7 +161,7 @@ class Decoder(nnx.Module):
     """The attention mask, built once for all layers, and (with a cache) the slot where this call writes."""
     b, length = segment_ids.shape
     index = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
-    window = self.config.sliding_window
+    window = self.config.arch.sliding_window
     if cache is None:
       mask = attention_mask(segment_ids, segment_ids, index, index, q_positions=positions, k_positions=positions,
                             sliding_window=window, visibility=visibility)

@@ -24,7 +24,7 @@ class Ops:
   @classmethod
   def of(cls, cfg) -> "Ops":
     """The operations a ModelConfig asks for."""
-    return cls(custom_grads=bool(cfg.custom_grads), platform=cfg.platform)
+    return cls(custom_grads=bool(cfg.run.custom_grads), platform=cfg.run.platform)
 
   def contract(self, x: jax.Array, kernel: jax.Array, n_in: int) -> jax.Array:
     """x [..., *in] . kernel [*in, *out] -> [..., *out], accumulated in float32."""

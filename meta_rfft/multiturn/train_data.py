@@ -38,7 +38,7 @@ def make(config, model_cfg, host_batch: int, hf_dir: str, data_cls):
     raise ValueError(f"config.data.multi_turn={dc.multi_turn!r}: choose from {METHODS} "
                      "(or '' for the mixture)")
   check_visibility_rule(config)
-  encoder = TextEncoder.from_vocabulary(model_vocabulary(dc.vocab, hf_dir, model_cfg.vocab_size))
+  encoder = TextEncoder.from_vocabulary(model_vocabulary(dc.vocab, hf_dir, model_cfg.arch.vocab_size))
   seq_len, seed = int(dc.seq_len), int(dc.seed)
   train = from_data_config(dc, encoder, host_batch, seq_len, seed=seed, process_index=jax.process_index(),
                            process_count=jax.process_count())

@@ -53,9 +53,9 @@ def load_lm(checkpoint: str, mesh, rules, **run_options) -> tuple[Decoder, Any]:
   src = resolve(ckpt)
   model = load_model(src, mesh, rules, **run_options)
   vocab = eval_vocabulary("", ckpt, src.hf_dir)
-  if vocab.vocab_size > model.config.vocab_size:
+  if vocab.vocab_size > model.config.arch.vocab_size:
     raise ValueError(f"{checkpoint}: the vocabulary has {vocab.vocab_size} ids but the model's embedding only "
-                     f"{model.config.vocab_size}")
+                     f"{model.config.arch.vocab_size}")
   return model, vocab
 
 
@@ -116,14 +116,14 @@ class LMEmbedder:
       raise ValueError(f"LMEmbedder: max_chars must be >= 1, got {max_chars}")
     if batch < 1:
       raise ValueError(f"LMEmbedder: batch must be >= 1, got {batch}")
-    positions = model.config.max_position_embeddings
+    positions = model.config.arch.max_position_embeddings
     if max_prompt_tokens < 0 or max_prompt_tokens > positions:
       raise ValueError(f"LMEmbedder: max_prompt_tokens={max_prompt_tokens} must be 0 (the model's limit) or "
                        f"1..{positions} (the model's max_position_embeddings)")
     self.model, self.vocab = model, vocab
     self.label_words, self.max_chars, self.batch = label_words, int(max_chars), int(batch)
     self.max_prompt_tokens = int(max_prompt_tokens) or positions
-    self.hidden_size = model.config.hidden_size
+    self.hidden_size = model.config.arch.hidden_size
     self._bos = [] if vocab.bos_id is None else [int(vocab.bos_id)]
     self._label_pieces = encode_texts(vocab, [f" {w}\n" for w in label_words])
     # The graph definition is a static argument of one module-level jit: embedders of the same model share

@@ -47,21 +47,21 @@ class ReasoningHead(nnx.Module):
   def __init__(self, head_cfg, *, rngs: nnx.Rngs, platform: str = ""):
     self.config = cfg = model_config(head_cfg, platform)
     self.input_dim = d = int(head_cfg.input_dim)
-    width = cfg.hidden_size
-    self.read_in = param(rngs, (d, width), (None, "embed"), jnp.float32, std=cfg.initializer_range)
+    width = cfg.arch.hidden_size
+    self.read_in = param(rngs, (d, width), (None, "embed"), jnp.float32, std=cfg.arch.initializer_range)
     self.read_in_bias = param(None, (width,), ("embed",), jnp.float32, value=0.0)
     # Learned absolute positions as in GPT-2, on top of the layers' RoPE: they tell x tokens from label tokens
     # at the input (both are d-vectors, and RoPE alone leaves a token's parity to attention to work out).
     self.position_table = param(rngs, (2 * int(head_cfg.max_points), width), (None, "embed"), jnp.float32,
-                                std=cfg.initializer_range)
+                                std=cfg.arch.initializer_range)
     self.body = Decoder(cfg, rngs=rngs)
-    self.read_out = param(rngs, (width, 1), ("embed", None), jnp.float32, std=cfg.initializer_range)
+    self.read_out = param(rngs, (width, 1), ("embed", None), jnp.float32, std=cfg.arch.initializer_range)
     self.read_out_bias = param(None, (1,), (None,), jnp.float32, value=0.0)
 
   def __call__(self, seq: jax.Array, positions: jax.Array | None = None,
                visibility: Visibility | None = None) -> jax.Array:
     """seq [B, L, d] -> one logit per position, float32 [B, L]."""
-    dt = jnp.dtype(self.config.dtype)
+    dt = jnp.dtype(self.config.run.dtype)
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(seq.shape[1], dtype=jnp.int32), seq.shape[:2])
     x = seq.astype(dt) @ self.read_in[...].astype(dt) + self.read_in_bias[...].astype(dt)

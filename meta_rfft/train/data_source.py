@@ -53,8 +53,8 @@ def make(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str = "") -> D
   n_val = int(config.eval.batches)
   if source == "synthetic":
     seed = int(config.data.seed)
-    train = RandomTokenBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed)
-    held_out = RandomTokenBatches(host_batch, seq_len, model_cfg.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
+    train = RandomTokenBatches(host_batch, seq_len, model_cfg.arch.vocab_size, seed=seed)
+    held_out = RandomTokenBatches(host_batch, seq_len, model_cfg.arch.vocab_size, seed=seed + _VALIDATION_SEED_OFFSET)
     return Data(train, lambda: (held_out.batch_at(i) for i in range(n_val)), seq_len)
   if source == "recall" or config.data.get("multi_turn"):
     _plain_prompts(config, "config.train.data_source=recall" if source == "recall" else "config.data.multi_turn")
@@ -73,7 +73,7 @@ def example_batch(config, model_cfg: ModelConfig, host_batch: int, hf_dir: str =
   batches carry extra visibility ids whose set depends on the method, so that source is built and asked."""
   if _source(config) == "pipeline" and config.data.get("multi_turn"):
     return make(config, model_cfg, host_batch, hf_dir).example_batch()
-  return RandomTokenBatches(host_batch, int(config.data.seq_len), model_cfg.vocab_size, seed=0).batch_at(0)
+  return RandomTokenBatches(host_batch, int(config.data.seq_len), model_cfg.arch.vocab_size, seed=0).batch_at(0)
 
 
 def _plain_prompts(config, why: str) -> None:
@@ -88,10 +88,10 @@ def _plain_prompts(config, why: str) -> None:
 
 def _vocabulary(config, model_cfg: ModelConfig, hf_dir: str):
   """config.data.vocab (or the checkpoint's tokenizer), checked against the model's embedding and positions."""
-  vocab = model_vocabulary(config.data.vocab, hf_dir, model_cfg.vocab_size)
-  if config.data.get("positions") == "random" and int(config.data.position_range) > model_cfg.max_position_embeddings:
+  vocab = model_vocabulary(config.data.vocab, hf_dir, model_cfg.arch.vocab_size)
+  if config.data.get("positions") == "random" and int(config.data.position_range) > model_cfg.arch.max_position_embeddings:
     raise ValueError(f"config.data.position_range={config.data.position_range} exceeds the model's "
-                     f"max_position_embeddings={model_cfg.max_position_embeddings}")
+                     f"max_position_embeddings={model_cfg.arch.max_position_embeddings}")
   return vocab
 
 

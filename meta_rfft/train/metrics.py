@@ -42,9 +42,9 @@ def mfu(flops_per_token: float, tokens_per_s: float, peak_per_device: float | No
 def matmul_params(cfg: ModelConfig) -> int:
   """Parameters used in matmuls per token: every layer's projections plus the LM head (tied or not); the
   embedding lookup is a gather and costs no FLOPs."""
-  norms = cfg.hidden_size * (2 * cfg.num_layers + 1)
-  lookup = 0 if cfg.tie_word_embeddings else cfg.vocab_size * cfg.hidden_size  # tied: the table IS the head
-  return cfg.num_params - norms - lookup
+  norms = cfg.arch.hidden_size * (2 * cfg.arch.num_layers + 1)
+  lookup = 0 if cfg.arch.tie_word_embeddings else cfg.arch.vocab_size * cfg.arch.hidden_size  # tied: the table IS the head
+  return cfg.arch.num_params - norms - lookup
 
 
 def train_flops_per_token(cfg: ModelConfig, seq_len: int, trainable_fraction: float = 1.0) -> float:
@@ -58,7 +58,7 @@ def train_flops_per_token(cfg: ModelConfig, seq_len: int, trainable_fraction: fl
   N = matmul_params(cfg). Adapter matmuls (rank r) are left out: under 1% for the ranks used.
   """
   n = matmul_params(cfg)
-  attention = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq_len
+  attention = 12 * cfg.arch.num_layers * cfg.arch.num_heads * cfg.arch.head_dim * seq_len
   return (4 + 2 * trainable_fraction) * n + attention
 
 

@@ -175,7 +175,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, argv: list[str] | Non
     origin = (os.fspath(io_paths.resolve(config.init.checkpoint)) if init_source
               else f"random weights (seed {config.init.seed})")
     _log(f"[train] initialised from {origin}; "
-         f"{model_cfg.num_params / 1e6:.2f}M parameters")
+         f"{model_cfg.arch.num_params / 1e6:.2f}M parameters")
 
   def save(step: int) -> None:
     params, adapters = run_state.checkpoint_items(setup, state, frozen)

@@ -172,8 +172,8 @@ def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, d
                        scan_layers=decode_scan_layers(default_eval_config().model.scan_layers, [device]))
   mesh = make_mesh((1, 1, 1), devices=[device])
   model = create_sharded(lambda: Decoder(cfg, rngs=nnx.Rngs(0)), mesh, DEFAULT_RULES)
-  prompts = prompts_for(batch, cfg.vocab_size, seed=1)
-  dec = GreedyDecoder(model, eos_ids=cfg.vocab_size, pad_id=0, batch_size=batch, mesh=mesh, rules=DEFAULT_RULES)
+  prompts = prompts_for(batch, cfg.arch.vocab_size, seed=1)
+  dec = GreedyDecoder(model, eos_ids=cfg.arch.vocab_size, pad_id=0, batch_size=batch, mesh=mesh, rules=DEFAULT_RULES)
   with jax.set_mesh(mesh):
     t0 = time.perf_counter()
     dec.decode(prompts, new_tokens)
@@ -186,9 +186,9 @@ def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, d
   item = jnp.dtype(dtype).itemsize
   # Per step every weight is read except the input embedding (a gather of `batch` rows; the LM head is read
   # whole, or the same table when tied), and attention reads the whole preallocated cache of every layer.
-  weight_bytes = (n_params - (0 if cfg.tie_word_embeddings else cfg.vocab_size * cfg.hidden_size)) * item
+  weight_bytes = (n_params - (0 if cfg.arch.tie_word_embeddings else cfg.arch.vocab_size * cfg.arch.hidden_size)) * item
   cache_len = sum(dec.shapes_for(max(len(p) for p in prompts), new_tokens))
-  cache_bytes = 2 * cfg.num_layers * batch * cfg.num_kv_heads * cache_len * cfg.head_dim * item
+  cache_bytes = 2 * cfg.arch.num_layers * batch * cfg.arch.num_kv_heads * cache_len * cfg.arch.head_dim * item
   achieved = (weight_bytes + cache_bytes) / (best / new_tokens)
   measured = read_bandwidth(device, 1 << 30)
   sheet = next((bw for name, bw in DATASHEET_BANDWIDTH if name in device.device_kind), None)
@@ -205,7 +205,7 @@ def bandwidth_row(arch: dict, device: jax.Device, batch: int, new_tokens: int, d
 def prompt_lookup_row(model, mesh, prompts, new_tokens: int, plain_out, plain_s: float,
                       draft_tokens: int = 8, max_ngram: int = 4) -> dict:
   """The same prompts and model with prompt-lookup speculative decoding, against plain greedy's rows and time."""
-  batch, vocab = len(prompts), model.config.vocab_size
+  batch, vocab = len(prompts), model.config.arch.vocab_size
   dec = GreedyDecoder(model, eos_ids=vocab, pad_id=0, batch_size=batch, mesh=mesh, rules=DEFAULT_RULES,
                       method="prompt_lookup", draft_tokens=draft_tokens, max_ngram=max_ngram)
   t0 = time.perf_counter()

@@ -27,7 +27,7 @@ def _ours_traces(ckpt: str, prompts, limit: int, dtype: str, method: str, k: int
   mesh = make_mesh((1, -1, 1), devices=jax.devices("cpu")[:1])
   options = dict(scan_layers=EVAL_SCAN_LAYERS, dtype=dtype) | (dict(param_dtype=dtype) if dtype != "float32" else {})
   model = load_model(ckpt, mesh, DEFAULT_RULES, **options)
-  vocab_eos = model.config.eos_token_id
+  vocab_eos = model.config.arch.eos_token_id
   # The generation bucket is the limit itself: both methods attend over the same cache length.
   dec = GreedyDecoder(model, eos_ids=vocab_eos, pad_id=vocab_eos, batch_size=len(prompts), mesh=mesh,
                       rules=DEFAULT_RULES, method=method, draft_tokens=k, max_ngram=n, new_token_buckets=(limit,))

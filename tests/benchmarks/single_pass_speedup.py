@@ -193,7 +193,7 @@ def main() -> None:
 
   result = dict(
       benchmark="single_pass_speedup", task=args.task, lengths=args.lengths, conversations=args.conversations,
-      repeats=args.repeats, model=dict(arch, num_params=model_cfg.num_params, remat_policy=args.remat),
+      repeats=args.repeats, model=dict(arch, num_params=model_cfg.arch.num_params, remat_policy=args.remat),
       device=str(jax.devices()[0].device_kind), platform=jax.default_backend(), cpu_count=os.cpu_count(),
       load_average_start=load_start, load_average_end=os.getloadavg(), python=platform.python_version(),
       jax=jax.__version__, time_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), results=rows_out)

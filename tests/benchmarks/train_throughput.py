@@ -96,7 +96,7 @@ def ours(arch: dict, batches, *, warmup: int, dtype="float32", remat="none", dev
     return time.perf_counter() - t0
 
   run(warmup)
-  info = {"params": model_cfg.num_params, "warmup_incl_compile_s": time.perf_counter() - t_compile,
+  info = {"params": model_cfg.arch.num_params, "warmup_incl_compile_s": time.perf_counter() - t_compile,
           "flops_per_token": metrics.train_flops_per_token(model_cfg, seq_len),
           "peak_flops_per_device": metrics.device_peak_flops(devices[0]),  # None on CPUs: no MFU there
           "device": devices[0].device_kind, "devices": len(devices), "live": live}

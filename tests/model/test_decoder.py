@@ -163,7 +163,7 @@ def test_kv_cache_prefill_then_steps_equals_full_forward(scan_layers):
   assert int(cache.end) == 11
   # The cache holds exactly the keys a full pass computes, heads-major, in the written slots only.
   k0 = cache.k[0]  # layer 0: the first per-layer buffer, or the stack's first slice
-  assert k0.shape == (2, cfg.num_kv_heads, 16, cfg.head_dim)
+  assert k0.shape == (2, cfg.arch.num_kv_heads, 16, cfg.arch.head_dim)
   assert np.any(np.asarray(k0[:, :, :11]) != 0) and np.all(np.asarray(k0[:, :, 11:]) == 0)
 
 

@@ -20,9 +20,9 @@ def _small(cls, **kw):
 def test_llama3_rope_frequencies_match_transformers():
   hf = _small(LlamaConfig, rope_theta=500000.0, head_dim=16, rope_scaling=LLAMA3_SCALING)
   cfg = from_hf_config(hf.to_dict())
-  assert cfg.rope.theta == 500000.0 and cfg.rope.rope_type == "llama3" and cfg.head_dim == 16
+  assert cfg.arch.rope.theta == 500000.0 and cfg.arch.rope.rope_type == "llama3" and cfg.arch.head_dim == 16
   ref, _ = ROPE_INIT_FUNCTIONS["llama3"](hf, torch.device("cpu"))
-  np.testing.assert_allclose(inverse_frequencies(cfg.rope, cfg.head_dim), ref.numpy(), rtol=1e-6)
+  np.testing.assert_allclose(inverse_frequencies(cfg.arch.rope, cfg.arch.head_dim), ref.numpy(), rtol=1e-6)
 
 
 def test_transformers4_layout_is_read():
@@ -30,17 +30,17 @@ def test_transformers4_layout_is_read():
         "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 4, "rope_theta": 1e6,
         "rope_scaling": {"type": "linear", "factor": 2.0}, "rms_norm_eps": 1e-5, "tie_word_embeddings": True}
   cfg = from_hf_config(hf)
-  assert (cfg.rope.theta, cfg.rope.rope_type, cfg.rope.factor) == (1e6, "linear", 2.0)
-  assert cfg.rms_norm_eps == 1e-5 and cfg.tie_word_embeddings and cfg.head_dim == 8 and cfg.num_kv_heads == 4
+  assert (cfg.arch.rope.theta, cfg.arch.rope.rope_type, cfg.arch.rope.factor) == (1e6, "linear", 2.0)
+  assert cfg.arch.rms_norm_eps == 1e-5 and cfg.arch.tie_word_embeddings and cfg.arch.head_dim == 8 and cfg.arch.num_kv_heads == 4
 
 
 def test_family_specifics():
   qwen = from_hf_config(_small(Qwen2Config, tie_word_embeddings=True, rope_theta=1e6).to_dict())
-  assert qwen.qkv_bias and not qwen.o_bias and qwen.tie_word_embeddings and qwen.rope.theta == 1e6
+  assert qwen.arch.qkv_bias and not qwen.arch.o_bias and qwen.arch.tie_word_embeddings and qwen.arch.rope.theta == 1e6
   mistral = from_hf_config(_small(MistralConfig, sliding_window=32, head_dim=12).to_dict())
-  assert mistral.sliding_window == 32 and mistral.head_dim == 12 and not mistral.qkv_bias
+  assert mistral.arch.sliding_window == 32 and mistral.arch.head_dim == 12 and not mistral.arch.qkv_bias
   llama = from_hf_config(_small(LlamaConfig, attention_bias=True, mlp_bias=True).to_dict())
-  assert llama.qkv_bias and llama.o_bias and llama.mlp_bias
+  assert llama.arch.qkv_bias and llama.arch.o_bias and llama.arch.mlp_bias
 
 
 @pytest.mark.parametrize("change,message", [

@@ -43,7 +43,7 @@ def test_built_base_carries_rope_theta(tmp_path):
   tok = stages.build_tokenizer(cfg, str(tmp_path / "tok"), ["lc_283"])
   out = stages.build_base(cfg, str(tmp_path / "base"), tok, seed=3)["hf_dir"]
   model_cfg = from_hf_config(load_hf_config(out))
-  assert model_cfg.rope.theta == 123456.0 and os.path.isfile(os.path.join(out, "tokenizer.json"))
+  assert model_cfg.arch.rope.theta == 123456.0 and os.path.isfile(os.path.join(out, "tokenizer.json"))
   assert not os.path.exists(str(tmp_path / "base") + ".tmp")
 
 

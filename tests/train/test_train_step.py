@@ -101,7 +101,7 @@ def test_the_step_compiles_its_backward_passes_for_the_mesh_platform():
   mesh = make_mesh((1, 2, 1), devices=jax.devices()[:2])
   setup = run_state.build(config, from_run_config(config.model).replace(platform="tpu"), mesh, DEFAULT_RULES,
                           global_batch=BATCH, seq_len=SEQ_LEN)
-  assert setup.parts.model_cfg.platform == "cpu"  # the mesh's, whatever the config said
+  assert setup.parts.model_cfg.run.platform == "cpu"  # the mesh's, whatever the config said
 
   rng = np.random.default_rng(3)
   x, w = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in ((4, 6), (6, 5)))
