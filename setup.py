@@ -40,7 +40,13 @@ setuptools.setup(
     version="0.1.0",
     description=__doc__,
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["meta_rfft", "meta_rfft.*"]),
+    # The task modules, the TFDS builder, the shipped pretrained models and the configs ship inside the package
+    # (meta_rfft/_data, meta_rfft/_configs), so that a non-editable install runs the demo: meta_rfft/shipped.py
+    # finds them there, and a checkout's top-level data/ and configs/ first.
+    packages=setuptools.find_packages(include=["meta_rfft", "meta_rfft.*"]) + ["meta_rfft._data", "meta_rfft._configs"],
+    package_dir={"meta_rfft._data": "data", "meta_rfft._configs": "configs"},
+    package_data={"meta_rfft._data": ["**/*"], "meta_rfft._configs": ["*.py"]},
+    include_package_data=False,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
 )

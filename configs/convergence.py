@@ -10,7 +10,7 @@ RF-pretraining and held out. `config.tuned`: one multi-task run, or TASK=PATH en
 DIR/convergence/ receives report.md, report.json, the figures and each arm's samples.jsonl (resumable). Every key:
 meta_rfft/evaluate/convergence/config.py. Variants (the config argument):
   (none)  the paper-scale defaults: held-out tasks, lengths 1-10, 20 questions per task and length, k = 1;
-  cpu     the README's CPU experiment (tests/benchmarks/convergence_experiment.py runs it end to end).
+  cpu     docs/studies/convergence.md's CPU experiment (tests/benchmarks/convergence_experiment.py runs it end to end).
 """
 from meta_rfft.evaluate.convergence.config import default_convergence_config
 

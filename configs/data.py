@@ -4,7 +4,7 @@ Builds the Meta-RFFT TFDS data (every task, split and format, at the paper's siz
 1-15 x 300, adaptation lengths 1-5 x 1000, test lengths 1-30 x 100) once into data_dir. Training configs embed
 the same section as `config.data` (meta_rfft.data.config.default_data_config, documented there), and the
 trainer builds on first use; this entry point builds ahead of time. Argument `small`: 20 examples per length
-everywhere, a fraction of the full build (README "Data pipeline throughput" gives the build rate).
+everywhere, a fraction of the full build (docs/performance.md "Data pipeline throughput" gives the build rate).
 """
 import ml_collections
 

@@ -1,6 +1,6 @@
 """python -m meta_rfft.pipeline --config=configs/demo.py --workdir=runs/demo
 
-The whole Meta-RFFT flow on a CPU in minutes (its time and results: README "Results of the demo"): one seed of
+The whole Meta-RFFT flow on a CPU in minutes (its time and results: README "Results"): one seed of
 configs/lengthgen.py's experiment made smaller. The RF-pretrained model shipped in data/pretrained/rf_pretrained
 (RF-pretrained once on seven list tasks at lengths 1-15: its card.md) and the base it started from
 (data/pretrained/base) are both adapted to the held-out `lc_283` (Move Zeros) on lengths 1-5 = Meta-RFFT and

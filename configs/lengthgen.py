@@ -14,7 +14,7 @@ Three held-out tasks of the paper's twelve, three adaptation seeds (data order a
 Max_Len_90% (mean and spread), loop-count error by length, each arm's configuration and CPU time, and the targets.
 `--config.pretrained=train` RF-pretrains per seed in DIR instead (the shipped models' recipe; hours per seed).
 Every key: meta_rfft/pipeline/config.py. Variants (the config argument):
-  (none)  the full experiment (README "Reproducing the effect on a CPU" gives its time);
+  (none)  the full experiment (docs/studies/lengthgen.md gives its time);
   tiny    the same flow on a 2-layer model trained in DIR (pretrained=train), a few steps per stage, two seeds
           and two tasks (the tests').
 """

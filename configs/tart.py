@@ -7,7 +7,7 @@ Variants (`--config=configs/tart.py:VARIANT`):
   ""     the paper's head: 12 layers, width 256, 8 heads, d = 16, up to 258 examples; Adam 1e-4, batch 128,
          24,000 steps with the curriculum every 1,000 steps. An accelerator's job.
   small  the paper's smallest head (3 layers, width 64, 2 heads) on the same task and curriculum, with the
-         curriculum compressed to fit a CPU run; the README's experiment.
+         curriculum compressed to fit a CPU run; docs/studies/tart.md's experiment.
   tiny   a test head (d = 4, up to 34 examples, 1,200 steps of batch 64: about a minute on a CPU).
 Every key and its meaning is below; override any with --config.KEY=VALUE.
 """

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import ml_collections
 
-from meta_rfft import cli, io_paths
+from meta_rfft import cli, io_paths, shipped
 
 
 class ConfigError(ValueError):
@@ -25,10 +25,13 @@ class ConfigError(ValueError):
 
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
-  """Loads `FILE[:arg]`, calling the module's get_config(arg)."""
+  """Loads `FILE[:arg]`, calling the module's get_config(arg). `configs/NAME.py` that is not there (an installed
+  package run outside a checkout) is the copy shipped with the package."""
   path, _, arg = spec.partition(":")
+  if not os.path.exists(path) and os.path.dirname(os.path.normpath(path)) == "configs":
+    path = os.fspath(shipped.CONFIGS_DIR / os.path.basename(path))
   if not os.path.exists(path):
-    raise ConfigError(f"--config: no such config file {path!r}")
+    raise ConfigError(f"--config: no such config file {spec.partition(':')[0]!r}")
   name = "meta_rfft_config_" + os.path.splitext(os.path.basename(path))[0]
   module_spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(module_spec)

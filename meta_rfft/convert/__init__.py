@@ -1,6 +1,6 @@
 """Hugging Face <-> Orbax conversion (streaming, one tensor block at a time) and the logit checker.
 
-CLI: `python -m meta_rfft.convert hf_to_orbax | orbax_to_hf | verify` (see README "Converting checkpoints").
+CLI: `python -m meta_rfft.convert hf_to_orbax | orbax_to_hf | verify` (see docs/converting.md).
 """
 from meta_rfft.convert.checkpoint import load_params, read_param
 from meta_rfft.convert.errors import ConversionError

@@ -70,7 +70,7 @@ def decoding_section() -> ml_collections.ConfigDict:
   method: "greedy" (one model call per token) or "prompt_lookup" (draft_tokens drafted tokens verified per call,
   looked up by the last max_ngram..1 tokens). prompt_lookup is the default on every platform: on TPUs and GPUs
   a decoding step is bound by reading the weights and the cache, so verifying k + 1 tokens costs about what one
-  does; on CPUs the extra tokens cost compute, and tests/benchmarks/decode_throughput.py (README "Rule-following
+  does; on CPUs the extra tokens cost compute, and tests/benchmarks/decode_throughput.py (docs/performance.md "Rule-following
   traces") measures it faster all the same."""
   return ml_collections.ConfigDict(dict(method="prompt_lookup", draft_tokens=8, max_ngram=4))
 
@@ -104,7 +104,7 @@ def decode_scan_layers(scan_layers: bool | None, devices) -> bool:
   Unrolled, each layer's KV cache is a buffer of its own and, on a CPU, its weights are sliced out of the stacks
   once per batch; a scanned stack copies both out at every generated token, so on XLA:CPU unrolling decodes
   faster (tests/benchmarks/decode_throughput.py times both layouts). On TPU a scan's slices feed the matmuls
-  directly, and unrolling only costs compile time, many times the scan's for a 7B model (README "Decode
+  directly, and unrolling only costs compile time, many times the scan's for a 7B model (docs/performance.md "Decode
   throughput")."""
   if scan_layers is not None:
     return bool(scan_layers)

@@ -75,7 +75,7 @@ class LoRA(nnx.Module):
     # The flattened in/out dims ("lora_in" / "lora_out") are split over every parameter axis of the mesh
     # (tensor, then fsdp, by default), whatever the kernel's own axis: with the kernel's axes alone, B of
     # q/k/v/gate/up (out = heads or mlp, over tensor) and A of o/down stayed whole on every device of an
-    # fsdp-only mesh (README, "Memory arithmetic for the paper's recipes"). Head-major flattening keeps the
+    # fsdp-only mesh (docs/running_at_scale.md, "Memory arithmetic for the paper's recipes"). Head-major flattening keeps the
     # tensor split on whole heads. The rank stays whole (32 does not divide over a large mesh).
     self.a = nnx.LoRAParam(a, logical_axes=("layers", "lora_in", "lora_rank"))
     self.b = nnx.LoRAParam(jnp.zeros((num_layers, rank, n_out), jnp.float32),

@@ -55,7 +55,7 @@ def _backward_dot(a: jax.Array, b: jax.Array, dims, platform: str) -> jax.Array:
   for a float32 output, and upcasts them to a slower float32 matmul otherwise (the bfloat16 step of
   tests/benchmarks/train_throughput.py shows the difference). On TPU and GPU the matmul units accumulate in
   float32 whatever the output type, and there a float32 output made XLA:TPU keep more device memory for the
-  32B PiSSA step (README "Training throughput" has the figures)."""
+  32B PiSSA step (docs/performance.md "Training throughput" has the figures)."""
   if platform == "cpu":
     return _dot(a, b, dims).astype(jnp.result_type(a, b))
   return jax.lax.dot_general(a, b, dims)

@@ -15,7 +15,7 @@ disagreeing positions says how close they were.
 
 Without a GPU it prints "skipped: no GPU" and exits 0; `--on_cpu` runs the same code on the CPU with the
 `small` model of decode_throughput.py (hidden 128, 4 layers, vocab 1024), to check the script itself.
-Writes tests/benchmarks/results/bf16_logits.json (or into --out) and prints a README table row.
+Writes tests/benchmarks/results/bf16_logits.json (or into --out) and prints a docs/performance.md table row.
 """
 from __future__ import annotations
 

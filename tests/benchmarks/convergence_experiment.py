@@ -1,4 +1,4 @@
-"""The README's ICL-vs-fine-tuning experiment on this CPU, end to end (resumable: rerun the same command).
+"""docs/studies/convergence.md's ICL-vs-fine-tuning experiment on this CPU, end to end (resumable: rerun the same command).
 
 python tests/benchmarks/convergence_experiment.py --workdir=runs/convergence_cpu
 

@@ -8,7 +8,7 @@ to the checkpoint's size on disk. The named reference is the naive import that l
 (safetensors.numpy.load_file on each shard) and saves the whole tree with Orbax's StandardCheckpointer: the
 straightforward converter, whose peak holds the whole model. A second, deeper model (--layers) shows whether
 the peak grows with the model (it should not: only the fixed cost of the libraries and one block of tensors
-is resident). Writes tests/benchmarks/results/convert_memory.json and prints the README table.
+is resident). Writes tests/benchmarks/results/convert_memory.json and prints the docs/performance.md table.
 """
 from __future__ import annotations
 

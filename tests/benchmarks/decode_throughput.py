@@ -30,7 +30,7 @@ exact arithmetic; in bfloat16 verifying 9 positions in one call may round differ
 On a machine without a GPU that part is skipped with a message; `--bandwidth_on_cpu` runs the same code with a
 small model on the CPU, to check the script itself. `--gpu_only` skips the CPU size comparison
 (tests/benchmarks/on_device.sh) and writes decode_throughput_gpu.json instead, leaving the full result alone.
-Writes tests/benchmarks/results/decode_throughput.json (or into --out) and prints the README table.
+Writes tests/benchmarks/results/decode_throughput.json (or into --out) and prints the docs/performance.md table.
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def _hf_traces(hf_dir: str, prompts, limit: int, eos: int, batch: int, **generat
 
 def run_traces(lengths, batch: int, hf_lookup_prompts: int, draft_tokens: list[int], n: int, bf16_max_length: int,
                log=print) -> list[dict]:
-  """Real rule-following traces: the methods compared per length (README "Decode throughput", RF traces)."""
+  """Real rule-following traces: the methods compared per length (docs/performance.md "Decode throughput", RF traces)."""
   import rf_traces
   root = os.path.join(tempfile.gettempdir(), "meta_rfft_rf_trace_model")
   info = rf_traces.train_model(root, log)

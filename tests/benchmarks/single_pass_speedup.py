@@ -13,7 +13,7 @@ peak memory of the step (XLA's buffer assignment: arguments + outputs + temporar
 row's activations at a time), the step's forward + backward FLOPs (XLA's cost analysis), rows and tokens; the
 speedup is N-pass time / single-pass time. Also, without running it, the FLOPs of the same step for a
 Qwen2.5-7B-shaped model on the same rows (our attention included): the time ratio to expect where the
-step is compute-bound. Writes tests/benchmarks/results/single_pass_speedup.json and prints the README table.
+step is compute-bound. Writes tests/benchmarks/results/single_pass_speedup.json and prints the docs/performance.md table.
 """
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def main() -> None:
   ap.add_argument("--conversations", type=int, default=2, help="conversations per training step")
   ap.add_argument("--repeats", type=int, default=2)
   # A wide single-layer model: per-token work large next to the attention over a row, as in real LLMs
-  # (see the README); few heads, since on a CPU the softmax over heads x length^2 scores is slow.
+  # (see docs/performance.md); few heads, since on a CPU the softmax over heads x length^2 scores is slow.
   ap.add_argument("--hidden", type=int, default=768)
   ap.add_argument("--layers", type=int, default=1)
   ap.add_argument("--heads", type=int, default=4)

@@ -20,7 +20,7 @@ sequence (6 x matmul parameters x positions + 12 x layers x width x positions^2 
 are written next to the rates. `--quick` is a smoke run (tiny points and batch, one step per round) that writes
 tart_throughput_quick.json unless --out says otherwise, so it never replaces the full result.
 
-Run without XLA_FLAGS device-count flags: one CPU device, as on a laptop. Writes JSON and prints the README table.
+Run without XLA_FLAGS device-count flags: one CPU device, as on a laptop. Writes JSON and prints the docs/performance.md table.
 """
 from __future__ import annotations
 

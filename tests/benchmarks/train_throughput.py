@@ -22,7 +22,7 @@ that a short GPU run never replaces the full result.
   python tests/benchmarks/train_throughput.py [--rounds 5] [--steps 4] [--warmup 3] [--precisions float32,bfloat16]
                                               [--gpu_only] [--out tests/benchmarks/results]
 
-Writes tests/benchmarks/results/train_throughput.json (or into --out) and prints the README table.
+Writes tests/benchmarks/results/train_throughput.json (or into --out) and prints the docs/performance.md table.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Length-generalisation metrics from scored samples, as the paper defines them (README "Evaluation").
+"""Length-generalisation metrics from scored samples, as the paper defines them (docs/evaluation.md).
 
 - accuracy per (format, task, length): exact match of the extracted answer with the reference answer;
 - acc_longest: accuracy at the longest length evaluated;
