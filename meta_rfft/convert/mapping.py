@@ -24,7 +24,7 @@ from meta_rfft.model.config import ModelConfig
 class Row:
   hf: str                     # HF tensor name; "{i}" is the layer index when `stacked`
   ours: str                   # dotted path in nnx.state(model, nnx.Param).to_pure_dict()
-  # symbols: V vocab, E hidden, F intermediate, ND heads * head_dim, KD kv_heads * head_dim
+  # symbols: V vocab, E hidden, F intermediate, ND heads * head_dim, KD kv_heads * head_dim, D head_dim
   hf_shape: tuple[str, ...]
   transpose: bool = False     # HF [out, in] -> our [in..., out...]
   when: str | None = None     # a ModelConfig predicate (see _PREDICATES); the row exists only when it holds
@@ -66,6 +66,20 @@ MLP_BIAS = (
     Row(_L + "mlp.down_proj.bias", "layers.mlp.down_proj.bias", ("E",), when="mlp_bias"),
 )
 LM_HEAD = (Row("lm_head.weight", "lm_head", ("V", "E"), transpose=True, when="untied"),)
+QK_NORM = (
+    Row(_L + "self_attn.q_norm.weight", "layers.attn.q_norm.scale", ("D",)),
+    Row(_L + "self_attn.k_norm.weight", "layers.attn.k_norm.scale", ("D",)),
+)
+# Gemma's four norms per layer. HF's post_attention_layernorm is Gemma's norm of the attention output (Llama's
+# name for the norm before the MLP), and pre_feedforward_layernorm is ours before the MLP.
+GEMMA_NORMS = (
+    Row("model.embed_tokens.weight", "embed", ("V", "E")),
+    Row("model.norm.weight", "final_norm.scale", ("E",)),
+    Row(_L + "input_layernorm.weight", "layers.input_norm.scale", ("E",)),
+    Row(_L + "post_attention_layernorm.weight", "layers.attn_out_norm.scale", ("E",)),
+    Row(_L + "pre_feedforward_layernorm.weight", "layers.post_attention_norm.scale", ("E",)),
+    Row(_L + "post_feedforward_layernorm.weight", "layers.mlp_out_norm.scale", ("E",)),
+)
 
 # --- the tables -------------------------------------------------------------------------------------------
 # llama: `attention_bias` adds q/k/v/o biases, `mlp_bias` the MLP biases (both off in released Llamas).
@@ -74,8 +88,13 @@ LLAMA = EMBED_AND_NORMS + ATTENTION + QKV_BIAS + O_BIAS + MLP + MLP_BIAS + LM_HE
 QWEN2 = EMBED_AND_NORMS + ATTENTION + QKV_BIAS + MLP + LM_HEAD
 # mistral: no biases at all.
 MISTRAL = EMBED_AND_NORMS + ATTENTION + MLP + LM_HEAD
+# qwen3: no biases unless `attention_bias`; query/key norms; small models tie the embeddings.
+QWEN3 = EMBED_AND_NORMS + ATTENTION + QK_NORM + QKV_BIAS + O_BIAS + MLP + LM_HEAD
+# gemma3_text: four norms a layer, query/key norms, tied embeddings (a head only if a config unties them).
+GEMMA3_TEXT = GEMMA_NORMS + ATTENTION + QK_NORM + QKV_BIAS + O_BIAS + MLP + LM_HEAD
 
-TABLES: dict[str, tuple[Row, ...]] = {"llama": LLAMA, "qwen2": QWEN2, "mistral": MISTRAL}
+TABLES: dict[str, tuple[Row, ...]] = {"llama": LLAMA, "qwen2": QWEN2, "mistral": MISTRAL, "qwen3": QWEN3,
+                                      "gemma3_text": GEMMA3_TEXT}
 
 # HF tensors that carry no weights of their own and are recomputed by both sides (old Llama exports saved the
 # RoPE inverse frequencies as a buffer).
@@ -103,7 +122,8 @@ def rows_for(cfg: ModelConfig) -> list[Row]:
 
 def hf_shape(row: Row, cfg: ModelConfig) -> tuple[int, ...]:
   dims = {"V": cfg.arch.vocab_size, "E": cfg.arch.hidden_size, "F": cfg.arch.intermediate_size,
-          "ND": cfg.arch.num_heads * cfg.arch.head_dim, "KD": cfg.arch.num_kv_heads * cfg.arch.head_dim}
+          "ND": cfg.arch.num_heads * cfg.arch.head_dim, "KD": cfg.arch.num_kv_heads * cfg.arch.head_dim,
+          "D": cfg.arch.head_dim}
   return tuple(dims[s] for s in row.hf_shape)
 
 

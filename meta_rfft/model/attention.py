@@ -11,7 +11,7 @@ from flax import nnx, struct
 
 from meta_rfft.model.attention_core import grouped_attention_heads_major_kv
 from meta_rfft.model.config import ModelConfig
-from meta_rfft.model.layers import Projection
+from meta_rfft.model.layers import Projection, RMSNorm
 from meta_rfft.model.ops import Ops
 from meta_rfft.model.rope import apply_rope, inverse_frequencies
 from meta_rfft.sharding.rules import constrain
@@ -71,28 +71,48 @@ def constrain_cache(cache: KVCache) -> KVCache:
 class Attention(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    e, n, k, d = cfg.arch.hidden_size, cfg.arch.num_heads, cfg.arch.num_kv_heads, cfg.arch.head_dim
+    a = cfg.arch
+    e, n, k, d = a.hidden_size, a.num_heads, a.num_kv_heads, a.head_dim
     self.ops = Ops.of(cfg)
-    common = dict(num_layers=cfg.arch.num_layers, std=cfg.arch.initializer_range, param_dtype=jnp.dtype(cfg.run.param_dtype),
-                  dtype=jnp.dtype(cfg.run.dtype), rngs=rngs, ops=self.ops)
-    self.q_proj = Projection((e,), (n, d), ("embed",), ("q_heads", "head_dim"), use_bias=cfg.arch.qkv_bias, **common)
-    self.k_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.arch.qkv_bias, **common)
-    self.v_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=cfg.arch.qkv_bias, **common)
-    self.o_proj = Projection((n, d), (e,), ("q_heads", "head_dim"), ("embed",), use_bias=cfg.arch.o_bias, **common)
+    pdt, dt = jnp.dtype(cfg.run.param_dtype), jnp.dtype(cfg.run.dtype)
+    common = dict(num_layers=a.num_layers, std=a.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs, ops=self.ops)
+    self.q_proj = Projection((e,), (n, d), ("embed",), ("q_heads", "head_dim"), use_bias=a.qkv_bias, **common)
+    self.k_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=a.qkv_bias, **common)
+    self.v_proj = Projection((e,), (k, d), ("embed",), ("kv_heads", "head_dim"), use_bias=a.qkv_bias, **common)
+    self.o_proj = Projection((n, d), (e,), ("q_heads", "head_dim"), ("embed",), use_bias=a.o_bias, **common)
+    # Qwen3 and Gemma 3 norm each query and key head over head_dim before RoPE (one weight shared by the heads).
+    norm = dict(num_layers=a.num_layers, param_dtype=pdt, dtype=dt, ops=self.ops, offset=a.norm_offset)
+    self.q_norm = RMSNorm(d, a.rms_norm_eps, **norm) if a.qk_norm else None
+    self.k_norm = RMSNorm(d, a.rms_norm_eps, **norm) if a.qk_norm else None
     self.num_heads, self.num_kv_heads, self.head_dim = n, k, d
-    self.sliding_window = cfg.arch.sliding_window
-    # A tuple of floats (exact float32 values): static module data, hashable for the graph definition.
-    self.inv_freq = tuple(float(f) for f in inverse_frequencies(cfg.arch.rope, d))
+    self.scale = float(a.attn_scale) if a.attn_scale else d ** -0.5
+    # Tuples of floats (exact float32 values): static module data, hashable for the graph definition. Sliding
+    # layers of a family with a RoPE of their own (Gemma 3) rotate by `inv_freq_local`.
+    self.inv_freq = tuple(float(f) for f in inverse_frequencies(a.rope, d))
+    self.inv_freq_local = (tuple(float(f) for f in inverse_frequencies(a.rope_local, d))
+                           if a.rope_local is not None else None)
+
+  def _rope(self, x, positions, local):
+    if self.inv_freq_local is None or local is False:
+      return apply_rope(x, positions, self.inv_freq)
+    if local is True:
+      return apply_rope(x, positions, self.inv_freq_local)
+    # A scanned stack: the layer's kind is data, so both rotations are computed and one is kept.
+    return jnp.where(local, apply_rope(x, positions, self.inv_freq_local), apply_rope(x, positions, self.inv_freq))
 
   def __call__(self, x, positions, mask, layer_cache: tuple[jax.Array, jax.Array, jax.Array] | None = None,
-               write_slot: jax.Array | None = None):
-    """x [B, L, E]; mask bool [B, L, S] (S = L, or the cache length).
+               write_slot: jax.Array | None = None, local: bool | jax.Array = False):
+    """x [B, L, E]; mask bool [B, L, S] (S = L, or the cache length); `local`: whether this is a sliding layer
+    (its RoPE, when the family gives sliding layers one of their own).
 
     With `layer_cache` = (k, v, layer): either the whole stacked cache (KVCache.k/.v) and this layer's index,
     or this layer's own cache buffers and None. This call's keys/values are written at write_slot, attention
     runs over all of the layer's slots, and the updated (k, v) are returned."""
-    q = apply_rope(self.q_proj(x), positions, self.inv_freq)
-    k = apply_rope(self.k_proj(x), positions, self.inv_freq)
+    q, k = self.q_proj(x), self.k_proj(x)
+    if self.q_norm is not None:
+      q, k = self.q_norm(q), self.k_norm(k)
+    q = self._rope(q, positions, local)
+    k = self._rope(k, positions, local)
     v = self.v_proj(x)
     q = constrain(q, ("act_batch", "act_length", "act_heads", None))
     k = constrain(k, ("act_batch", "act_length", "act_kv_heads", None))
@@ -100,14 +120,14 @@ class Attention(nnx.Module):
     b, length, n, d = q.shape
     q = q.reshape(b, length, self.num_kv_heads, n // self.num_kv_heads, d)
     if layer_cache is None:
-      out = self.ops.attention(q, k, v, mask, d ** -0.5)
+      out = self.ops.attention(q, k, v, mask, self.scale)
       return self.o_proj(out.reshape(b, length, n, d)), None
     k_all, v_all, layer = layer_cache
     k_all, keys = _write_and_read(k_all, k, layer, write_slot)
     v_all, values = _write_and_read(v_all, v, layer, write_slot)
     # Slots past the furthest row's last written one hold no key any query may see.
     extent = jnp.max(jnp.asarray(write_slot, jnp.int32)) + length
-    out = grouped_attention_heads_major_kv(q, keys.astype(q.dtype), values.astype(q.dtype), mask, d ** -0.5,
+    out = grouped_attention_heads_major_kv(q, keys.astype(q.dtype), values.astype(q.dtype), mask, self.scale,
                                            extent=extent)
     return self.o_proj(out.reshape(b, length, n, d)), (k_all, v_all)
 

@@ -125,28 +125,33 @@ def _swiglu_down_bwd(platform, res, dy):
 swiglu_down.defvjp(_swiglu_down_fwd, _swiglu_down_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
-  """scale * x / rms(x), normalising in float32 and scaling in scale's dtype, as transformers does.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def rms_norm(x: jax.Array, scale: jax.Array, eps: float, offset: float = 0.0) -> jax.Array:
+  """(offset + scale) * x / rms(x), as transformers computes it: Llama's (offset 0) normalises in float32 and
+  scales in scale's dtype; Gemma's (offset 1, weights stored around 0) scales in float32 too and casts the result.
 
   Keeps x and the per-token 1/rms for the backward pass (autodiff kept float32 copies of x and of the
   normalised x as well)."""
-  return _rms_norm_fwd(x, scale, eps)[0]
+  return _rms_norm_fwd(x, scale, eps, offset)[0]
 
 
-def _rms_norm_fwd(x, scale, eps):
+def _rms_norm_fwd(x, scale, eps, offset):
   x32 = x.astype(jnp.float32)
   inv_rms = jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
-  return scale * (x32 * inv_rms).astype(scale.dtype), (x, inv_rms, scale)
+  if offset:
+    out = ((x32 * inv_rms) * (offset + scale.astype(jnp.float32))).astype(scale.dtype)
+  else:
+    out = scale * (x32 * inv_rms).astype(scale.dtype)
+  return out, (x, inv_rms, scale)
 
 
-def _rms_norm_bwd(eps, res, dy):
+def _rms_norm_bwd(eps, offset, res, dy):
   del eps
   x, inv_rms, scale = res
   normed = x.astype(jnp.float32) * inv_rms
   dy32 = dy.astype(jnp.float32)
   d_scale = jnp.sum(dy32 * normed, axis=tuple(range(dy.ndim - 1)))
-  d_normed = dy32 * scale.astype(jnp.float32)
+  d_normed = dy32 * (offset + scale.astype(jnp.float32))
   d_x = inv_rms * (d_normed - normed * jnp.mean(d_normed * normed, axis=-1, keepdims=True))
   return d_x.astype(x.dtype), d_scale.astype(scale.dtype)
 
@@ -154,6 +159,42 @@ def _rms_norm_bwd(eps, res, dy):
 rms_norm.defvjp(_rms_norm_fwd, _rms_norm_bwd)
 
 
-def rms_norm_value(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
+def rms_norm_value(x: jax.Array, scale: jax.Array, eps: float, offset: float = 0.0) -> jax.Array:
   """rms_norm's forward computation, for plain autodiff."""
-  return _rms_norm_fwd(x, scale, eps)[0]
+  return _rms_norm_fwd(x, scale, eps, offset)[0]
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def geglu_down(gate: jax.Array, up: jax.Array, kernel: jax.Array, platform: str) -> jax.Array:
+  """(gelu_tanh(gate) * up) . kernel: GeGLU's down projection (Gemma), kept lean as swiglu_down is."""
+  return _geglu_down_fwd(gate, up, kernel, platform)[0]
+
+
+def geglu_down_value(gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.Array:
+  """geglu_down's forward computation, for plain autodiff."""
+  return contract_value(jax.nn.gelu(gate, approximate=True) * up, kernel, 1)
+
+
+def _geglu_down_fwd(gate, up, kernel, platform):
+  del platform
+  return geglu_down_value(gate, up, kernel), (gate, up, kernel)
+
+
+def _geglu_down_bwd(platform, res, dy):
+  gate, up, kernel = res
+  g = gate.astype(jnp.float32)
+  t = jnp.tanh(_GELU_C * (g + 0.044715 * g ** 3))
+  gelu = (0.5 * g * (1 + t)).astype(gate.dtype)
+  # d/dg [0.5 g (1 + tanh(u))] with u = c (g + 0.044715 g^3)
+  d_gelu = 0.5 * (1 + t) + 0.5 * g * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * g * g)
+  d_h = _input_grad(dy, kernel, 1, platform)
+  d_up = d_h * gelu
+  d_gate = d_h.astype(jnp.float32) * up.astype(jnp.float32) * d_gelu
+  return (d_gate.astype(gate.dtype), d_up.astype(up.dtype),
+          _kernel_grad(gelu * up, dy, 1, platform).astype(kernel.dtype))
+
+
+geglu_down.defvjp(_geglu_down_fwd, _geglu_down_bwd)

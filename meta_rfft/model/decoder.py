@@ -1,8 +1,10 @@
-"""The decoder: embedding, a stack of pre-norm (attention + SwiGLU) layers, final norm, LM head.
+"""The decoder: embedding, a stack of pre-norm (attention + gated MLP) layers, final norm, LM head.
 
-One implementation serves Llama 1/2/3, Qwen2/2.5 and Mistral; the differences (biases, tied embeddings, RoPE
-scaling, sliding window) are numbers in ModelConfig. Layer parameters are stacked over layers; the forward pass
-either scans over the stack (one compiled layer, fast compiles for deep models) or unrolls it.
+One implementation serves Llama 1/2/3, Qwen2/2.5, Qwen3, Mistral and Gemma 3 (text); the differences (biases,
+tied embeddings, RoPE scaling, query/key norms, Gemma's norms around each block and scaled embeddings, GeGLU,
+sliding-window layers interleaved with global ones, each kind with its own RoPE) are fields of the Architecture.
+Layer parameters are stacked over layers; the forward pass either scans over the stack (one compiled layer, fast
+compiles for deep models) or unrolls it.
 """
 from __future__ import annotations
 
@@ -32,19 +34,29 @@ class DecoderLayer(nnx.Module):
   """All layers' parameters, stacked; `__call__` runs one layer given that layer's slice."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    a = cfg.arch
     pdt, dt, ops = jnp.dtype(cfg.run.param_dtype), jnp.dtype(cfg.run.dtype), Ops.of(cfg)
-    self.input_norm = RMSNorm(cfg.arch.hidden_size, cfg.arch.rms_norm_eps, num_layers=cfg.arch.num_layers, param_dtype=pdt,
-                              dtype=dt, ops=ops)
+    norm = dict(num_layers=a.num_layers, param_dtype=pdt, dtype=dt, ops=ops, offset=a.norm_offset)
+    self.input_norm = RMSNorm(a.hidden_size, a.rms_norm_eps, **norm)
     self.attn = Attention(cfg, rngs=rngs)
-    self.post_attention_norm = RMSNorm(cfg.arch.hidden_size, cfg.arch.rms_norm_eps, num_layers=cfg.arch.num_layers,
-                                       param_dtype=pdt, dtype=dt, ops=ops)
-    self.mlp = MLP(cfg.arch.hidden_size, cfg.arch.intermediate_size, num_layers=cfg.arch.num_layers, use_bias=cfg.arch.mlp_bias,
-                   std=cfg.arch.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs, ops=ops)
+    # The norm before the MLP (HF: Llama's post_attention_layernorm, Gemma's pre_feedforward_layernorm).
+    self.post_attention_norm = RMSNorm(a.hidden_size, a.rms_norm_eps, **norm)
+    # Gemma's norms of each block's output, before its residual add.
+    self.attn_out_norm = RMSNorm(a.hidden_size, a.rms_norm_eps, **norm) if a.sandwich_norms else None
+    self.mlp_out_norm = RMSNorm(a.hidden_size, a.rms_norm_eps, **norm) if a.sandwich_norms else None
+    self.mlp = MLP(a.hidden_size, a.intermediate_size, num_layers=a.num_layers, use_bias=a.mlp_bias,
+                   std=a.initializer_range, param_dtype=pdt, dtype=dt, rngs=rngs, ops=ops,
+                   activation=a.mlp_activation)
 
-  def __call__(self, x, positions, mask, layer_cache, write_slot):
-    h, new_layer_cache = self.attn(self.input_norm(x), positions, mask, layer_cache, write_slot)
-    x = x + h
-    x = x + self.mlp(self.post_attention_norm(x))
+  def __call__(self, x, positions, masks, layer_cache, write_slot, local=False):
+    """`masks`: (full layers' mask, sliding layers' mask); `local`: whether this layer slides (a Python bool when
+    the stack is unrolled, a traced one when scanned)."""
+    full, sliding = masks
+    mask = full if sliding is None or local is False else sliding if local is True else jnp.where(local, sliding, full)
+    h, new_layer_cache = self.attn(self.input_norm(x), positions, mask, layer_cache, write_slot, local)
+    x = x + (h if self.attn_out_norm is None else self.attn_out_norm(h))
+    h = self.mlp(self.post_attention_norm(x))
+    x = x + (h if self.mlp_out_norm is None else self.mlp_out_norm(h))
     return constrain(x, ("act_batch", "act_length", "act_embed")), new_layer_cache
 
 
@@ -60,7 +72,7 @@ class Decoder(nnx.Module):
     self.layers = DecoderLayer(cfg, rngs=rngs)
     self.ops = Ops.of(cfg)
     self.final_norm = RMSNorm(cfg.arch.hidden_size, cfg.arch.rms_norm_eps, num_layers=None, param_dtype=pdt,
-                              dtype=jnp.dtype(cfg.run.dtype), ops=self.ops)
+                              dtype=jnp.dtype(cfg.run.dtype), ops=self.ops, offset=cfg.arch.norm_offset)
     self.lm_head = (None if cfg.arch.tie_word_embeddings else
                     param(rngs, (cfg.arch.hidden_size, cfg.arch.vocab_size), ("embed", "vocab"), pdt,
                           std=cfg.arch.initializer_range))
@@ -91,8 +103,11 @@ class Decoder(nnx.Module):
     dt = jnp.dtype(self.config.run.dtype)
     # ops.contract, not einsum: its backward computes the head's gradient without transposing [tokens, vocab].
     head = self.embed[...].astype(dt).T if self.lm_head is None else self.lm_head[...].astype(dt)
-    out = self.ops.contract(hidden, head, 1)
-    return constrain(out.astype(jnp.float32), ("act_batch", "act_length", "act_vocab"))
+    out = self.ops.contract(hidden, head, 1).astype(jnp.float32)
+    cap = self.config.arch.final_logit_softcap
+    if cap:
+      out = cap * jnp.tanh(out / cap)
+    return constrain(out, ("act_batch", "act_length", "act_vocab"))
 
   def hidden_states(self, tokens, positions=None, segment_ids=None, visibility=None, cache=None,
                     layer_params=None, embeds=None):
@@ -106,9 +121,14 @@ class Decoder(nnx.Module):
       positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
     if segment_ids is None:
       segment_ids = jnp.ones((b, length), jnp.int32)
-    mask, write_slot, cache = self._mask_and_cache(positions, segment_ids, visibility, cache)
+    masks, write_slot, cache = self._mask_and_cache(positions, segment_ids, visibility, cache)
 
-    x = jnp.take(self.embed[...], tokens, axis=0) if embeds is None else embeds
+    if embeds is None:
+      x = jnp.take(self.embed[...], tokens, axis=0)
+      if cfg.arch.embed_scale:  # in the table's dtype, as transformers scales Gemma's embeddings
+        x = x * jnp.asarray(cfg.arch.hidden_size ** 0.5, jnp.float32).astype(x.dtype)
+    else:
+      x = embeds
     x = x.astype(jnp.dtype(cfg.run.dtype))
     x = constrain(x, ("act_batch", "act_length", "act_embed"))
 
@@ -119,9 +139,12 @@ class Decoder(nnx.Module):
     def layer_slice(i):
       return layer_params[i] if layer_params is not None else jax.tree.map(lambda a: a[i], stacked)
 
-    def one_layer(x, layer_state, layer_cache):
+    kinds = [cfg.arch.sliding(i) for i in range(cfg.arch.num_layers)]
+    local = jnp.asarray(kinds)  # scanned: each layer's kind travels with its parameters
+
+    def one_layer(x, layer_state, layer_cache, is_local):
       layer = nnx.merge(graphdef, layer_state)
-      return layer(x, positions, mask, layer_cache, write_slot)
+      return layer(x, positions, masks, layer_cache, write_slot, is_local)
 
     policy = REMAT_POLICIES[cfg.run.remat_policy]
     if cfg.run.remat_policy != "none":
@@ -129,10 +152,10 @@ class Decoder(nnx.Module):
 
     if cache is None:
       if cfg.run.scan_layers:
-        x, _ = jax.lax.scan(lambda x, layer_state: one_layer(x, layer_state, None), x, stacked)
+        x, _ = jax.lax.scan(lambda x, xs: one_layer(x, xs[0], None, xs[1]), x, (stacked, local))
       else:
         for i in range(cfg.arch.num_layers):
-          x, _ = one_layer(x, layer_slice(i), None)
+          x, _ = one_layer(x, layer_slice(i), None, kinds[i])
       return self.final_norm(x), None
 
     # With a cache, the k/v buffers travel through the layer loop (as the carry, when scanning) and each layer
@@ -145,27 +168,32 @@ class Decoder(nnx.Module):
     if cfg.run.scan_layers:
       def body(carry, xs):
         x, k, v = carry
-        layer_state, i = xs
-        x, (k, v) = one_layer(x, layer_state, (k, v, i))
+        layer_state, i, is_local = xs
+        x, (k, v) = one_layer(x, layer_state, (k, v, i), is_local)
         return (x, k, v), None
-      (x, k, v), _ = jax.lax.scan(body, (x, k, v), (stacked, jnp.arange(cfg.arch.num_layers, dtype=jnp.int32)))
+      (x, k, v), _ = jax.lax.scan(body, (x, k, v),
+                                  (stacked, jnp.arange(cfg.arch.num_layers, dtype=jnp.int32), local))
     else:
       k, v = list(k), list(v)
       for i in range(cfg.arch.num_layers):
-        x, (k[i], v[i]) = one_layer(x, layer_slice(i), (k[i], v[i], None))
+        x, (k[i], v[i]) = one_layer(x, layer_slice(i), (k[i], v[i], None), kinds[i])
       k, v = tuple(k), tuple(v)
     cache = cache.replace(k=k, v=v)
     return self.final_norm(x), cache
 
   def _mask_and_cache(self, positions, segment_ids, visibility, cache):
-    """The attention mask, built once for all layers, and (with a cache) the slot where this call writes."""
+    """The attention masks, built once for all layers: (full layers', sliding layers' or None when no layer
+    slides), and (with a cache) the slot where this call writes. The window is a visibility rule on position
+    ids, so packed rows (positions restart per example) and cached decoding apply it alike."""
+    a = self.config.arch
     b, length = segment_ids.shape
     index = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
-    window = self.config.arch.sliding_window
+    slides = any(a.sliding(i) for i in range(a.num_layers))
+    window = a.sliding_window if slides else None
     if cache is None:
-      mask = attention_mask(segment_ids, segment_ids, index, index, q_positions=positions, k_positions=positions,
-                            sliding_window=window, visibility=visibility)
-      return mask, None, None
+      args = (segment_ids, segment_ids, index, index)
+      kw = dict(q_positions=positions, k_positions=positions, visibility=visibility)
+      return _masks(args, kw, window), None, None
     if visibility is not None and visibility.rule != "causal":
       raise ValueError("a custom visibility rule cannot be combined with a KV cache")
     write_slot = cache.end
@@ -178,6 +206,11 @@ class Decoder(nnx.Module):
     cache = cache.replace(segment_ids=put(cache.segment_ids, segment_ids, write_slot),
                           positions=put(cache.positions, positions, write_slot), end=write_slot + length)
     slots = jnp.broadcast_to(jnp.arange(cache.max_len, dtype=jnp.int32), (b, cache.max_len))
-    mask = attention_mask(segment_ids, cache.segment_ids, q_index, slots, q_positions=positions,
-                          k_positions=cache.positions, sliding_window=window)
-    return mask, write_slot, cache
+    args = (segment_ids, cache.segment_ids, q_index, slots)
+    return _masks(args, dict(q_positions=positions, k_positions=cache.positions), window), write_slot, cache
+
+
+def _masks(args, kw, window):
+  """(full layers' mask, sliding layers' mask or None)."""
+  full = attention_mask(*args, **kw)
+  return full, (None if window is None else attention_mask(*args, sliding_window=window, **kw))

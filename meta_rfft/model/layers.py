@@ -1,4 +1,4 @@
-"""Building blocks: parameters with logical axis names, projections, RMSNorm, the SwiGLU MLP.
+"""Building blocks: parameters with logical axis names, projections, RMSNorm, the gated MLP (SwiGLU, GeGLU).
 
 Every parameter of the decoder layers is stacked over layers (leading "layers" axis) whether or not the forward
 pass scans, so checkpoints and conversion tables do not depend on `scan_layers`. Module `__call__`s are written
@@ -58,21 +58,25 @@ class Projection(nnx.Module):
 
 
 class RMSNorm(nnx.Module):
+  """x / rms(x) scaled by (offset + scale) over its last axis: Llama's (offset 0, scale starting at 1) or Gemma's
+  (offset 1, scale starting at 0)."""
 
-  def __init__(self, size: int, eps: float, *, num_layers: int | None, param_dtype, dtype, ops: Ops):
+  def __init__(self, size: int, eps: float, *, num_layers: int | None, param_dtype, dtype, ops: Ops,
+               offset: float = 0.0):
     shape, axes = ((num_layers, size), ("layers", "norm")) if num_layers else ((size,), ("norm",))
-    self.scale = param(None, shape, axes, param_dtype, value=1.0)
-    self.eps, self.dtype, self.ops = eps, dtype, ops
+    self.scale = param(None, shape, axes, param_dtype, value=1.0 - offset)
+    self.eps, self.dtype, self.ops, self.offset = eps, dtype, ops, float(offset)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.ops.rms_norm(x, self.scale[...].astype(self.dtype), self.eps)
+    return self.ops.rms_norm(x, self.scale[...].astype(self.dtype), self.eps, self.offset)
 
 
 class MLP(nnx.Module):
-  """SwiGLU: down(silu(gate(x)) * up(x))."""
+  """down(act(gate(x)) * up(x)): SwiGLU (act silu) or GeGLU (act tanh-approximated GELU)."""
 
   def __init__(self, hidden: int, intermediate: int, *, num_layers: int, use_bias: bool, std: float,
-               param_dtype, dtype, rngs: nnx.Rngs, ops: Ops):
+               param_dtype, dtype, rngs: nnx.Rngs, ops: Ops, activation: str = "silu"):
+    self.activation = activation
     common = dict(num_layers=num_layers, use_bias=use_bias, std=std, param_dtype=param_dtype, dtype=dtype,
                   rngs=rngs, ops=ops)
     self.ops = ops
@@ -84,8 +88,11 @@ class MLP(nnx.Module):
     gate = constrain(self.gate_proj(x), ("act_batch", "act_length", "act_mlp"))
     up = constrain(self.up_proj(x), ("act_batch", "act_length", "act_mlp"))
     down = self.down_proj
+    silu = self.activation == "silu"
     if down.adapter is None and down.bias is None:
-      return self.ops.swiglu_down(gate, up, down.kernel[...].astype(down.dtype))
+      fused = self.ops.swiglu_down if silu else self.ops.geglu_down
+      return fused(gate, up, down.kernel[...].astype(down.dtype))
     # An adapter on down_proj reads h itself, so h is materialised either way: plain autodiff.
-    h = constrain(jax.nn.silu(gate) * up, ("act_batch", "act_length", "act_mlp"))
+    act = jax.nn.silu(gate) if silu else jax.nn.gelu(gate, approximate=True)
+    h = constrain(act * up, ("act_batch", "act_length", "act_mlp"))
     return down(h)

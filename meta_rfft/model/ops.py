@@ -38,8 +38,14 @@ class Ops:
       return custom_grads.swiglu_down(gate, up, kernel, self.platform)
     return custom_grads.swiglu_down_value(gate, up, kernel)
 
-  def rms_norm(self, x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
-    return (custom_grads.rms_norm if self.custom_grads else custom_grads.rms_norm_value)(x, scale, eps)
+  def geglu_down(self, gate: jax.Array, up: jax.Array, kernel: jax.Array) -> jax.Array:
+    """(gelu_tanh(gate) * up) . kernel."""
+    if self.custom_grads:
+      return custom_grads.geglu_down(gate, up, kernel, self.platform)
+    return custom_grads.geglu_down_value(gate, up, kernel)
+
+  def rms_norm(self, x: jax.Array, scale: jax.Array, eps: float, offset: float = 0.0) -> jax.Array:
+    return (custom_grads.rms_norm if self.custom_grads else custom_grads.rms_norm_value)(x, scale, eps, offset)
 
   def attention(self, q, k, v, mask, scale: float) -> jax.Array:
     """Masked grouped-query softmax attention, q [B, L, K, G, D], k/v [B, S, K, D] -> [B, L, K, G, D]."""

@@ -42,9 +42,9 @@ def mfu(flops_per_token: float, tokens_per_s: float, peak_per_device: float | No
 def matmul_params(cfg: ModelConfig) -> int:
   """Parameters used in matmuls per token: every layer's projections plus the LM head (tied or not); the
   embedding lookup is a gather and costs no FLOPs."""
-  norms = cfg.arch.hidden_size * (2 * cfg.arch.num_layers + 1)
-  lookup = 0 if cfg.arch.tie_word_embeddings else cfg.arch.vocab_size * cfg.arch.hidden_size  # tied: the table IS the head
-  return cfg.arch.num_params - norms - lookup
+  a = cfg.arch
+  lookup = 0 if a.tie_word_embeddings else a.vocab_size * a.hidden_size  # tied: the table IS the head
+  return a.num_params - a.norm_params - lookup
 
 
 def train_flops_per_token(cfg: ModelConfig, seq_len: int, trainable_fraction: float = 1.0) -> float:

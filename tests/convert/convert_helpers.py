@@ -26,6 +26,17 @@ VARIANTS = {
     "llama_biases": lambda: transformers.LlamaConfig(**_COMMON, tie_word_embeddings=False,
                                                      attention_bias=True, mlp_bias=True),
     "mistral": lambda: transformers.MistralConfig(**_COMMON, tie_word_embeddings=False, sliding_window=None),
+    # A window shorter than the test rows, so positions past it see only the window.
+    "mistral_window": lambda: transformers.MistralConfig(**_COMMON, tie_word_embeddings=False, sliding_window=5),
+    "qwen3_tied": lambda: transformers.Qwen3Config(**_COMMON, tie_word_embeddings=True),
+    "qwen3_untied": lambda: transformers.Qwen3Config(**_COMMON, tie_word_embeddings=False),
+    # Sliding layers (window 5, shorter than the test rows) around a full one, each kind with its own RoPE base
+    # (linear scaling on the full layer), query_pre_attn_scalar != head_dim, three layers.
+    "gemma3": lambda: transformers.Gemma3TextConfig(
+        **{**_COMMON, "num_hidden_layers": 3, "rope_theta": 1e6}, rope_local_base_freq=777.0,
+        rope_scaling={"rope_type": "linear", "factor": 4.0}, query_pre_attn_scalar=24, sliding_window=5,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"], tie_word_embeddings=True,
+        attn_implementation="eager"),
 }
 
 
@@ -33,10 +44,11 @@ def random_model(variant: str, seed: int = 0) -> transformers.PreTrainedModel:
   """A float32 model with weights large enough that logits are far from zero (std ~1-2)."""
   torch.manual_seed(seed)
   model = transformers.AutoModelForCausalLM.from_config(VARIANTS[variant]()).eval()
+  offset = model.config.model_type.startswith("gemma")  # Gemma's norms scale by 1 + weight
   with torch.no_grad():
     for name, p in model.named_parameters():
       if "norm" in name:
-        p.copy_(1.0 + 0.1 * torch.randn_like(p))
+        p.copy_((0.0 if offset else 1.0) + 0.1 * torch.randn_like(p))
       else:
         p.normal_(0.0, 0.3)
   return model

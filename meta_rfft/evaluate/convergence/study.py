@@ -68,23 +68,7 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   # SampleGen's prompts hold text the tuned models wrote: the checkpoints (steps) that wrote it are its settings.
   writers = sorted({h["checkpoint"] for h in tuned_headers.values()})
 
-  def spec(arm: str, k: int | None = None) -> dict:
-    return {"format": fmt, "arm": arm, **({"k": k} if k else {})}
-  # Every samples.jsonl this run reads or writes: its header, and its items where they are known before decoding
-  # (SampleGen's are built from the demonstrations' outputs). The stored prompts are checked too
-  # (samples.check_prompts), so demonstrations drawn otherwise are never mixed in.
-  work: dict[str, tuple[dict, list]] = {}
-  for r in tuned:
-    work[os.fspath(layout.samples(arms.DIRECT, r.label))] = ({**tuned_headers[r.label], **spec(arms.DIRECT)},
-                                                             arms.zero_shot(plan, r.tasks))
-    work[os.fspath(layout.samples(arms.DEMOS, r.label))] = ({**tuned_headers[r.label], **spec(arms.DEMOS)},
-                                                            arms.demo_items(plan, fmt, r.tasks))
-  work[os.fspath(layout.samples(arms.BASE_D))] = ({**base_header, **spec(arms.BASE_D)}, arms.zero_shot(plan))
-  for k in ks:
-    work[os.fspath(layout.samples(arms.gold(k)))] = ({**base_header, **spec(arms.gold(k), k)},
-                                                     arms.gold_items(plan, k))
-    work[os.fspath(layout.samples(arms.samplegen(k)))] = (
-        {**base_header, **spec(arms.samplegen(k), k), "demo_writers": writers}, [])
+  work = _work_list(layout, plan, fmt, ks, tuned, tuned_headers, base_header, writers)
 
   def check_resume():  # every existing file against this run, before anything is decoded or written
     for path, (header, items) in work.items():
@@ -129,6 +113,28 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     return {"paths": report_lib.write(layout, data, meta), "data": data, "meta": meta}
   result = hosts.on_leader(write, f"writing the report in {layout.root}")
   return result if hosts.is_leader() else {}
+
+
+def _work_list(layout, plan, fmt: str, ks, tuned, tuned_headers: dict, base_header: dict,
+               writers: list) -> dict[str, tuple[dict, list]]:
+  """Every samples.jsonl the study reads or writes: its header, and its items where they are known before
+  decoding (SampleGen's are built from the demonstrations' outputs). The stored prompts are checked too
+  (samples.check_prompts), so demonstrations drawn otherwise are never mixed in."""
+  def spec(arm: str, k: int | None = None) -> dict:
+    return {"format": fmt, "arm": arm, **({"k": k} if k else {})}
+  work: dict[str, tuple[dict, list]] = {}
+  for r in tuned:
+    work[os.fspath(layout.samples(arms.DIRECT, r.label))] = ({**tuned_headers[r.label], **spec(arms.DIRECT)},
+                                                             arms.zero_shot(plan, r.tasks))
+    work[os.fspath(layout.samples(arms.DEMOS, r.label))] = ({**tuned_headers[r.label], **spec(arms.DEMOS)},
+                                                            arms.demo_items(plan, fmt, r.tasks))
+  work[os.fspath(layout.samples(arms.BASE_D))] = ({**base_header, **spec(arms.BASE_D)}, arms.zero_shot(plan))
+  for k in ks:
+    work[os.fspath(layout.samples(arms.gold(k)))] = ({**base_header, **spec(arms.gold(k), k)},
+                                                     arms.gold_items(plan, k))
+    work[os.fspath(layout.samples(arms.samplegen(k)))] = (
+        {**base_header, **spec(arms.samplegen(k), k), "demo_writers": writers}, [])
+  return work
 
 
 def check_bootstrap(b) -> None:
