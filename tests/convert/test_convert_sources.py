@@ -53,6 +53,17 @@ def test_export_shards_with_index(qwen):
   assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
 
+@pytest.mark.parametrize("family", ["qwen3_untied", "gemma3"])
+def test_bfloat16_roundtrip_is_exact_for_the_newer_families(family, tmp_path):
+  bf16 = save_hf(random_model(family, seed=4).to(torch.bfloat16), str(tmp_path / "bf16"))
+  out = orbax_to_hf(hf_to_orbax(bf16, str(tmp_path / "ckpt")), str(tmp_path / "export"), dtype="bfloat16")
+  want = transformers.AutoModelForCausalLM.from_pretrained(bf16).state_dict()
+  got = transformers.AutoModelForCausalLM.from_pretrained(out).state_dict()
+  assert sorted(got) == sorted(want)
+  for k, v in got.items():
+    assert v.dtype == torch.bfloat16 and torch.equal(v, want[k]), k
+
+
 def test_bfloat16_roundtrip_is_exact_and_float16_loads(qwen):
   root = qwen["root"]
   bf16 = save_hf(copy.deepcopy(qwen["model"]).to(torch.bfloat16), str(root / "bf16"))
