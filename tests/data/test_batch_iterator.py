@@ -1,13 +1,14 @@
 """Batches: the contract's layout, packing, dropping long examples, exact resumption, disjoint sharding."""
 import logging
-import types
 
 import ml_collections
 import numpy as np
 import pytest
 
+from meta_rfft.config.defaults import tiny_arch
 from meta_rfft.data import packing, pipeline
 from meta_rfft.data import vocab as vocab_lib
+from meta_rfft.model.config import from_hf_config
 from meta_rfft.train import data_source
 
 SEQ = 1024
@@ -40,7 +41,7 @@ def test_batch_contract_and_loss_on_targets_only(data_cfg, char):
   # What `compile_only` compiles the train step for, without reading any data, is exactly this layout.
   config = ml_collections.ConfigDict({"train": {"data_source": "pipeline"}, "data": {"seq_len": 2048,
                                                                                       "multi_turn": ""}})
-  spec = data_source.example_batch(config, types.SimpleNamespace(vocab_size=char.vocab_size), 3)
+  spec = data_source.example_batch(config, from_hf_config(tiny_arch(char.vocab_size)), 3)
   assert {k: (v.shape, v.dtype) for k, v in spec.items()} == {k: (v.shape, v.dtype) for k, v in batch.items()}
   pad = batch["segment_ids"] == 0
   assert (batch["loss_weights"][pad] == 0).all() and (batch["input_tokens"][pad] == char.pad_id).all()

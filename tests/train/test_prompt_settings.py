@@ -2,13 +2,14 @@
 (WORKDIR/run.json, meta_rfft/data/run_record.py) is written, a resume that would render otherwise refused (an
 older run's config.json read in its place), and sources with formats of their own kept plain."""
 import json
-import types
-
-import pytest
 
 import chat_families
+import pytest
+
 from meta_rfft import layouts
+from meta_rfft.config.defaults import tiny_arch
 from meta_rfft.data import run_record
+from meta_rfft.model.config import from_hf_config
 from meta_rfft.train import data_source
 from meta_rfft.train.config import base_config, tiny_run
 
@@ -25,7 +26,7 @@ def _config(tmp_path, vocab, **data):
   return c
 
 
-MODEL = types.SimpleNamespace(vocab_size=512, max_position_embeddings=4096)
+MODEL = from_hf_config(tiny_arch(512))
 
 
 def test_auto_is_resolved_before_the_config_is_saved(tmp_path):
