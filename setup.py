@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "ml-collections>=1.0,<2",
     "tokenizers>=0.20,<1",
     "safetensors>=0.4.5,<1",
+    "gguf>=0.17,<1",  # llama.cpp's reader of GGUF files (meta_rfft/convert/gguf_import.py)
     "numpy>=1.26,<3",
     "absl-py>=2.1",
     "tensorboardX>=2.6",
@@ -28,7 +29,9 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     # Parity with Hugging Face is checked against transformers on the CPU build of torch; never pull the
     # CUDA build (gigabytes) just to compare logits.
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "transformers>=4.48", "torch==2.13.0",
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.6", "hypothesis>=6.100", "transformers>=4.48",
+             "torch==2.13.0",
+             "accelerate>=1.0",  # transformers reads a GGUF file only with it (the reference in GGUF tests)
              "gcp-storage-emulator==2026.7.19", "gcsfs==2026.10.1"],  # a local GCS for the gs:// WORKDIR test
     "tpu": ["jax[tpu]>=0.7.2,<0.12"],
     "gpu": ["jax[cuda12]>=0.7.2,<0.12"],        # CUDA 12 wheels (driver >= 525)

@@ -114,30 +114,35 @@ def _copy_side_files(hf_dir: str, dest: str) -> None:
 
 
 def hf_to_orbax(hf_dir: str, out: str, dtype: str | None = None) -> str:
-  """Converts the HF folder `hf_dir` into the checkpoint folder `out` (must not exist); returns `out`.
-
-  `dtype`: float32 | bfloat16 | float16 for the stored params; default: the HF tensors' own dtype.
-  """
+  """Converts the HF folder `hf_dir` into the checkpoint folder `out` (created with its missing parents; must not
+  exist); returns `out`. `dtype`: float32 | bfloat16 | float16 for the stored params; default: the HF tensors'."""
   check_output_free(out)
   config_path = os.path.join(hf_dir, "config.json")
   if not os.path.exists(config_path):
     raise ConversionError(f"{hf_dir}: no config.json")
   hf = load_hf_config(config_path)
   entries = index_folder(hf_dir)
-  dtype = dtype or default_dtype(entries)
+  with Reader() as reader:
+    return convert(hf, entries, reader, out, dtype or default_dtype(entries), source=hf_dir,
+                   side_files=lambda dest: _copy_side_files(hf_dir, dest))
+
+
+def convert(hf: dict, entries: dict, reader, out: str, dtype: str, *, source: str, side_files) -> str:
+  """The conversion both sources share: `entries` (HF tensor name -> an entry with `shape`, `dtype`, `path`) read
+  through `reader` (`read(entry)`, `read_rows(entry, r0, r1)`: HF layout), checked against the model `hf` (a
+  config.json dict) before anything is written; `side_files(dest)` writes the HF config and tokenizer files."""
   np_dtype = check_dtype(dtype)
-  cfg = model_config(hf, config_path, param_dtype=dtype)
+  cfg = model_config(hf, os.path.join(source, "config.json") if os.path.isdir(source) else source, param_dtype=dtype)
   rows = mapping.rows_for(cfg)
   shapes = our_shapes(cfg)
   mapping.check_rows_cover(rows, shapes, cfg)
-  check_tensors(entries, rows, cfg, hf_dir)
-
-  with staged_output(out) as tmp, Reader() as reader:
+  check_tensors(entries, rows, cfg, source)
+  with staged_output(out) as tmp:
     staged = layouts.Converted.at(tmp)
     flat = {r.ours: lazy_param(r, cfg, shapes[r.ours], np_dtype, entries, reader) for r in rows}
     save_streaming(os.fspath(staged.params), unflatten(flat))
-    _copy_side_files(hf_dir, os.fspath(staged.hf))
+    side_files(os.fspath(staged.hf))
     with open(staged.meta, "w") as f:
-      json.dump({"format": FORMAT, "dtype": dtype, "source": os.path.abspath(hf_dir),
+      json.dump({"format": FORMAT, "dtype": dtype, "source": os.path.abspath(source),
                  "model_type": cfg.arch.model_type}, f, indent=2)
   return os.path.abspath(out)
