@@ -61,6 +61,10 @@ class PlainCodec:
   def batch_prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
     return [self.frame_bos + ids for ids in vocab_lib.encode_texts(self.vocab, prompts)]
 
+  def prompt_text(self, prompt: str) -> str:
+    """The text the model is given for `prompt` (BOS aside)."""
+    return prompt
+
   def encode_tf(self, prompt: tf.Tensor, response: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return self.vocab.encode_tf(prompt), self.vocab.encode_tf(response)
 
@@ -129,8 +133,11 @@ class ChatCodec:
     return self.chat_ids(user_turn(prompt, self.system_prompt), response)
 
   def batch_prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
-    texts = [self.render_prompt(user_turn(p, self.system_prompt)) for p in prompts]
-    return vocab_lib.encode_texts(self.vocab, texts)
+    return vocab_lib.encode_texts(self.vocab, [self.prompt_text(p) for p in prompts])
+
+  def prompt_text(self, prompt: str) -> str:
+    """The text the model is given for `prompt`: the rendered chat, system message included."""
+    return self.render_prompt(user_turn(prompt, self.system_prompt))
 
   def _pair_np(self, prompt, response):
     p, r = self.pair_ids(prompt.decode("utf-8"), response.decode("utf-8"))

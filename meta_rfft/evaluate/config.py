@@ -34,6 +34,11 @@ def default_eval_config() -> ml_collections.ConfigDict:
   c.max_new_factor = 1.5
   c.max_new_extra = 32
   c.max_new_tokens = 16384
+  # How answers are read (meta_rfft/tasks/answers.py AnswerRule): "strict", the format's answer line exactly (what
+  # an RF-trained model writes); "lenient", for instruct models prompted zero-shot: "the answer is" in any case,
+  # else the first line, compared ignoring whitespace. Either way the first answer counts, and the output ends
+  # at a new "\nQ:" (decoding stops there too).
+  c.answer_parse = "strict"
   c.decoding = decoding_section()
   c.prompt_buckets = ()        # () = powers of two; else a list of prompt lengths
   c.new_token_buckets = ()     # () = powers of two; else a list of generation lengths

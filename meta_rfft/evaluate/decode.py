@@ -10,8 +10,12 @@ Why it is shaped this way:
 - Prompt lengths and generation lengths are rounded up to buckets (powers of two by default, or a configured
   list), and short batches are filled with dummy rows, so a whole evaluation compiles a handful of programs
   (one per (prompt bucket, generation bucket)) rather than one per batch.
-- The loop stops when every row has produced EOS or reached its own token limit; rows that are done keep
-  being fed (cheaper than compacting the batch) but their outputs are masked to `pad_id`.
+- The loop stops when every row has produced EOS, ended with a stop sequence or reached its own token limit;
+  rows that are done keep being fed (cheaper than compacting the batch) but their outputs are masked to
+  `pad_id`. Stop sequences (token ids of text that begins something after the answer, such as a new `\nQ:`)
+  end a row inside the loop with the "greedy" method; prompt lookup, which accepts several tokens a step, runs
+  on to EOS or the limit, and both methods' rows are then cut after their first stop sequence, so the two
+  still return the same tokens.
 - Position ids are per row and given for the whole sequence up front (prompt, then every token the row may
   generate): contiguous by default, or the randomized ids a model trained with `data.positions=random`
   expects (meta_rfft/data/positions.py). Only their differences matter to RoPE, so left padding needs no shift.
@@ -90,7 +94,8 @@ def left_pad(prompts: Sequence[Sequence[int]], length: int, batch: int, pad_id: 
 
 
 def _generate(graphdef, state, tokens, segments, positions, gen_positions, limits, *, max_new: int,
-              eos_ids: tuple[int, ...], pad_id: int, mesh: Mesh | None, rules: Rules | None, slice_layers_once: bool):
+              eos_ids: tuple[int, ...], pad_id: int, mesh: Mesh | None, rules: Rules | None, slice_layers_once: bool,
+              stops: tuple[tuple[int, ...], ...] = ()):
   """The traced program: prefill, then decode until all rows are done. Returns (out [B, max_new], steps).
 
   gen_positions [B, max_new]: the position id of each row's k-th generated token.
@@ -107,20 +112,30 @@ def _generate(graphdef, state, tokens, segments, positions, gen_positions, limit
   def is_eos(tok):
     return jnp.any(tok[:, None] == eos[None, :], axis=-1)
 
+  # The row's last `width` generated tokens (-1 before the first), to spot a stop sequence as it completes.
+  width = max((len(s) for s in stops), default=1)
+
+  def stopped(tail):
+    hit = jnp.zeros(tail.shape[:1], bool)
+    for s in stops:
+      hit |= jnp.all(tail[:, width - len(s):] == jnp.asarray(s, jnp.int32)[None, :], axis=-1)
+    return hit
+
   with use_sharding(mesh, rules):
     tokens = constrain(tokens, ("act_batch", "act_length"))
     cache = constrain_cache(KVCache.empty(cfg, b, prompt_len + max_new))
-    logits, cache = model(tokens, positions=positions, segment_ids=segments, cache=cache)
-    first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
-    done = is_eos(first) | (limits <= 1)
+    logits, cache = model.last_logits(tokens, positions=positions, segment_ids=segments, cache=cache)
+    first = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    tail = jnp.full((b, width), -1, jnp.int32).at[:, -1].set(first)
+    done = is_eos(first) | (limits <= 1) | stopped(tail)
     out = jnp.full((b, max_new), pad_id, jnp.int32).at[:, 0].set(first)
 
     def cond(carry):
-      step, _, done, _ = carry
+      step, _, done, _, _ = carry
       return (step < max_new) & ~jnp.all(done)
 
     def body(carry):
-      step, cache, done, out = carry
+      step, cache, done, out, tail = carry
       prev = jax.lax.dynamic_index_in_dim(out, step - 1, axis=1, keepdims=True)
       pos = jax.lax.dynamic_index_in_dim(gen_positions, step - 1, axis=1, keepdims=True)
       logits, cache = model(prev, positions=pos, segment_ids=jnp.ones_like(prev), cache=cache,
@@ -129,10 +144,11 @@ def _generate(graphdef, state, tokens, segments, positions, gen_positions, limit
       tok = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
       tok = jnp.where(done, pad_id, tok)
       out = jax.lax.dynamic_update_slice_in_dim(out, tok[:, None], step, axis=1)
-      done = done | is_eos(tok) | (step + 1 >= limits)
-      return step + 1, cache, done, out
+      tail = jnp.concatenate([tail[:, 1:], tok[:, None]], axis=1)
+      done = done | is_eos(tok) | (step + 1 >= limits) | stopped(tail)
+      return step + 1, cache, done, out, tail
 
-    step, _, _, out = jax.lax.while_loop(cond, body, (jnp.int32(1), cache, done, out))
+    step, _, _, out, _ = jax.lax.while_loop(cond, body, (jnp.int32(1), cache, done, out, tail))
   return out, step
 
 
@@ -155,7 +171,8 @@ class GreedyDecoder:
   """Greedy decoding of token-id prompts with a model (an nnx Decoder, possibly sharded on `mesh`).
 
   `decode(prompts, max_new_tokens)` returns, per prompt, the generated ids up to and including the first EOS
-  (or `max_new_tokens` ids). `max_new_tokens` may be one int or one limit per prompt.
+  or the first of `stop_sequences` (token-id sequences), or `max_new_tokens` ids. `max_new_tokens` may be one
+  int or one limit per prompt.
 
   `method`: "greedy", one model call per token; or "prompt_lookup", which drafts `draft_tokens` tokens per call
   by looking the row's last `max_ngram` (down to 1) tokens up in its own text and keeps those the model agrees
@@ -166,7 +183,8 @@ class GreedyDecoder:
   def __init__(self, model: Decoder, *, eos_ids: Sequence[int] | int | None = None, pad_id: int = 0,
                batch_size: int = 32, prompt_buckets: Sequence[int] | None = None,
                new_token_buckets: Sequence[int] | None = None, mesh: Mesh | None = None,
-               rules: Rules | None = None, method: str = "greedy", draft_tokens: int = 8, max_ngram: int = 4):
+               rules: Rules | None = None, method: str = "greedy", draft_tokens: int = 8, max_ngram: int = 4,
+               stop_sequences: Sequence[Sequence[int]] = ()):
     cfg = model.config
     self.eos_ids = eos_ids_of(eos_ids if eos_ids is not None else cfg.arch.eos_token_id)
     if not self.eos_ids:
@@ -179,6 +197,9 @@ class GreedyDecoder:
       raise ValueError(f"decoding.draft_tokens and decoding.max_ngram must be >= 1 for prompt_lookup, got "
                        f"{draft_tokens} and {max_ngram}")
     self.method, self.draft_tokens, self.max_ngram = method, int(draft_tokens), int(max_ngram)
+    self.stop_sequences = tuple(tuple(int(t) for t in s) for s in stop_sequences)
+    if any(not s for s in self.stop_sequences):
+      raise ValueError("GreedyDecoder: a stop sequence is empty")
     self.last_forwards: list[int] = []
     self.pad_id = int(pad_id)
     self.batch_size = int(batch_size)
@@ -198,7 +219,7 @@ class GreedyDecoder:
       replicated = NamedSharding(mesh, PartitionSpec())
       out_shardings = (replicated, replicated)
     slice_once = not cfg.run.scan_layers and cpu_only(mesh.devices.flat if mesh is not None else jax.devices())
-    program = _generate
+    program = functools.partial(_generate, stops=self.stop_sequences)
     if method == "prompt_lookup":
       program = functools.partial(prompt_lookup.generate, draft_tokens=self.draft_tokens, max_ngram=self.max_ngram)
     self._fn = jax.jit(functools.partial(program, self.graphdef, mesh=self.mesh, rules=self.rules,
@@ -259,11 +280,7 @@ class GreedyDecoder:
     results = []
     self.last_forwards = []
     for i, limit in enumerate(limits):
-      row = out[i, :limit].tolist()
-      for j, t in enumerate(row):
-        if t in self.eos_ids:
-          row = row[:j + 1]
-          break
+      row = _cut_at_stop(out[i, :limit].tolist(), self.eos_ids, self.stop_sequences)
       results.append(row)
       self.last_forwards.append(len(row) if self.method == "greedy" else int(forwards[i]))
       self.stats.new_tokens += len(row)
@@ -310,6 +327,14 @@ class GreedyDecoder:
       out.extend(self.decode_batch(prompts[start:end], limits[start:end],
                                    None if positions is None else positions[start:end]))
     return out
+
+
+def _cut_at_stop(row: list[int], eos_ids: Sequence[int], stops: Sequence[Sequence[int]]) -> list[int]:
+  """`row` through its first EOS or the end of its first stop sequence, whichever comes first."""
+  for j, t in enumerate(row):
+    if t in eos_ids or any(len(s) <= j + 1 and tuple(row[j + 1 - len(s):j + 1]) == s for s in stops):
+      return row[:j + 1]
+  return row
 
 
 def strip_eos(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:

@@ -80,6 +80,10 @@ def decode_samples(cfg, batches: Sequence[examples_lib.Batch], *, path: str, hea
     outs = decoder.decode_batch(prompts, limits, positions)
     texts = [vocab.decode(strip_eos(o, decoder.eos_ids)) for o in outs]
     rows = score(batch, texts, [len(o) for o in outs], decoder.last_forwards)
+    for row, item in zip(rows, batch.items):
+      rendered = s.codec.prompt_text(item.inputs)
+      if rendered != item.inputs:  # a chat template (and system message) around the prompt: the model's exact text
+        row["rendered_prompt"] = rendered
     # Checked on every process before the next batch: a failed write on process 0 stops all of them here.
     hosts.on_leader(lambda rows=rows: append(path, [json.dumps(r) for r in rows]), f"appending to {path}")
     records.extend(rows)

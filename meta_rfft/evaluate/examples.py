@@ -17,7 +17,7 @@ from typing import Sequence
 
 from meta_rfft.data import materialize
 from meta_rfft.tasks import formats, tracer, user_tasks
-from meta_rfft.tasks.answers import extract_answer
+from meta_rfft.tasks.answers import PARSE_MODES
 from meta_rfft.tasks.cli import parse_lengths, resolve_tasks
 from meta_rfft.tasks.spec import RuleTask
 
@@ -130,17 +130,30 @@ def traced_loops(output: str) -> int:
   return sum(1 for line in output.split("\n") if line.strip().split(" ")[:3] == tracer.ENTER.split(" "))
 
 
-def score(batch: Batch, outputs: list[str], new_tokens: list[int], forwards: list[int]) -> list[dict]:
-  """The rule tasks' scorer: exact match of the answer after the last `So the answer is` with the reference's
-  rendering, and the loop count the output traced."""
-  rows = []
-  for item, text, n, calls in zip(batch.items, outputs, new_tokens, forwards):
-    parsed = extract_answer(text)
-    rows.append({
-        "batch": batch.id, "format": item.fmt, "task": item.task_id, "length": item.length, "seed": item.seed,
-        "prompt": item.inputs, "output": text, "parsed": parsed, "reference": item.answer,
-        "correct": parsed is not None and parsed == item.answer, "new_tokens": n, "forwards": calls,
-        "ref_loops": item.ref_loops,
-        "traced_loops": traced_loops(text) if item.ref_loops is not None else None,
-    })
-  return rows
+def answer_settings(fmts: Sequence[str], answer_parse: str, key: str = "config.answer_parse") -> dict:
+  """How the answers of `fmts` are read and where decoding stops (a samples.jsonl header entry: both change the
+  rows); refuses an unknown parse mode naming `key`."""
+  if answer_parse not in PARSE_MODES:
+    raise ValueError(f"{key} must be one of {PARSE_MODES}, got {answer_parse!r}")
+  return {"parse": answer_parse, "stops": sorted({s for f in fmts for s in formats.answer_rule(f).stops})}
+
+
+def scorer(answer_parse: str = "strict"):
+  """The rule tasks' scorer: the first answer each format's rule reads from the output (answers.AnswerRule:
+  cut at a stop marker, the line after the first `So the answer is `), matched against the reference's rendering
+  (`answer_parse`: strict, exactly; lenient, as AnswerRule.parse and matches say), and the loop count the output
+  traced."""
+  def score(batch: Batch, outputs: list[str], new_tokens: list[int], forwards: list[int]) -> list[dict]:
+    rows = []
+    for item, text, n, calls in zip(batch.items, outputs, new_tokens, forwards):
+      rule = formats.answer_rule(item.fmt)
+      parsed = rule.parse(text, answer_parse)
+      rows.append({
+          "batch": batch.id, "format": item.fmt, "task": item.task_id, "length": item.length, "seed": item.seed,
+          "prompt": item.inputs, "output": text, "parsed": parsed, "reference": item.answer,
+          "correct": rule.matches(parsed, item.answer, answer_parse), "new_tokens": n, "forwards": calls,
+          "ref_loops": item.ref_loops,
+          "traced_loops": traced_loops(rule.cut(text)) if item.ref_loops is not None else None,
+      })
+    return rows
+  return score

@@ -86,9 +86,9 @@ def generate(graphdef, state, tokens, segments, positions, gen_positions, limits
   with use_sharding(mesh, rules):
     tokens = constrain(tokens, ("act_batch", "act_length"))
     cache = constrain_cache(KVCache.empty(cfg, b, total))
-    logits, cache = model(tokens, positions=positions, segment_ids=segments, cache=cache)
+    logits, cache = model.last_logits(tokens, positions=positions, segment_ids=segments, cache=cache)
     cache = cache.replace(end=jnp.full((b,), prompt_len, jnp.int32))  # from here on, each row its own end
-    first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
+    first = jnp.argmax(logits, axis=-1).astype(jnp.int32)
     seq = jnp.full((b, total), pad_id, jnp.int32).at[:, :prompt_len].set(tokens).at[:, prompt_len].set(first)
     seq = constrain(seq, ("act_batch", None))
     generated = jnp.ones((b,), jnp.int32)

@@ -24,10 +24,11 @@ class ModelSession:
   codec: Any  # meta_rfft/data/example_codec.py: how prompts are rendered and where generation stops
 
 
-def output_header(cfg, ckpt: str) -> dict:
-  """Every setting that changes a sample's output for the model at `ckpt`. Batch size, buckets, mesh and decoding
-  method only change how samples are grouped, laid out and computed (every decoding method gives the greedy
-  tokens), so a resume may change them."""
+def output_header(cfg, ckpt: str, answer: dict | None = None) -> dict:
+  """Every setting that changes a sample's output for the model at `ckpt` (`answer`: how answers are read and
+  where decoding stops, examples.answer_settings). Batch size, buckets, mesh and decoding method only change how
+  samples are grouped, laid out and computed (every decoding method gives the greedy tokens), so a resume may
+  change them."""
   pos_mode, pos_range = eval_positions(cfg.positions, int(cfg.position_range), ckpt)
   src = resolve(ckpt)
   chat = eval_codec(cfg, ckpt, eval_vocabulary(cfg.vocab, ckpt, src.hf_dir)).describe()
@@ -38,12 +39,15 @@ def output_header(cfg, ckpt: str) -> dict:
           "vocab": str(cfg.vocab or "run")}
   if chat is not None:  # plain prompts keep the header they always had, so earlier evaluations resume
     header["chat"] = chat
+  if answer is not None:
+    header["answer"] = answer
   return header
 
 
-def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelSession:
+def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None, stop_texts=()) -> ModelSession:
   """Loads the model at `ckpt` (unless `model` is given) onto `mesh` (default: cfg.mesh over every process's
-  devices) and builds its decoder from cfg's decoding keys."""
+  devices) and builds its decoder from cfg's decoding keys; decoding also stops where an output ends with one
+  of `stop_texts` (as tokenized alone: stop_sequences)."""
   src = resolve(ckpt)
   if mesh is None:
     mesh = distributed.global_mesh_from_config(cfg.mesh)  # all processes' devices
@@ -59,6 +63,18 @@ def open_session(cfg, ckpt: str, *, model=None, mesh=None, rules=None) -> ModelS
   decoder = GreedyDecoder(model, eos_ids=codec.stop_ids, pad_id=vocab.pad_id, batch_size=int(cfg.batch_size),
                           prompt_buckets=tuple(cfg.prompt_buckets), new_token_buckets=tuple(cfg.new_token_buckets),
                           mesh=mesh, rules=rules, method=method, draft_tokens=int(cfg.decoding.draft_tokens),
-                          max_ngram=int(cfg.decoding.max_ngram))
+                          max_ngram=int(cfg.decoding.max_ngram), stop_sequences=stop_sequences(vocab, stop_texts))
   label = method if method == "greedy" else f"{method} (k={decoder.draft_tokens}, n<={decoder.max_ngram})"
   return ModelSession(vocab, decoder, label, codec)
+
+
+def stop_sequences(vocab, texts) -> list[list[int]]:
+  """The token ids of each stop text, where they decode back to it. A model writing the text in its usual
+  tokenization then stops there; the scorer cuts the output at the text anyway, so a text whose tokens depend on
+  its context (no round trip) only costs the tokens decoded past it."""
+  out = []
+  for text in texts:
+    ids = list(vocab.encode(text))
+    if ids and vocab.decode(ids) == text:
+      out.append(ids)
+  return out

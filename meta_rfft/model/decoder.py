@@ -86,6 +86,13 @@ class Decoder(nnx.Module):
     hidden, cache = self.hidden_states(tokens, positions, segment_ids, visibility, cache, layer_params)
     return self.logits(hidden), cache
 
+  def last_logits(self, tokens, positions=None, segment_ids=None, cache: KVCache | None = None):
+    """(logits float32 [B, vocab] at each row's last position, updated cache): a prompt's prefill. The other
+    positions' logits are never computed: for a real vocabulary, [B, L, vocab] would be the largest buffer of a
+    decoding program (tests/benchmarks/real_model_decode.py measures its memory)."""
+    hidden, cache = self.hidden_states(tokens, positions, segment_ids, cache=cache)
+    return self.logits(hidden[:, -1:])[:, 0], cache
+
   def per_layer_params(self) -> tuple:
     """Each layer's parameters sliced out of the stacks (unrolled models only).
 

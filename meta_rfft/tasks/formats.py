@@ -4,11 +4,13 @@ Formats registered here: `rf` (rule + mechanical trace), `rf_1shot` (rule, one w
 5 loop iterations, then the question), `scratchpad` (intermediate values, no rule), `direct` (answer only),
 `rf_index` (`rf` with index hints on lists and loop iterations: index_hints.py), `rf_index_shift` (the same
 with the markers of each example shifted by a random offset); nl_format.py registers `rf_nl`.
-More formats are added with `register_format(name, fn)`; `fn(task, instance, seed) -> Example`.
+More formats are added with `register_format(name, fn, rule)`; `fn(task, instance, seed) -> Example`; `rule`
+(answers.AnswerRule, default: `So the answer is `, stop at a new `\nQ:`) is how the scorer reads the answer and
+where decoding stops.
 
-Every `targets` ends with `So the answer is <answer>`, where the answer is the rule's actual return value
-rendered by `format_answer` (answers.py); `render` enforces it for every format, because evaluation reads the
-answer from that last line whatever the format. Instances are drawn with `sample_instance(task, length,
+Every `targets` ends with the rule's prefix and `<answer>`, where the answer is the rule's actual return value
+rendered by `format_answer` (answers.py), and holds none of the rule's stop markers; `render` enforces both for
+every format, so that what a model is trained on is what the scorer reads. Instances are drawn with `sample_instance(task, length,
 seed)`, seeded by a string so that the same (task, length, seed) gives the same instance on every machine and
 Python run.
 """
@@ -22,13 +24,15 @@ import threading
 from typing import Any, Callable, Mapping
 
 from meta_rfft.tasks import index_hints, tracer
-from meta_rfft.tasks.answers import ANSWER_PREFIX, format_answer
+from meta_rfft.tasks.answers import ANSWER_PREFIX, DEFAULT_RULE, AnswerRule, format_answer
 from meta_rfft.tasks.rule_program import analyse
 from meta_rfft.tasks.spec import RuleTask
 
 RF_INSTRUCTION = "Follow the given rule to solve the question."
 SCRATCHPAD_INSTRUCTION = "Solve the question. Show the intermediate values, then the answer."
-DIRECT_INSTRUCTION = "Solve the question. Give only the answer."
+# The direct format's prompt states the answer line its rule reads (an instruct model asked for "only the
+# answer" writes it bare, which no strict reading can tell from other text).
+DIRECT_INSTRUCTION = f"Solve the question. Give only the answer, as one line: {ANSWER_PREFIX}<answer>"
 ONE_SHOT_MAX_ITERATIONS = 5  # the worked example has fewer loop iterations than this (paper: "< 5 steps")
 
 
@@ -41,13 +45,22 @@ class Example:
 
 RenderFn = Callable[[RuleTask, Mapping[str, Any], int], Example]
 _FORMATS: dict[str, RenderFn] = {}
+_RULES: dict[str, AnswerRule] = {}
 
 
-def register_format(name: str, render_fn: RenderFn) -> None:
-  """Registers a prompt format. Re-registering a name with a different function is an error."""
+def register_format(name: str, render_fn: RenderFn, rule: AnswerRule = DEFAULT_RULE) -> None:
+  """Registers a prompt format and its answer rule. Re-registering a name with a different function is an
+  error."""
   if name in _FORMATS and _FORMATS[name] is not render_fn:
     raise ValueError(f"format {name!r} is already registered")
-  _FORMATS[name] = render_fn
+  _FORMATS[name], _RULES[name] = render_fn, rule
+
+
+def answer_rule(fmt: str) -> AnswerRule:
+  """How format `fmt`'s answers are read and where its outputs stop."""
+  if fmt not in _RULES:
+    raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(_FORMATS)}")
+  return _RULES[fmt]
 
 
 def format_names() -> tuple[str, ...]:
@@ -64,8 +77,12 @@ def render(task: RuleTask, instance: Mapping[str, Any], fmt: str, seed: int = 0)
     raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(_FORMATS)}")
   check_instance(task, instance)
   example = _FORMATS[fmt](task, instance, seed)
-  if not example.targets.endswith(ANSWER_PREFIX + example.answer):
+  rule = _RULES[fmt]
+  if not example.targets.endswith(rule.prefix + example.answer):
     raise AssertionError(f"format {fmt!r} for task {task.id!r}: targets do not end with the answer line")
+  if rule.cut(example.targets) != example.targets:
+    raise AssertionError(f"format {fmt!r} for task {task.id!r}: targets hold a stop marker of the answer rule "
+                         f"{rule.stops}, where the scorer would cut them")
   return example
 
 

@@ -40,11 +40,11 @@ def test_reference_outputs_score_perfectly_and_wrong_ones_do_not():
                                          "rf/nupa_length_integer/4/0"]
   assert len({it.seed for b in batches for it in b.items}) == 3  # the test split's seeds, shared by tasks
   for b in batches:
-    good = examples.score(b, [it.targets for it in b.items], [1] * len(b.items), [1] * len(b.items))
+    good = examples.scorer()(b, [it.targets for it in b.items], [1] * len(b.items), [1] * len(b.items))
     assert all(r["correct"] for r in good)
     if b.items[0].fmt == "rf":
       assert all(r["traced_loops"] == r["ref_loops"] > 0 for r in good)
-    bad = examples.score(b, [it.targets + "0" for it in b.items], [1] * len(b.items), [1] * len(b.items))
+    bad = examples.scorer()(b, [it.targets + "0" for it in b.items], [1] * len(b.items), [1] * len(b.items))
     assert not any(r["correct"] for r in bad)
 
 

@@ -152,6 +152,24 @@ def test_prompt_lookup_equals_greedy_on_a_random_model_with_random_positions(ran
   assert contiguous != plain  # the position ids were really used
 
 
+def test_stop_sequences_end_rows_alike_in_both_methods(trained):
+  _, model = trained
+  prompts = _prompts(5)
+  free, _, _, _ = _both(model, prompts, LIMITS)
+  long_row = max(free, key=len)
+  stops = [tuple(long_row[6:8]), (EOS + 1, EOS + 2, EOS + 3)]  # one that occurs, one that (likely) never does
+
+  def cut(row):  # the reference: the free-running row through the end of its first stop sequence
+    for j in range(len(row)):
+      if any(tuple(row[max(0, j + 1 - len(s)):j + 1]) == s for s in stops):
+        return row[:j + 1]
+    return row
+  plain, fast, plain_dec, _ = _both(model, prompts, LIMITS, stop_sequences=stops)
+  assert plain == fast == [cut(r) for r in free]
+  assert sum(len(a) < len(b) for a, b in zip(plain, free)) >= 1
+  assert plain_dec.last_forwards == [len(r) for r in plain[-len(plain_dec.last_forwards):]]
+
+
 def test_prompt_lookup_on_a_sharded_mesh_equals_one_device(trained):
   cfg, model = trained
   prompts = _prompts(4)

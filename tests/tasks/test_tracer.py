@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from meta_rfft import shipped
-from meta_rfft.tasks import registry, tracer
+from meta_rfft.tasks import answers, registry, tracer
 from meta_rfft.tasks.answers import extract_answer, format_answer
 from meta_rfft.tasks.rule_program import RuleError, analyse
 
@@ -140,7 +140,9 @@ def test_format_and_extract_answer():
   assert format_answer("ab") == "'ab'" and format_answer([1, "a"]) == "[1, 'a']"
   assert format_answer((1,)) == "(1,)" and format_answer({"a": [1]}) == "{'a': [1]}"
   assert format_answer({3, 1, 2}) == "{1, 2, 3}" and format_answer(set()) == "set()"
-  assert extract_answer("x\nSo the answer is 4\nSo the answer is [1, 2] \nmore") == "[1, 2]"
+  # The first answer counts: what follows it (more answers, an invented next question) does not.
+  assert extract_answer("x\nSo the answer is 4\nSo the answer is [1, 2] \nmore") == "4"
+  assert extract_answer("trace\nQ: next?\nA: So the answer is 3") is None
   assert extract_answer("no answer here") is None
   with pytest.raises(TypeError, match="object"):
     format_answer(object())
@@ -211,3 +213,23 @@ def test_env_var_modules_register_and_a_broken_module_fails_loudly(tmp_path):
   assert run(str(good)) == ["env_count_b", "env_count_b"]
   out = run(f"{good},{bad}")
   assert len(out) == 2 and all(line.startswith("ImportError") and "broken_task.py" in line for line in out)
+
+
+@pytest.mark.parametrize("text, strict, lenient", [
+    ("So the answer is [1, 2]", "[1, 2]", "[1, 2]"),
+    ("trace\nSo the answer is 7\nQ: a new question\nA:\nSo the answer is 9", "7", "7"),
+    ("So the answer is 7.\n", "7.", "7"),
+    ("The answer is: **[1,2]**", None, "[1,2]"),
+    ("A: 42\nmore words", None, "42"),
+    ("\n\n  'abc'  \n", None, "'abc'"),
+    ("Q: invented\nSo the answer is 3", None, None),
+    ("", None, None),
+])
+def test_answer_rule_reads_the_first_answer_strictly_or_leniently(text, strict, lenient):
+  rule = answers.DEFAULT_RULE
+  assert rule.parse(text, "strict") == strict
+  assert rule.parse(text, "lenient") == lenient
+  assert rule.matches(rule.parse("The answer is [1,2]", "lenient"), "[1, 2]", "lenient")
+  assert not rule.matches("[1,2]", "[1, 2]", "strict")
+  with pytest.raises(ValueError, match="answer_parse must be one of"):
+    rule.parse(text, "loose")

@@ -1,7 +1,7 @@
 """The convergence study's config (configs/convergence.py returns it): which models, tasks, lengths and arms.
 
 The decoding keys (seed, vocab, chat_template, system_prompt, chat_date, user_tasks, batch_size, positions, generation
-limits, decoding, buckets, model, mesh, sharding, distributed) mean what they mean for
+limits, answer_parse, decoding, buckets, model, mesh, sharding, distributed) mean what they mean for
 `python -m meta_rfft.evaluate` (meta_rfft/evaluate/config.py) and apply to every model of the study.
 """
 import ml_collections
@@ -10,7 +10,7 @@ from meta_rfft.evaluate.config import default_eval_config
 
 # The evaluation keys the study decodes with, as meta_rfft/evaluate/config.py defines them.
 DECODING_KEYS = ("seed", "vocab", "chat_template", "system_prompt", "chat_date", "user_tasks", "batch_size",
-                 "positions", "position_range", "max_new_factor", "max_new_extra", "max_new_tokens", "decoding",
+                 "positions", "position_range", "answer_parse", "max_new_factor", "max_new_extra", "max_new_tokens", "decoding",
                  "prompt_buckets", "new_token_buckets", "model", "mesh", "sharding", "distributed", "train_lengths")
 
 

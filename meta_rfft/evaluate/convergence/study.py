@@ -27,12 +27,12 @@ from meta_rfft.evaluate.session import ModelSession, open_session, output_header
 class _Lazy:
   """A model session opened on first use and kept for the next arm of the same model."""
 
-  def __init__(self, cfg, ckpt: str):
-    self.cfg, self.ckpt, self.session = cfg, ckpt, None
+  def __init__(self, cfg, ckpt: str, stop_texts):
+    self.cfg, self.ckpt, self.stop_texts, self.session = cfg, ckpt, stop_texts, None
 
   def __call__(self) -> ModelSession:
     if self.session is None:
-      self.session = open_session(self.cfg, self.ckpt)
+      self.session = open_session(self.cfg, self.ckpt, stop_texts=self.stop_texts)
     return self.session
 
 
@@ -44,6 +44,7 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
   if len(fmt) != 1:
     raise ValueError(f"config.format names one zero-shot format, got {cfg.format!r}")
   fmt = fmt[0]
+  answer = examples_lib.answer_settings([fmt], str(cfg.answer_parse))
   base = runs.checkpoint(cfg.base, "base")
   examples_lib.load_user_tasks(cfg.user_tasks, run_settings.user_tasks_of(base))
   tasks = examples_lib.select_tasks(cfg.tasks)
@@ -63,8 +64,8 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     raise ValueError(f"config.lengths={cfg.lengths!r}: no task of config.tasks has an instance at these lengths")
   plan = arms.make_plan(questions, fmt, ks, int(cfg.demo_seed))
 
-  base_header = output_header(cfg, base)
-  tuned_headers = {r.label: output_header(cfg, r.path) for r in tuned}
+  base_header = output_header(cfg, base, answer)
+  tuned_headers = {r.label: output_header(cfg, r.path, answer) for r in tuned}
   # SampleGen's prompts hold text the tuned models wrote: the checkpoints (steps) that wrote it are its settings.
   writers = sorted({h["checkpoint"] for h in tuned_headers.values()})
 
@@ -81,16 +82,16 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     path = os.fspath(path)
     header, known = work[path]
     return decode_samples(cfg, examples_lib.batched(known if items is None else items, int(cfg.batch_size)),
-                          path=path, header=header, session=session, label=label, score=examples_lib.score)[0]
+                          path=path, header=header, session=session, label=label, score=examples_lib.scorer(answer["parse"]))[0]
 
   records: dict[str, list[dict]] = {arms.DIRECT: []}
   demo_records: list[dict] = []
   for r in tuned:
-    session = _Lazy(cfg, r.path)
+    session = _Lazy(cfg, r.path, answer["stops"])
     records[arms.DIRECT] += decode(layout.samples(arms.DIRECT, r.label), session, f"direct {r.label}")
     demo_records += decode(layout.samples(arms.DEMOS, r.label), session, f"demos {r.label}")
     del session  # one model on the devices at a time
-  session = _Lazy(cfg, base)
+  session = _Lazy(cfg, base, answer["stops"])
   records[arms.BASE_D] = decode(layout.samples(arms.BASE_D), session, arms.BASE_D)
   for k in ks:
     records[arms.gold(k)] = decode(layout.samples(arms.gold(k)), session, arms.gold(k))

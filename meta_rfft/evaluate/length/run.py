@@ -33,9 +33,10 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   ckpt = os.fspath(io_paths.resolve(cfg.checkpoint or workdir))
   eval_layout = layouts.Workdir.at(workdir).eval
   keep_chat_date(cfg, os.fspath(eval_layout.samples))
-  header = output_header(cfg, ckpt)
-  eval_dir = os.fspath(eval_layout.root)
   fmts = examples_lib.parse_formats(cfg.formats)
+  answer = examples_lib.answer_settings(fmts, str(cfg.answer_parse))
+  header = output_header(cfg, ckpt, answer)
+  eval_dir = os.fspath(eval_layout.root)
   examples_lib.load_user_tasks(cfg.get("user_tasks", ""), user_tasks_of(ckpt))
   tasks = examples_lib.select_tasks(cfg.tasks)
   lengths = examples_lib.lengths_of(cfg.lengths)
@@ -43,8 +44,9 @@ def evaluate(cfg, workdir: str, *, model=None, mesh=None, rules=None,
   batches = examples_lib.make_batches(fmts, tasks, lengths, int(cfg.samples_per_length), int(cfg.batch_size),
                                       int(cfg.seed))
   kept, decoding = decode_samples(
-      cfg, batches, path=os.fspath(eval_layout.samples), header=header, on_checked=on_checked, score=examples_lib.score,
-      session=lambda: open_session(cfg, ckpt, model=model, mesh=mesh, rules=rules))
+      cfg, batches, path=os.fspath(eval_layout.samples), header=header, on_checked=on_checked,
+      score=examples_lib.scorer(answer["parse"]),
+      session=lambda: open_session(cfg, ckpt, model=model, mesh=mesh, rules=rules, stop_texts=answer["stops"]))
   meta = {"checkpoint": ckpt, "samples": sum(len(b.items) for b in batches), "train_lengths": cfg.train_lengths,
           "decoding": decoding or str(cfg.decoding.method),
           "label": cfg.label or os.path.basename(os.path.normpath(workdir))}
