@@ -11,6 +11,20 @@ import jax  # noqa: E402  (must come after XLA_FLAGS)
 
 jax.config.update("jax_default_matmul_precision", "highest")
 
+from meta_rfft.tasks import registry  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def registered_tasks_restored(monkeypatch):
+  """Every test starts without exported user task modules and leaves the registry and the environment as it found
+  them: loading a user module registers its tasks and exports the module to subprocesses through the
+  environment, and other tests count the registered tasks and start subprocesses."""
+  monkeypatch.delenv(registry.ENV_VAR, raising=False)
+  before = set(registry.task_ids())
+  yield
+  for task_id in set(registry.task_ids()) - before:
+    registry.unregister_task(task_id)
+
 
 @pytest.fixture(scope="session")
 def tiny_eval_checkpoint(tmp_path_factory) -> str:

@@ -1,11 +1,9 @@
 """The pipeline end to end: the experiment (configs/lengthgen.py:tiny: a 2-layer model, a few steps per stage, two
 seeds, all three arms, a recall-trained base; one held-out task here, since the summary's mean over tasks is
 tests/pipeline/test_stages.py's), then a rerun that skips every finished stage; the report's numbers against the
-runs' own reports. And the demo's config (configs/demo.py:tiny)."""
+runs' own reports. The demo's config, which adapts shipped models: tests/pipeline/test_shipped_models.py."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
@@ -85,45 +83,6 @@ def test_pipeline_end_to_end_and_rerun(tmp_path, capsys):
                 "seed_1/rf_pretrain_short", "seed_1/lc_283/control", "seed_0/lc_283/meta/eval", "export_hf",
                 "hf_check"):
     assert f"[pipeline] {stage}: already done" in rerun
-
-
-def test_demo_config_runs_end_to_end_and_a_changed_rerun_never_reuses_stale_stages(tmp_path, capsys):
-  workdir = str(tmp_path / "demo")
-  assert main(["--config=configs/demo.py:tiny", f"--workdir={workdir}"]) == 0
-  report = open(os.path.join(workdir, "report.md")).read()
-  assert "| lc_283 | Meta-RFFT |" in report and "| lc_283 | vanilla RFFT |" in report
-  assert "control" not in report and "PASSED" in report
-  assert not os.path.exists(os.path.join(workdir, "seed_0", "rf_pretrain_short"))
-  config_before = open(os.path.join(workdir, "config.json")).read()
-
-  # A rerun with other adaptation steps and samples: refused at the first stage they change, naming it and the
-  # keys; nothing rewritten (the command, as a user runs it).
-  changed = ["--config.adapt.steps=5", "--config.eval.samples_per_length=3"]
-  proc = subprocess.run([sys.executable, "-m", "meta_rfft.pipeline", "--config=configs/demo.py:tiny",
-                         f"--workdir={workdir}", *changed], capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 2, proc.stderr[-3000:]
-  err = proc.stderr.strip().splitlines()[-1]
-  assert err.startswith("error: stage 'seed_0/lc_283/meta' finished with other settings than this run's") and \
-      "train.steps: 3 -> 5" in err and "rerun_changed=true" in err, err
-  assert open(os.path.join(workdir, "config.json")).read() == config_before
-  assert open(os.path.join(workdir, "report.md")).read() == report
-
-  # With rerun_changed the changed stages and those reading them run again; the report states what its numbers
-  # came from.
-  assert main(["--config=configs/demo.py:tiny", f"--workdir={workdir}", *changed,
-               "--config.rerun_changed=true"]) == 0
-  out = capsys.readouterr().out
-  assert "[pipeline] seed_0/lc_283/meta: settings changed" in out and "[pipeline] hf_check: settings changed" in out
-  assert "[pipeline] seed_0/rf_pretrain: already done" in out
-  for arm in ("meta", "vanilla"):
-    metrics = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "lc_283", arm, "metrics.jsonl"))]
-    assert [m["step"] for m in metrics if "loss" in m] == [1, 2, 3, 4, 5]
-    rows = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "lc_283", arm, "eval",
-                                                            "samples.jsonl"))][1:]
-    assert len(rows) == 3 * 3  # lengths 1-3, 3 samples each
-  rep = json.load(open(os.path.join(workdir, "report.json")))
-  assert rep["config"]["adapt"]["steps"] == 5 and rep["config"]["eval"]["samples_per_length"] == 3
-  assert json.load(open(os.path.join(workdir, "config.json")))["config"]["adapt"]["steps"] == 5
 
 
 def test_pipeline_rejects_bad_config(tmp_path, capsys):

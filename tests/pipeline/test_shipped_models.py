@@ -1,7 +1,8 @@
 """The shipped pretrained models: `job=models` (configs/pretrained_models.py:tiny) writes each model with its card,
-and the experiment adapts from such models (pretrained=shipped) with every arm, replay included. The models in
-data/pretrained/ themselves: they load, convert in and export out, their tokenizer is the card's, each card's
-config is what its command resolves to, and its accuracy table is regenerated on a few of the same instances."""
+and the experiment adapts from such models (pretrained=shipped) with every arm, replay included, as the demo (the
+README's first command) does. The models in data/pretrained/ themselves: they load, convert in and export out,
+their tokenizer is the card's, each card's config is what its command resolves to, and its accuracy table is
+regenerated on a few of the same instances."""
 import json
 import os
 import shlex
@@ -91,6 +92,44 @@ def test_experiment_adapts_the_shipped_models(tiny_models, tmp_path, capsys):
     assert main([*args, *overrides, f"--workdir={tmp_path / 'refused'}"]) == 2
     assert message in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "refused")
+
+
+def test_demo_config_adapts_shipped_models_and_a_changed_rerun_never_reuses_stale_stages(tiny_models, tmp_path,
+                                                                                         capsys):
+  # The README's first command (configs/demo.py, which adapts the shipped models), on tiny models of the same kind.
+  workdir = str(tmp_path / "demo")
+  demo = ["--config=configs/demo.py:tiny", "--config.pretrained=shipped", f"--config.pretrained_dir={tiny_models}",
+          f"--workdir={workdir}"]
+  assert main(demo) == 0
+  report = open(os.path.join(workdir, "report.md")).read()
+  assert "| lc_283 | Meta-RFFT |" in report and "| lc_283 | vanilla RFFT |" in report
+  assert "control" not in report and "PASSED" in report
+  for arm, model in (("meta", "rf_pretrained"), ("vanilla", "base")):
+    run = json.load(open(os.path.join(workdir, "seed_0", "lc_283", arm, "config.json")))["config"]
+    assert run["init"]["checkpoint"] == os.path.join(workdir, "shipped", model)
+  config_before = open(os.path.join(workdir, "config.json")).read()
+  capsys.readouterr()
+
+  # A rerun with other adaptation steps: refused at the first stage they change, naming it and the keys; nothing
+  # rewritten.
+  assert main([*demo, "--config.adapt.steps=5"]) == 2
+  err = capsys.readouterr().err.strip().splitlines()[-1]
+  assert err.startswith("error: stage 'seed_0/lc_283/meta' finished with other settings than this run's") and \
+      "train.steps: 3 -> 5" in err and "rerun_changed=true" in err, err
+  assert open(os.path.join(workdir, "config.json")).read() == config_before
+  assert open(os.path.join(workdir, "report.md")).read() == report
+
+  # With rerun_changed the changed stages and those reading them run again; the report states what its numbers
+  # came from.
+  assert main([*demo, "--config.adapt.steps=5", "--config.rerun_changed=true"]) == 0
+  out = capsys.readouterr().out
+  assert "[pipeline] seed_0/lc_283/meta: settings changed" in out and "[pipeline] hf_check: settings changed" in out
+  assert "[pipeline] shipped/rf_pretrained: already done" in out
+  for arm in ("meta", "vanilla"):
+    metrics = [json.loads(line) for line in open(os.path.join(workdir, "seed_0", "lc_283", arm, "metrics.jsonl"))]
+    assert [m["step"] for m in metrics if "loss" in m] == [1, 2, 3, 4, 5]
+  assert json.load(open(os.path.join(workdir, "report.json")))["config"]["adapt"]["steps"] == 5
+  assert json.load(open(os.path.join(workdir, "config.json")))["config"]["adapt"]["steps"] == 5
 
 
 @pytest.mark.skipif(not os.path.isdir(shipped.PRETRAINED_DIR / "rf_pretrained"), reason="no shipped models")

@@ -38,17 +38,6 @@ def _count_module(path, task_id="user_count", bug="n = n"):
   return str(path)
 
 
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch):
-  """Every test starts without exported user modules and leaves the registry and the environment as it found
-  them (other tests count the registered tasks, and start subprocesses)."""
-  monkeypatch.delenv(registry.ENV_VAR, raising=False)
-  before = set(registry.task_ids())
-  yield
-  for task_id in set(registry.task_ids()) - before:
-    registry.unregister_task(task_id)
-
-
 def test_example_module_validates_registers_and_is_exported():
   (task,) = user_tasks.load_user_tasks(EXAMPLE)
   assert registry.get_task("baggage_fees") is task and task in registry.tasks_in_split("heldout")
@@ -214,6 +203,7 @@ def test_pipeline_stages_carry_user_tasks(tmp_path, monkeypatch):
 
 def test_data_build_and_child_processes_see_user_tasks(tmp_path, capsys):
   import subprocess
+
   from meta_rfft.data import tfds_data
   from meta_rfft.data.__main__ import main as data_main
   split = "--config.data.build.splits.{}.heldout.{}={}"
