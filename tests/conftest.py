@@ -14,6 +14,13 @@ jax.config.update("jax_default_matmul_precision", "highest")
 from meta_rfft.tasks import registry  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+  """Files marked `heavy` (minutes of end-to-end work each) run first, the many short tests after them: the two
+  xdist workers, each taking whole files in this order, then finish together instead of one idling while the
+  other works through a slow file that came last."""
+  items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture(autouse=True)
 def registered_tasks_restored(monkeypatch):
   """Every test starts without exported user task modules and leaves the registry and the environment as it found

@@ -13,6 +13,8 @@ import pytest
 
 import mp_procs
 
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
+
 TASK = "nupa_length_integer"
 
 

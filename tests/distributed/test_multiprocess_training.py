@@ -11,8 +11,11 @@ import os
 import time
 
 import numpy as np
+import pytest
 
 import mp_procs
+
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
 
 CONFIG = mp_procs.TINY_TRAIN_CONFIG
 

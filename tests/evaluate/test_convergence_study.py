@@ -10,6 +10,8 @@ import pytest
 from meta_rfft.evaluate.__main__ import main
 from meta_rfft.tasks.answers import extract_answer
 
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
+
 TASKS = "nupa_length_integer,nupa_get_digit_integer"
 ARMS = ("base_d", "gold_k1", "gold_k2", "samplegen_k1", "samplegen_k2")
 

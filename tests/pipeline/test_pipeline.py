@@ -6,8 +6,11 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from meta_rfft.pipeline.__main__ import main
+
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
 
 TINY = ["--config=configs/lengthgen.py:tiny", "--config.base_pretrain.steps=2", "--config.base_pretrain.warmup_steps=1",
         "--config.base_pretrain.seq_len=256", "--config.data.recall_max_length=4", "--config.heldout_tasks=lc_283"]

@@ -15,6 +15,8 @@ from meta_rfft.config.loader import main_with_config
 from meta_rfft.pipeline import card as card_lib
 from meta_rfft.pipeline.__main__ import main
 
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
+
 MODELS = ("base", "rf_pretrained", "rf_control")
 
 
@@ -62,8 +64,9 @@ def test_models_job_writes_each_model_with_its_card(tiny_models):
 
 def test_experiment_adapts_the_shipped_models(tiny_models, tmp_path, capsys):
   workdir = str(tmp_path / "exp")
-  args = ["--config=configs/lengthgen.py:tiny", "--config.pretrained=shipped", f"--config.pretrained_dir={tiny_models}",
-          "--config.pretrain_tasks=", "--config.seeds=3", "--config.heldout_tasks=lc_283",
+  args = ["--config=configs/lengthgen.py:tiny", "--config.pretrained=shipped",
+          f"--config.pretrained_dir={tiny_models}", "--config.pretrain_tasks=", "--config.seeds=3",
+          "--config.heldout_tasks=lc_283",
           "--config.arms=meta,vanilla,control,replay", "--config.data.pretrain_lengths=1-3", "--config.eval.lengths=1-2",
           "--config.eval.samples_per_length=1"]
   assert main([*args, f"--workdir={workdir}"]) == 0
@@ -138,7 +141,9 @@ def test_shipped_models_load_convert_and_export(tmp_path):
   from safetensors.numpy import load_file
   import transformers
   total = 0
-  for name in MODELS:
+  present = [m for m in MODELS if os.path.isdir(shipped.PRETRAINED_DIR / m)]
+  assert present[:2] == ["base", "rf_pretrained"]  # what the demo adapts; rf_control may follow
+  for name in present:
     folder = shipped.pretrained_model(name)
     card = card_lib.read(folder)
     assert config_of_command(card["command"]) == card["config"]

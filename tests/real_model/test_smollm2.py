@@ -24,7 +24,7 @@ PROMPTS = ["What is 2 + 3?", "Name three colors.", "Reverse the list [4, 1, 7]."
 NEW_TOKENS = 24
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.heavy]
 
 
 def _our_logits(ckpt: str, ids: list[int]) -> np.ndarray:

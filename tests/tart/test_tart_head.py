@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import pathlib
 
 import jax
@@ -19,6 +18,8 @@ from meta_rfft.tart.features import Whitener
 from meta_rfft.tart.head import ReasoningHead, interleave, query_logits
 from meta_rfft.tart.logistic_tasks import Curriculum
 from meta_rfft.tart.train import load_head, train
+
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -17,6 +17,8 @@ import pytest
 from meta_rfft import io_paths
 from train_helpers import TINY_OVERRIDES
 
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MOUNT = "/tmp/meta_rfft_disk_full_test"
 

@@ -26,6 +26,8 @@ import pytest
 from meta_rfft.data.vocab import CharVocabulary
 from train_helpers import TINY_OVERRIDES
 
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
+
 pytest.importorskip("gcsfs")  # etils.epath's gs:// backend in the runs (EPATH_USE_TF=false)
 pytest.importorskip("gcp_storage_emulator")
 

@@ -26,6 +26,8 @@ from meta_rfft.train import random_tokens, run_state, trainer
 from meta_rfft.train.checkpointing import Checkpoints
 from train_helpers import BATCH, SEQ_LEN, TINY_OVERRIDES, VOCAB, tiny_config
 
+pytestmark = pytest.mark.heavy  # started first: see tests/conftest.py
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 120
 ARGS = ["--config=configs/rf_pretrain.py:tiny", *TINY_OVERRIDES, f"--config.train.steps={STEPS}",
