@@ -28,7 +28,6 @@ import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "real_model_decode.json")
-REPEATS = 3
 TASK = "lc_283"
 PARTS = ("decode", "training", "evaluation")
 
@@ -51,17 +50,9 @@ def _prompts(ckpt: str, batch: int) -> list[list[int]]:
   return codec.batch_prompt_ids(questions)
 
 
-def _best_of(run):
-  best, out = float("inf"), None
-  for _ in range(REPEATS):
-    t0 = time.perf_counter()
-    out = run()
-    best = min(best, time.perf_counter() - t0)
-  return out, best
-
-
 def child_ours(ckpt: str, batch: int, new_tokens: int, method: str, scan_layers: bool) -> dict:
   import jax
+  from decode_throughput import best_of
 
   from meta_rfft.convert import load_model
   from meta_rfft.evaluate.decode import GreedyDecoder
@@ -75,24 +66,15 @@ def child_ours(ckpt: str, batch: int, new_tokens: int, method: str, scan_layers:
   t0 = time.perf_counter()
   dec.decode(prompts, new_tokens)
   first = time.perf_counter() - t0
-  out, seconds = _best_of(lambda: dec.decode(prompts, new_tokens))
+  out, seconds = best_of(lambda: dec.decode(prompts, new_tokens))
   return {"seconds": seconds, "first_call_s": first, "compile_s": max(first - seconds, 0.0), "rows": out}
 
 
 def child_hf(hf_dir: str, ckpt: str, batch: int, new_tokens: int) -> dict:
   import torch
-  import transformers
-  prompts = _prompts(ckpt, batch)
-  model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
-  width = max(len(p) for p in prompts)
-  ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
-  mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-  kwargs = dict(attention_mask=mask, do_sample=False, eos_token_id=None, pad_token_id=0)
-  with torch.no_grad():
-    model.generate(input_ids=ids, max_new_tokens=4, min_new_tokens=4, **kwargs)  # warm-up
-    out, seconds = _best_of(lambda: model.generate(input_ids=ids, max_new_tokens=new_tokens,
-                                                   min_new_tokens=new_tokens, **kwargs))
-  return {"seconds": seconds, "rows": out[:, width:].tolist(), "torch_threads": torch.get_num_threads()}
+  from decode_throughput import hf  # the same left-padded, warmed-up, best-of-3 `generate` as the size comparison
+  rows, seconds = hf(hf_dir, _prompts(ckpt, batch), new_tokens)
+  return {"seconds": seconds, "rows": rows, "torch_threads": torch.get_num_threads()}
 
 
 def child_train(ckpt: str, workdir: str) -> dict:
