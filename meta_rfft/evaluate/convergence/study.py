@@ -82,7 +82,8 @@ def run(cfg, workdir: str, on_checked: Callable[[], Any] | None = None) -> dict:
     path = os.fspath(path)
     header, known = work[path]
     return decode_samples(cfg, examples_lib.batched(known if items is None else items, int(cfg.batch_size)),
-                          path=path, header=header, session=session, label=label, score=examples_lib.scorer(answer["parse"]))[0]
+                          path=path, header=header, session=session, label=label,
+                          score=examples_lib.scorer(answer["parse"]))[0]
 
   records: dict[str, list[dict]] = {arms.DIRECT: []}
   demo_records: list[dict] = []
