@@ -116,7 +116,17 @@ def compile_only(step_fn: Callable, *abstract_args: Any, budget: int | float | s
     print_fn = (lambda s: print(s, flush=True)) if jax.process_index() == 0 else (lambda s: None)
   devices = input_devices((abstract_args, abstract_kwargs))
   limit = parse_bytes(budget) if budget is not None else device_memory_limit(devices)
-  report = measure(step_fn, *abstract_args, name=name, **abstract_kwargs)
+  advice = "Shard more (mesh fsdp/tensor axes), lower the per-device batch, or enable remat."
+  try:
+    report = measure(step_fn, *abstract_args, name=name, **abstract_kwargs)
+  except jax.errors.JaxRuntimeError as e:
+    # A TPU compiler refuses a program that cannot fit instead of reporting its size: the same verdict.
+    if "RESOURCE_EXHAUSTED" not in str(e):
+      raise
+    reason = str(e).strip().splitlines()[0].rstrip(".")
+    print_fn(f"[compile_only] DOES NOT FIT: XLA could not compile {name} for "
+             f"{topology.describe_devices(devices)}: {reason}. {advice}")
+    return 1
   print_fn(f"[compile_only] {name}: compiled for {topology.describe_devices(devices)}; memory per device:")
   for line in report.lines():
     print_fn(line)
@@ -125,8 +135,7 @@ def compile_only(step_fn: Callable, *abstract_args: Any, budget: int | float | s
     return 0
   if report.total > limit:
     print_fn(f"[compile_only] DOES NOT FIT: {name} needs {format_bytes(report.total)} per device, over the "
-             f"budget of {format_bytes(limit)} by {format_bytes(report.total - limit)}. Shard more (mesh "
-             f"fsdp/tensor axes), lower the per-device batch, or enable remat.")
+             f"budget of {format_bytes(limit)} by {format_bytes(report.total - limit)}. {advice}")
     return 1
   print_fn(f"[compile_only] fits: {format_bytes(report.total)} of {format_bytes(limit)} per device "
            f"({100 * report.total / limit:.1f}%)")

@@ -44,6 +44,24 @@ def test_two_v5p_slices_over_dcn_compile_and_fit_the_published_hbm():
 
 
 @pytest.mark.skipif(not HAS_LIBTPU, reason="libtpu not installed (pip install -e '.[tpu]')")
+def test_a_program_the_tpu_compiler_cannot_place_is_reported_as_not_fitting():
+  # XLA:TPU refuses to compile (RESOURCE_EXHAUSTED) rather than report a size over HBM: one verdict, exit 1.
+  done = _run("""
+      import jax, jax.numpy as jnp
+      from jax.sharding import NamedSharding, PartitionSpec as P
+      from meta_rfft import distributed
+      mesh = distributed.make_global_mesh((1, 4, 1), (1, 1, 1), devices=distributed.target_devices("v5e:2x2"))
+      # The sort materialises the outer product: 64 GiB of temporaries per device, over v5e's 16 GiB.
+      step = jax.jit(lambda x: jnp.sum(jnp.sort(x[:, :, None] * x[:, None, :], axis=-1)[..., 0]))
+      x = jax.ShapeDtypeStruct((16, 65536), jnp.float32, sharding=NamedSharding(mesh, P("fsdp")))
+      assert distributed.compile_only(step, x) == 1
+      print("OK")
+      """)
+  assert done.returncode == 0 and "OK" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+  assert "DOES NOT FIT: XLA could not compile" in done.stdout and "RESOURCE_EXHAUSTED" in done.stdout
+
+
+@pytest.mark.skipif(not HAS_LIBTPU, reason="libtpu not installed (pip install -e '.[tpu]')")
 def test_bad_topology_names_are_explained():
   done = _run("""
       from meta_rfft import distributed
