@@ -1,11 +1,23 @@
-"""Test setup: 8 fake CPU devices (sharding tests), float32 matmuls, quiet TensorFlow; shared fixtures."""
+"""Test setup: 8 fake CPU devices (sharding tests), float32 matmuls, quiet TensorFlow, one JAX compilation cache for
+the whole run; shared fixtures."""
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Most of the suite compiles the same tiny models at the same shapes, in many tests, pipeline stages and
+# subprocesses: a persistent cache, empty at the start of each run and shared by the xdist workers and every
+# process they start (through the environment), compiles each program once. The run that creates it removes it.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="meta_rfft_tests_jax_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 
