@@ -29,7 +29,7 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     # Parity with Hugging Face is checked against transformers on the CPU build of torch; never pull the
     # CUDA build (gigabytes) just to compare logits.
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.6", "hypothesis>=6.100", "transformers>=4.48",
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.8", "hypothesis>=6.100", "transformers>=4.48",
              "torch==2.13.0",
              "accelerate>=1.0",  # transformers reads a GGUF file only with it (the reference in GGUF tests)
              "gcp-storage-emulator==2026.7.19", "gcsfs==2026.10.1"],  # a local GCS for the gs:// WORKDIR test
