@@ -60,8 +60,19 @@ def cell(entry: dict) -> str:
     return f"k = {last['micro_batches']}: **{gib(last['total_per_device_bytes'])}, fits**"
   if last["total_per_device_bytes"] is not None:
     return f"k = {last['micro_batches']}: {gib(last['total_per_device_bytes'])}, **does not fit**"
-  reason = re.search(r"RESOURCE_EXHAUSTED: (.*?)\. Shard", last["verdict"])
-  return f"k = {last['micro_batches']}: **does not fit** (XLA: {reason.group(1) if reason else 'out of memory'})"
+  temporaries = re.search(r"HLO temporaries \(([0-9.]+G)\)", last["verdict"])
+  needs = f", XLA needs {temporaries.group(1)} of temporaries alone" if temporaries else ""
+  return f"k = {last['micro_batches']} (one sequence per device): **does not fit**{needs}"
+
+
+def table(entries: list[dict]) -> str:
+  lines = ["| model | recipe | " + " | ".join(TOPOLOGIES) + " |", "|---|---|" + "---|" * len(TOPOLOGIES)]
+  for model in MODELS:
+    for recipe in RECIPES:
+      cells = [cell(e) for m in TOPOLOGIES for e in entries
+               if (e["model"], e["recipe"], e["machine"]) == (model, recipe, m)]
+      lines.append(f"| {model} | {recipe} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
 
 
 def main() -> None:
@@ -84,13 +95,7 @@ def main() -> None:
   os.makedirs(os.path.dirname(args.out), exist_ok=True)
   with open(args.out, "w") as f:
     json.dump({"entries": entries}, f, indent=2)
-  print("\n| model | recipe | " + " | ".join(TOPOLOGIES) + " |")
-  print("|---|---|" + "---|" * len(TOPOLOGIES))
-  for model in MODELS:
-    for recipe in RECIPES:
-      cells = [cell(e) for m in TOPOLOGIES for e in entries
-               if (e["model"], e["recipe"], e["machine"]) == (model, recipe, m)]
-      print(f"| {model} | {recipe} | " + " | ".join(cells) + " |")
+  print("\n" + table(entries))
   print(f"wrote {args.out}")
 
 

@@ -11,7 +11,8 @@ from meta_rfft.evaluate.config import default_eval_config
 # The evaluation keys the study decodes with, as meta_rfft/evaluate/config.py defines them.
 DECODING_KEYS = ("seed", "vocab", "chat_template", "system_prompt", "chat_date", "user_tasks", "batch_size",
                  "positions", "position_range", "answer_parse", "max_new_factor", "max_new_extra", "max_new_tokens",
-                 "decoding", "prompt_buckets", "new_token_buckets", "model", "mesh", "sharding", "distributed", "train_lengths")
+                 "decoding", "prompt_buckets", "new_token_buckets", "model", "mesh", "sharding", "distributed",
+                 "train_lengths")
 
 
 def default_convergence_config() -> ml_collections.ConfigDict:
